@@ -1,0 +1,35 @@
+// Guest policies as data: which defences the guest kernel applies. `linux` follows today's Linux
+// TD guest (arch/x86/coco/tdx/tdx.c, mm/unaccepted_memory.c); `naive` drops each defence, so
+// running an attack against both shows what every defence is for.
+export interface GuestPolicy {
+  readonly name: "linux" | "naive";
+  /** Refuse to run unless the TD has SEPT_VE_DISABLE ("TD misconfiguration"). */
+  readonly requireSeptVeDisable: boolean;
+  /** On a #VE for a PENDING private page, accept it and retry (the silent-zero-page hazard). */
+  readonly acceptOnVe: boolean;
+  /** TDX_PAGE_ALREADY_ACCEPTED is a failure ("Failed to accept memory"), not a success. */
+  readonly alreadyAcceptedIsFatal: boolean;
+  /** Check MapGPA's RETRY address lies in the range and progresses (3 tries without progress). */
+  readonly checkRetryGpa: boolean;
+  /** Keep the accepted bitmap and never accept a unit twice. */
+  readonly trackAccepted: boolean;
+}
+
+export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> = {
+  linux: {
+    name: "linux",
+    requireSeptVeDisable: true,
+    acceptOnVe: false,
+    alreadyAcceptedIsFatal: true,
+    checkRetryGpa: true,
+    trackAccepted: true,
+  },
+  naive: {
+    name: "naive",
+    requireSeptVeDisable: false,
+    acceptOnVe: true,
+    alreadyAcceptedIsFatal: false,
+    checkRetryGpa: false,
+    trackAccepted: false,
+  },
+};

@@ -1,0 +1,231 @@
+// The trusted side on TDX (TDX module + CPU) as one XState actor. The machine's states are the
+// TD's op state and teardown lifecycle; a SEAMCALL a state does not list is refused with the
+// status the module gives for it there. Guest instructions and hardware requests are handled in
+// every state. Per-page state lives in tables (module.ts), not in the machine.
+import { enqueueActions, setup } from "xstate";
+import type { CallName, Envelope, Request, RequestEnvelope, U64 } from "../../protocol/index.ts";
+import { type TdxStatusName, tdxStatus } from "../../protocol/status.ts";
+import { FrameStore } from "../../src/platform/frames.ts";
+import { X86TdxPlatform } from "../../src/platform/x86-tdx.ts";
+import { PartyIO } from "../../src/runtime/party.ts";
+import { type PartyEvent, XStateParty } from "../../src/runtime/xstate-party.ts";
+import { TdxModule } from "./module.ts";
+import type { OpState } from "./sept-table.ts";
+import { VcpuRunner } from "./vcpus.ts";
+
+export interface TdxOptions {
+  /** Erratum parts: a host read of a private line machine-checks the host. */
+  hostReadMachineChecks: boolean;
+}
+
+interface TdxContext {
+  module: TdxModule;
+  cpu: X86TdxPlatform;
+  vcpus: VcpuRunner;
+  io: PartyIO;
+}
+
+type Handler = (ctx: TdxContext, env: RequestEnvelope, op: OpState) => U64 | undefined;
+
+/** A SEAMCALL answered with just a status. `undefined` = the handler replied itself. */
+const statusOnly =
+  <N extends CallName>(fn: (ctx: TdxContext, msg: Request<N>, op: OpState) => U64): Handler =>
+  (ctx, env, op) =>
+    fn(ctx, env.msg as Request<N>, op);
+
+const SEAMCALLS: Partial<Record<CallName, Handler>> = {
+  "TDH.MNG.CREATE": statusOnly<"TDH.MNG.CREATE">((c, m) => c.module.create(m)),
+  "TDH.MNG.KEY.CONFIG": statusOnly((c) => c.module.keyConfig()),
+  "TDH.MNG.INIT": statusOnly<"TDH.MNG.INIT">((c, m) => c.module.init(m)),
+  "TDH.VP.CREATE": statusOnly<"TDH.VP.CREATE">((c, m) => c.module.vpCreate(m)),
+  "TDH.MEM.SEPT.ADD": statusOnly<"TDH.MEM.SEPT.ADD">((c, m, op) => c.module.septAdd(m, op)),
+  "TDH.MEM.PAGE.ADD": statusOnly<"TDH.MEM.PAGE.ADD">((c, m, op) => c.module.pageAdd(m, op)),
+  "TDH.MR.EXTEND": statusOnly<"TDH.MR.EXTEND">((c, m, op) => c.module.mrExtend(m, op)),
+  "TDH.MR.FINALIZE": statusOnly((c) => c.module.finalize()),
+  "TDH.MEM.PAGE.AUG": statusOnly<"TDH.MEM.PAGE.AUG">((c, m, op) => c.module.aug(m, op)),
+  "TDH.MEM.RANGE.BLOCK": statusOnly<"TDH.MEM.RANGE.BLOCK">((c, m, op) => c.module.block(m, op)),
+  "TDH.MEM.RANGE.UNBLOCK": statusOnly<"TDH.MEM.RANGE.UNBLOCK">((c, m, op) => c.module.unblock(m, op)),
+  "TDH.MEM.TRACK": statusOnly((c) => c.module.track()),
+  "TDH.MEM.PAGE.DEMOTE": statusOnly<"TDH.MEM.PAGE.DEMOTE">((c, m, op) => c.module.demote(m, op)),
+  "TDH.PHYMEM.PAGE.WBINVD": statusOnly<"TDH.PHYMEM.PAGE.WBINVD">((c, m) => c.module.wbinvd(m)),
+  "TDH.VP.FLUSH": (c, env) => {
+    const msg = env.msg as Request<"TDH.VP.FLUSH">;
+    const status = c.module.vpFlush(msg);
+    if (BigInt(status) === 0n) c.vcpus.discard(msg.vcpu);
+    return status;
+  },
+  "TDH.MNG.VPFLUSHDONE": statusOnly((c) => c.module.vpFlushDone()),
+  "TDH.PHYMEM.CACHE.WB": statusOnly((c) => c.module.cacheWb()),
+  "TDH.MNG.KEY.FREEID": statusOnly((c) => c.module.keyFreeId()),
+  "TDH.MEM.PAGE.REMOVE": (c, env, op) => {
+    c.io.reply(env, c.module.remove(env.msg as Request<"TDH.MEM.PAGE.REMOVE">, op));
+    return undefined;
+  },
+  "TDH.MEM.PAGE.PROMOTE": (c, env, op) => {
+    c.io.reply(env, c.module.promote(env.msg as Request<"TDH.MEM.PAGE.PROMOTE">, op));
+    return undefined;
+  },
+  "TDH.PHYMEM.PAGE.RECLAIM": (c, env) => {
+    c.io.reply(env, c.module.reclaim(env.msg as Request<"TDH.PHYMEM.PAGE.RECLAIM">));
+    return undefined;
+  },
+  "TDH.MNG.RD": (c, env) => {
+    c.io.reply(env, { type: "TDH.MNG.RD", status: tdxStatus("TDX_SUCCESS"), value: c.module.measurement });
+    return undefined;
+  },
+  "TDH.VP.ENTER": (c, env) => {
+    c.vcpus.enter(env as RequestEnvelope<"TDH.VP.ENTER">);
+    return undefined;
+  },
+};
+
+const isSuccess = (status: U64) => BigInt(status) === 0n;
+
+function replyStatus(ctx: TdxContext, env: Envelope, status: U64): void {
+  ctx.io.reply(env as RequestEnvelope, { type: env.msg.type, status } as never);
+}
+
+/** Run a SEAMCALL in op state `op`; true if it succeeded (drives op-state transitions). */
+function seamcall(ctx: TdxContext, env: Envelope, op: OpState): boolean {
+  const handler = SEAMCALLS[env.msg.type as CallName];
+  if (!handler) throw new Error(`bug: no handler for ${env.msg.type}`);
+  const status = handler(ctx, env as RequestEnvelope, op);
+  if (status === undefined) return true;
+  replyStatus(ctx, env, status);
+  return isSuccess(status);
+}
+
+/** Delivered messages, plus "@advance": raised when a state-changing SEAMCALL succeeded. */
+type Ev = (PartyEvent & { env: Envelope }) | { type: "@advance"; env?: undefined };
+
+/** The SEAMCALLs each op state accepts; anything else is refused with the state's status. */
+const BUILD_CALLS = ["TDH.VP.CREATE", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.ADD", "TDH.MR.EXTEND"] as const;
+const SEPT_CALLS = [
+  "TDH.MEM.RANGE.BLOCK",
+  "TDH.MEM.RANGE.UNBLOCK",
+  "TDH.MEM.TRACK",
+  "TDH.MEM.PAGE.REMOVE",
+  "TDH.MEM.PAGE.DEMOTE",
+  "TDH.MEM.PAGE.PROMOTE",
+] as const;
+const RUN_CALLS = ["TDH.VP.ENTER", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.AUG", "TDH.VP.FLUSH"] as const;
+
+function handled(calls: readonly string[], op: OpState) {
+  return Object.fromEntries(
+    calls.map((c) => [c, { actions: { type: "seamcall" as const, params: { op } } }]),
+  );
+}
+
+export const tdxMachine = setup({
+  types: { context: {} as TdxContext, events: {} as Ev, input: {} as TdxContext },
+  actions: {
+    seamcall: ({ context, event }, params: { op: OpState }) => {
+      seamcall(context, event.env!, params.op);
+    },
+    advanceOnSuccess: enqueueActions(({ context, event, enqueue }, params: { op: OpState }) => {
+      if (seamcall(context, event.env!, params.op)) enqueue.raise({ type: "@advance" });
+    }),
+    /** A SEAMCALL this state does not take: wrong op state, or a TD already being torn down. */
+    refuse: ({ context, event, self }) => {
+      const snapshot = self.getSnapshot();
+      const tearingDown = snapshot.matches("TD_BLOCKED") || snapshot.matches("TD_TEARDOWN");
+      const status: TdxStatusName = tearingDown ? "TDX_LIFECYCLE_STATE_INCORRECT" : "TDX_OP_STATE_INCORRECT";
+      replyStatus(context, event.env!, tdxStatus(status));
+    },
+    instruction: ({ context, event }) => context.vcpus.instruction(event.env!),
+    hardware: ({ context, event }) => hardware(context, event.env as RequestEnvelope),
+  },
+}).createMachine({
+  id: "tdx-module",
+  context: ({ input }) => input,
+  initial: "NO_TD",
+  on: {
+    "@start": {},
+    "guest.access": { actions: "instruction" },
+    "TDG.VP.INFO": { actions: "instruction" },
+    "TDG.MEM.PAGE.ACCEPT": { actions: "instruction" },
+    "TDG.VP.VMCALL<MapGPA>": { actions: "instruction" },
+    "TDG.VP.VMCALL<ReportFatalError>": { actions: "instruction" },
+    "TDG.VP.VMCALL<Instruction.HLT>": { actions: "instruction" },
+    "TDG.VP.VMCALL<Instruction.IO>": { actions: "instruction" },
+    "host.access": { actions: "hardware" },
+    "ept.map": { actions: "hardware" },
+    "ept.zap": { actions: "hardware" },
+    "vcpu.kick": { actions: "hardware" },
+    "TDH.MNG.RD": { actions: { type: "seamcall", params: { op: "RUNNABLE" } } },
+    "TDH.PHYMEM.PAGE.WBINVD": { actions: { type: "seamcall", params: { op: "RUNNABLE" } } },
+    "*": { actions: "refuse" },
+  },
+  states: {
+    NO_TD: {
+      on: {
+        "TDH.MNG.CREATE": { actions: { type: "advanceOnSuccess", params: { op: "UNINIT" } } },
+        "@advance": "UNINIT",
+      },
+    },
+    UNINIT: {
+      on: {
+        ...handled(["TDH.MNG.KEY.CONFIG"], "UNINIT"),
+        "TDH.MNG.INIT": { actions: { type: "advanceOnSuccess", params: { op: "UNINIT" } } },
+        "@advance": "INITIALIZED",
+      },
+    },
+    INITIALIZED: {
+      on: {
+        ...handled([...BUILD_CALLS, ...SEPT_CALLS], "INITIALIZED"),
+        "TDH.MR.FINALIZE": { actions: { type: "advanceOnSuccess", params: { op: "INITIALIZED" } } },
+        "@advance": "RUNNABLE",
+      },
+    },
+    RUNNABLE: {
+      on: {
+        ...handled([...RUN_CALLS, ...SEPT_CALLS], "RUNNABLE"),
+        "TDH.MNG.VPFLUSHDONE": { actions: { type: "advanceOnSuccess", params: { op: "RUNNABLE" } } },
+        "@advance": "TD_BLOCKED",
+      },
+    },
+    /** HKID being released: no vCPU may run, caches are written back. */
+    TD_BLOCKED: {
+      on: {
+        ...handled(["TDH.PHYMEM.CACHE.WB"], "RUNNABLE"),
+        "TDH.MNG.KEY.FREEID": { actions: { type: "advanceOnSuccess", params: { op: "RUNNABLE" } } },
+        "@advance": "TD_TEARDOWN",
+      },
+    },
+    TD_TEARDOWN: {
+      on: {
+        ...handled(["TDH.PHYMEM.PAGE.RECLAIM"], "RUNNABLE"),
+      },
+    },
+  },
+});
+
+function hardware(ctx: TdxContext, env: RequestEnvelope): void {
+  const msg = env.msg;
+  switch (msg.type) {
+    case "host.access":
+      return ctx.io.reply(env, {
+        type: "host.access",
+        outcome: ctx.cpu.hostAccess(env.from, msg.op, msg.hpa, msg.content, msg.why, msg.pages),
+      });
+    case "ept.map":
+      ctx.cpu.mapShared(msg.gpa, msg.hpa);
+      return ctx.io.reply(env, { type: "ept.map", ok: true });
+    case "ept.zap":
+      return ctx.io.reply(env, { type: "ept.zap", zapped: ctx.cpu.zapShared(msg.gpa, msg.size) });
+    case "vcpu.kick":
+      return ctx.io.reply(env, { type: "vcpu.kick", wasRunning: ctx.vcpus.kick(msg.vcpu) });
+    default:
+      throw new Error(`bug: ${msg.type} is not a hardware request`);
+  }
+}
+
+/** The trusted side of a TDX run, ready for a transport. */
+export function createTdxTrustedParty(options: TdxOptions): XStateParty {
+  const io = new PartyIO();
+  const frames = new FrameStore();
+  const module = new TdxModule(frames, io);
+  const cpu = new X86TdxPlatform(frames, io, options);
+  const context: TdxContext = { module, cpu, io, vcpus: new VcpuRunner(module, cpu, io) };
+  return new XStateParty("trusted", tdxMachine, context, io);
+}

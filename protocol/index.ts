@@ -1,0 +1,76 @@
+// The protocol: every message any party may send, the envelope that carries it, and the log format.
+import { z } from "zod";
+import { Address } from "./common.ts";
+import type { CallDef, EventDef } from "./define.ts";
+import { Effect } from "./effects.ts";
+import { kvmCalls } from "./kvm.ts";
+import { memoryCalls, memoryEvents } from "./memory.ts";
+import { seamcalls } from "./seamcall.ts";
+import { tdcalls } from "./tdcall.ts";
+
+export * from "./common.ts";
+export * from "./effects.ts";
+export { KvmExit } from "./kvm.ts";
+export { TdExit, VmcallCompletion } from "./seamcall.ts";
+
+export const calls = { ...tdcalls, ...seamcalls, ...kvmCalls, ...memoryCalls } as const;
+export const events = { ...memoryEvents } as const;
+
+type Calls = typeof calls;
+type Events = typeof events;
+export type CallName = keyof Calls;
+export type EventName = keyof Events;
+export type MessageName = CallName | EventName;
+
+export type Request<N extends CallName = CallName> = N extends CallName
+  ? z.infer<Calls[N]["request"]>
+  : never;
+export type Response<N extends CallName = CallName> = N extends CallName
+  ? z.infer<Calls[N]["response"]>
+  : never;
+export type EventMsg<N extends EventName = EventName> = N extends EventName
+  ? z.infer<Events[N]["payload"]>
+  : never;
+export type Message = Request | Response | EventMsg;
+
+export type AnyCallDef = CallDef<string, z.ZodRawShape, z.ZodRawShape>;
+export type AnyEventDef = EventDef<string, z.ZodRawShape>;
+export const catalogue: readonly (AnyCallDef | AnyEventDef)[] = [
+  ...Object.values(calls),
+  ...Object.values(events),
+] as readonly (AnyCallDef | AnyEventDef)[];
+
+export const MessageKind = z.enum(["request", "response", "event"]);
+export type MessageKind = z.infer<typeof MessageKind>;
+
+/** One delivered message, as logged. `re` names the request a response answers. */
+export const Envelope = z.strictObject({
+  type: z.literal("msg"),
+  seq: z.number().int().nonnegative(),
+  id: z.string(),
+  from: Address,
+  to: Address,
+  kind: MessageKind,
+  re: z.string().optional(),
+  causedBy: z.string().optional(),
+  msg: z.looseObject({ type: z.string() }),
+});
+export type Envelope = Omit<z.infer<typeof Envelope>, "msg"> & { msg: Message };
+/** An envelope known to carry a request (what handlers of incoming calls receive). */
+export type RequestEnvelope<N extends CallName = CallName> = Envelope & { kind: "request"; msg: Request<N> };
+
+export const EffectLine = z.strictObject({
+  type: z.literal("effect"),
+  seq: z.number().int().nonnegative(),
+  causedBy: z.string().optional(),
+  effect: Effect,
+});
+export type EffectLine = z.infer<typeof EffectLine>;
+
+/** Look up the schema a message of this kind must match; undefined if no such message exists. */
+export function schemaFor(kind: MessageKind, type: string): z.ZodType | undefined {
+  if (kind === "event") return (events as Record<string, AnyEventDef>)[type]?.payload;
+  const def = (calls as Record<string, AnyCallDef>)[type];
+  if (!def) return undefined;
+  return kind === "request" ? def.request : def.response;
+}

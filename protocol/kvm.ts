@@ -1,0 +1,117 @@
+// host/vmm <-> host/kvm: the KVM ioctls and exits a VMM (QEMU) uses for guest private memory
+// (include/uapi/linux/kvm.h, virt/kvm/guest_memfd.c, arch/x86/kvm/vmx/tdx.c). The VM fd and vCPU fds
+// are implicit: one VM per run.
+import { z } from "zod";
+import { Addr, Content, VcpuId } from "./common.ts";
+import { call } from "./define.ts";
+
+/** Return value of an ioctl: 0, or a negative errno. */
+const Ret = { ret: z.number().int() };
+
+/** How KVM_RUN returned to userspace (struct kvm_run exit_reason). */
+export const KvmExit = z.discriminatedUnion("exit_reason", [
+  /** KVM_EXIT_HYPERCALL (3) with nr KVM_HC_MAP_GPA_RANGE (12): args = [gpa, npages, attrs]. */
+  z.strictObject({
+    exit_reason: z.literal("KVM_EXIT_HYPERCALL"),
+    nr: z.literal(12),
+    gpa: Addr,
+    npages: z.number().int().positive(),
+    encrypted: z.boolean(),
+  }),
+  /** KVM_EXIT_MEMORY_FAULT (39): access kind does not match the GFN's attribute. */
+  z.strictObject({
+    exit_reason: z.literal("KVM_EXIT_MEMORY_FAULT"),
+    gpa: Addr,
+    size: Addr,
+    private: z.boolean(),
+  }),
+  z.strictObject({ exit_reason: z.literal("KVM_EXIT_HLT") }),
+  /** KVM_EXIT_IO (2): an OUT the VMM emulates (port 0x80 POST codes mark workload milestones). */
+  z.strictObject({ exit_reason: z.literal("KVM_EXIT_IO"), port: z.number().int(), value: z.number().int() }),
+  /** KVM_EXIT_SYSTEM_EVENT: the guest reported a fatal error, or the TD cannot run any more. */
+  z.strictObject({
+    exit_reason: z.literal("KVM_EXIT_SYSTEM_EVENT"),
+    event: z.enum(["KVM_SYSTEM_EVENT_TDX_FATAL", "KVM_SYSTEM_EVENT_CRASH"]),
+    detail: z.string(),
+  }),
+]);
+export type KvmExit = z.infer<typeof KvmExit>;
+
+export const kvmCalls = {
+  KVM_TDX_INIT_VM: call(
+    "KVM_TDX_INIT_VM",
+    "kvm",
+    "Create the TD (TDH.MNG.CREATE, KEY.CONFIG, INIT) and its vCPUs (TDH.VP.CREATE).",
+    {
+      septVeDisable: z.boolean(),
+      vcpus: z.number().int().positive(),
+      gpaWidth: z.union([z.literal(48), z.literal(52)]),
+    },
+    Ret,
+  ),
+  KVM_CREATE_GUEST_MEMFD: call(
+    "KVM_CREATE_GUEST_MEMFD",
+    "kvm",
+    "New guest_memfd of `size` bytes; the memory lives with the file, not the VM.",
+    { size: Addr, flags: z.number().int().nonnegative() },
+    { ret: z.number().int(), fd: z.number().int().optional() },
+  ),
+  KVM_SET_USER_MEMORY_REGION2: call(
+    "KVM_SET_USER_MEMORY_REGION2",
+    "kvm",
+    "Bind a GPA range to a shared (userspace) backing and a guest_memfd range.",
+    {
+      slot: z.number().int().nonnegative(),
+      guest_phys_addr: Addr,
+      memory_size: Addr,
+      guest_memfd: z.number().int(),
+      guest_memfd_offset: Addr,
+    },
+    Ret,
+  ),
+  KVM_SET_MEMORY_ATTRIBUTES: call(
+    "KVM_SET_MEMORY_ATTRIBUTES",
+    "kvm",
+    "Set KVM_MEMORY_ATTRIBUTE_PRIVATE (1<<3) or 0 over a range; zaps mappings, frees and zeroes nothing.",
+    { address: Addr, size: Addr, attributes: z.number().int().nonnegative(), flags: z.number().int() },
+    Ret,
+  ),
+  fallocate: call(
+    "fallocate",
+    "kvm",
+    "fallocate on guest_memfd: PUNCH_HOLE|KEEP_SIZE (3) frees pages and zaps mappings; KEEP_SIZE (1) allocates.",
+    { fd: z.number().int(), mode: z.number().int(), offset: Addr, len: Addr },
+    Ret,
+  ),
+  KVM_TDX_INIT_MEM_REGION: call(
+    "KVM_TDX_INIT_MEM_REGION",
+    "kvm",
+    "Build phase: copy source pages into private memory (SEPT.ADD, PAGE.ADD; MR.EXTEND when measured).",
+    { gpa: Addr, source: z.array(Content), measure: z.boolean() },
+    Ret,
+  ),
+  KVM_TDX_FINALIZE_VM: call(
+    "KVM_TDX_FINALIZE_VM",
+    "kvm",
+    "TDH.MR.FINALIZE: the TD becomes runnable.",
+    {},
+    {
+      ...Ret,
+      mrtd: z.string().optional(),
+    },
+  ),
+  KVM_RUN: call(
+    "KVM_RUN",
+    "kvm",
+    "Run a vCPU until an exit KVM cannot handle in the kernel; carries the last hypercall's result.",
+    { vcpu: VcpuId, hypercallRet: z.number().int().optional() },
+    { ret: z.number().int(), exit: KvmExit.optional() },
+  ),
+  KVM_DESTROY_VM: call(
+    "KVM_DESTROY_VM",
+    "kvm",
+    "The VMM closes the VM: KVM tears the TD down (zap, flush, free the key, reclaim).",
+    {},
+    Ret,
+  ),
+} as const;

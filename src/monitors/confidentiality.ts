@@ -1,0 +1,37 @@
+// Confidentiality: the host never observes guest-secret plaintext. Responsible: the guest if it
+// put the secret in shared memory itself; otherwise the trusted entity that let it out.
+import type { LogLine } from "../log/format.ts";
+import type { Finding, Monitor } from "./monitor.ts";
+import { isGuest, isHost, pfn, SharedBitTracker } from "./shared-bit.ts";
+
+export class ConfidentialityMonitor implements Monitor {
+  readonly name = "confidentiality";
+  private readonly sharedBit = new SharedBitTracker();
+  /** Per frame: seq of the guest write that put a secret there, and whether it went through a shared alias. */
+  private readonly secrets = new Map<number, { seq: number; viaShared: boolean }>();
+
+  observe(line: LogLine, report: (f: Finding) => void): void {
+    this.sharedBit.observe(line);
+    if (line.type !== "effect") return;
+    const e = line.effect;
+    if (e.e === "write" && isGuest(e.by)) {
+      if (e.content.k === "data" && e.content.secret) {
+        this.secrets.set(pfn(e.hpa), {
+          seq: line.seq,
+          viaShared: e.gpa !== undefined && this.sharedBit.isShared(e.gpa),
+        });
+      } else this.secrets.delete(pfn(e.hpa));
+      return;
+    }
+    if (e.e !== "read" || !isHost(e.by)) return;
+    if (e.content.k !== "data" || e.content.writer !== "guest" || !e.content.secret) return;
+    const origin = this.secrets.get(pfn(e.hpa));
+    report({
+      invariant: "no guest secret reaches the host",
+      responsible: origin?.viaShared ? "guest" : "fw",
+      hpa: e.hpa,
+      evidence: origin ? [origin.seq, line.seq] : [line.seq],
+      detail: `${e.by} read guest secret "${e.content.tag}"${origin?.viaShared ? " the guest left in shared memory" : " from a page that was not scrubbed"}`,
+    });
+  }
+}

@@ -1,0 +1,69 @@
+// Integrity: a guest read of private memory returns what the guest last wrote there, zero after a
+// legitimate accept, or the initial image. A zero the guest did not ask for (a page replaced and
+// re-accepted behind its back: the silent zero page) is the guest's failure to track what it
+// accepted; any other foreign content is the trusted entity's.
+import type { Content } from "../../protocol/index.ts";
+import { describeContent } from "../../protocol/index.ts";
+import type { LogLine } from "../log/format.ts";
+import type { Finding, Monitor } from "./monitor.ts";
+import { isGuest, SharedBitTracker } from "./shared-bit.ts";
+
+interface Expected {
+  content: Content;
+  seq: number;
+}
+
+const same = (a: Content, b: Content) => JSON.stringify(a) === JSON.stringify(b);
+const PAGE = 0x1000;
+
+export class IntegrityMonitor implements Monitor {
+  readonly name = "integrity";
+  private readonly sharedBit = new SharedBitTracker();
+  /** Per private 4K GPA page: what a read must return. Absent: nothing legitimate yet. */
+  private readonly expected = new Map<number, Expected>();
+
+  observe(line: LogLine, report: (f: Finding) => void): void {
+    this.sharedBit.observe(line);
+    if (line.type !== "effect") return;
+    const e = line.effect;
+    switch (e.e) {
+      case "write":
+        // Guest stores through its private alias, and the module's PAGE.ADD copy of the image.
+        if (e.gpa !== undefined && !this.sharedBit.isShared(e.gpa) && (isGuest(e.by) || e.by === "fw")) {
+          this.expected.set(page(e.gpa), { content: e.content, seq: line.seq });
+        }
+        return;
+      case "zero":
+        if (e.gpa === undefined || e.why !== "TDG.MEM.PAGE.ACCEPT") return;
+        for (let i = 0; i < e.pages; i++) {
+          const gpa = page(e.gpa) + i * PAGE;
+          // Accepting over data the guest still holds is not legitimate: keep expecting the data.
+          if (!this.expected.has(gpa)) this.expected.set(gpa, { content: { k: "zero" }, seq: line.seq });
+        }
+        return;
+      case "guest-view":
+        // The guest gave the range up (to shared) or asked for fresh pages (to private).
+        for (let gpa = page(e.gpa); gpa < e.gpa + e.size; gpa += PAGE) this.expected.delete(gpa);
+        return;
+      case "read": {
+        if (!isGuest(e.by) || e.gpa === undefined || this.sharedBit.isShared(e.gpa)) return;
+        const want = this.expected.get(page(e.gpa));
+        if (want && same(want.content, e.content)) return;
+        const silentZero = e.content.k === "zero" && want !== undefined;
+        report({
+          invariant: silentZero ? "no silent zero page" : "guest reads what it wrote",
+          responsible: silentZero ? "guest" : "fw",
+          gpa: e.gpa,
+          hpa: e.hpa,
+          evidence: want ? [want.seq, line.seq] : [line.seq],
+          detail: `read ${describeContent(e.content)}, expected ${want ? describeContent(want.content) : "nothing readable"}`,
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
+
+const page = (gpa: number) => gpa - (gpa % PAGE);

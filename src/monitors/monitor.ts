@@ -1,0 +1,12 @@
+// A monitor observes log lines and reports broken invariants. It never sends or mutates anything
+// outside its own shadow state (P's spec monitors).
+import type { LogLine, ViolationLine } from "../log/format.ts";
+
+export type Finding = Omit<ViolationLine, "type" | "seq" | "monitor">;
+
+export interface Monitor {
+  readonly name: string;
+  observe(line: LogLine, report: (finding: Finding) => void): void;
+  /** Called once when the run ends (checks that need the whole run, e.g. leaked frames). */
+  finish?(report: (finding: Finding) => void): void;
+}

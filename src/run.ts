@@ -1,0 +1,103 @@
+// Running a scenario: build the three parties for its platform, hand them to the orchestrator
+// with the standard monitors, and compare the verdict with what the scenario expects.
+import { createGuestParty } from "../actors/guest/machine.ts";
+import { createHonestHost } from "../actors/host/machine.ts";
+import { createTdxTrustedParty } from "../actors/tdx/machine.ts";
+import type { PartyName } from "../protocol/index.ts";
+import type { LogLine, Outcome } from "./log/format.ts";
+import { LOG_FORMAT_VERSION } from "./log/format.ts";
+import { standardMonitors } from "./monitors/index.ts";
+import { FileLog, type LogWriter, MemoryLog, TeeLog } from "./runtime/log-writer.ts";
+import { Orchestrator, type RunResult } from "./runtime/orchestrator.ts";
+import type { PartyEndpoint } from "./runtime/party.ts";
+import type { Scenario, ScenarioSpec } from "./scenarios/spec.ts";
+import { COCOMEM_VERSION } from "./version.ts";
+
+export interface RunOptions {
+  seed?: number;
+  /** Override the scenario's guest policy. */
+  guestPolicy?: "linux" | "naive";
+  /** Also write the log to this JSONL file, line by line. */
+  logFile?: string;
+  /** Keep the log in memory (default true; benchmarks turn it off). */
+  keepLog?: boolean;
+  maxSteps?: number;
+}
+
+export interface RunReport {
+  scenario: string;
+  seed: number;
+  policy: "linux" | "naive";
+  result: RunResult;
+  /** The log lines, when kept in memory. */
+  log: LogLine[];
+  /** Expectations the run did not meet (empty: as expected). */
+  unmet: string[];
+}
+
+export const DEFAULT_SEED = 1;
+const DEFAULT_MAX_STEPS = 20_000_000;
+
+export function buildParties(spec: ScenarioSpec): Record<PartyName, PartyEndpoint> {
+  const { guest, host } = spec;
+  return {
+    trusted: createTdxTrustedParty({ hostReadMachineChecks: host.hostReadMachineChecks }),
+    host: createHonestHost({
+      memory: guest.memory,
+      vcpus: guest.vcpus,
+      septVeDisable: host.septVeDisable,
+      image: guest.image,
+      onPost: host.onPost,
+      privateLevel: host.privateLevel === "2M" ? 1 : 0,
+    }),
+    guest: createGuestParty({ policy: guest.policy, workload: guest.workload }),
+  };
+}
+
+export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunReport> {
+  const seed = options.seed ?? DEFAULT_SEED;
+  const policy = options.guestPolicy ?? scenario.spec.guest.policy;
+  const spec: ScenarioSpec = { ...scenario.spec, guest: { ...scenario.spec.guest, policy } };
+  const memory = new MemoryLog();
+  const writers: LogWriter[] = [];
+  if (options.keepLog !== false) writers.push(memory);
+  if (options.logFile) writers.push(new FileLog(options.logFile));
+  const log = new TeeLog(writers);
+  log.write({
+    type: "header",
+    format: LOG_FORMAT_VERSION,
+    cocomem: COCOMEM_VERSION,
+    scenario: spec.name,
+    platform: spec.platform,
+    seed,
+    transport: "inproc",
+    options: { guestPolicy: policy },
+  });
+  const orchestrator = new Orchestrator({
+    seed,
+    parties: buildParties(spec),
+    log,
+    monitors: standardMonitors(),
+    untrusted: new Set(),
+    maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
+  });
+  const result = await orchestrator.run();
+  const report: RunReport = { scenario: spec.name, seed, policy, result, log: memory.lines, unmet: [] };
+  report.unmet = expectationsUnmet(scenario, spec, report);
+  return report;
+}
+
+/** The expectations of the scenario that this run did not meet. */
+function expectationsUnmet(scenario: Scenario, spec: ScenarioSpec, report: RunReport): string[] {
+  const unmet: string[] = [];
+  const expected: Outcome = spec.expect.outcome;
+  if (report.result.outcome !== expected) {
+    unmet.push(`outcome ${report.result.outcome} (${report.result.reason}), expected ${expected}`);
+  }
+  const found = new Set(report.result.violations.map((v) => v.invariant));
+  for (const invariant of spec.expect.violations) {
+    if (!found.has(invariant)) unmet.push(`expected violation "${invariant}" was not reported`);
+  }
+  if (scenario.check) unmet.push(...scenario.check(report));
+  return unmet;
+}

@@ -1,0 +1,275 @@
+// The orchestrator owns a run: it routes every message, stamps `from` by connection, assigns
+// ids and seqs, picks the delivery order with a seeded scheduler, writes the log, and feeds the
+// monitors before anything is delivered. Nothing passes between parties any other way.
+import {
+  type Address,
+  type Effect,
+  type Envelope,
+  type PartyName,
+  partyOf,
+  schemaFor,
+} from "../../protocol/index.ts";
+import type { LogLine, Outcome, VerdictLine, ViolationLine } from "../log/format.ts";
+import type { Finding, Monitor } from "../monitors/monitor.ts";
+import type { LogWriter } from "./log-writer.ts";
+import type { Delivery, OutMsg, PartyEndpoint, StepOutput } from "./party.ts";
+import { Rng, seededIds } from "./rng.ts";
+
+export interface OrchestratorOptions {
+  seed: number;
+  parties: Record<PartyName, PartyEndpoint>;
+  log: LogWriter;
+  monitors: Monitor[];
+  /** Parties whose messages are schema-checked on arrival (plug-ins, other processes). */
+  untrusted: ReadonlySet<PartyName>;
+  maxSteps: number;
+}
+
+interface Pending {
+  env: Envelope;
+  ref?: number;
+}
+
+interface OpenRequest {
+  from: Address;
+  to: Address;
+  type: string;
+  ref?: number;
+}
+
+/** Facts the verdict is derived from, gathered from effects as they are logged. */
+interface RunFacts {
+  guestTerminated?: string;
+  vmKilled?: string;
+  workloadComplete: boolean;
+  tornDown: boolean;
+  crashed?: { party: PartyName; error: string };
+}
+
+export interface RunResult {
+  outcome: Outcome;
+  reason: string;
+  steps: number;
+  violations: ViolationLine[];
+  stats: Record<string, number>;
+}
+
+export class Orchestrator {
+  private readonly schedule: Rng;
+  private readonly nextId: () => string;
+  private readonly channels = new Map<string, Pending[]>();
+  private readonly active: string[] = [];
+  private readonly open = new Map<string, OpenRequest>();
+  private readonly violations: ViolationLine[] = [];
+  private readonly stats: Record<string, number> = {};
+  private readonly facts: RunFacts = { workloadComplete: false, tornDown: false };
+  private seq = 0;
+  private steps = 0;
+
+  constructor(private readonly opts: OrchestratorOptions) {
+    const root = new Rng(opts.seed);
+    this.schedule = root.fork(1);
+    this.nextId = seededIds(root.fork(2));
+  }
+
+  async run(): Promise<RunResult> {
+    for (const name of ["trusted", "host", "guest"] as const) {
+      const started = await this.call(name, () => this.opts.parties[name].start());
+      if (!started) return this.finish();
+      this.accept(name, started, undefined);
+    }
+    while (this.active.length > 0 && this.steps < this.opts.maxSteps && !this.facts.crashed) {
+      const next = this.pickNext();
+      this.steps++;
+      this.record(next.env);
+      if (next.env.kind === "response") this.open.delete(next.env.re!);
+      const party = partyOf(next.env.to);
+      const delivery: Delivery =
+        next.ref === undefined ? { env: next.env } : { env: next.env, ref: next.ref };
+      const output = await this.call(party, () => this.opts.parties[party].deliver(delivery));
+      if (output) this.accept(party, output, next.env.id);
+    }
+    return this.finish();
+  }
+
+  /** Run party code; a throw ends the run with the party named, never takes the orchestrator down. */
+  private async call(
+    party: PartyName,
+    fn: () => StepOutput | Promise<StepOutput>,
+  ): Promise<StepOutput | undefined> {
+    try {
+      return await fn();
+    } catch (error) {
+      this.facts.crashed = { party, error: error instanceof Error ? error.message : String(error) };
+      return undefined;
+    }
+  }
+
+  private pickNext(): Pending {
+    const index = this.active.length === 1 ? 0 : this.schedule.int(this.active.length);
+    const key = this.active[index]!;
+    const queue = this.channels.get(key)!;
+    const next = queue.shift()!;
+    if (queue.length === 0) {
+      this.channels.delete(key);
+      this.active.splice(index, 1);
+    }
+    return next;
+  }
+
+  /** Log a party's effects, then check and queue its messages. */
+  private accept(party: PartyName, output: StepOutput, causedBy: string | undefined): void {
+    for (const effect of output.effects) this.recordEffect(party, effect, causedBy);
+    for (const out of output.out) this.enqueue(party, out, causedBy);
+  }
+
+  private enqueue(party: PartyName, out: OutMsg, causedBy: string | undefined): void {
+    const problem = this.check(party, out);
+    if (problem) {
+      this.write({
+        type: "rejected",
+        seq: this.seq++,
+        from: this.defaultAddress(party),
+        reason: problem,
+        raw: out,
+      });
+      return;
+    }
+    const env = {
+      type: "msg",
+      seq: 0,
+      id: this.nextId(),
+      from: out.from,
+      to: out.to,
+      kind: out.kind,
+      ...(out.re === undefined ? {} : { re: out.re }),
+      ...(causedBy === undefined ? {} : { causedBy }),
+      msg: out.msg,
+    } as Envelope;
+    if (out.kind === "request") {
+      this.open.set(env.id, {
+        from: out.from,
+        to: out.to,
+        type: out.msg.type,
+        ...(out.ref === undefined ? {} : { ref: out.ref }),
+      });
+    }
+    const ref = out.kind === "response" ? this.open.get(out.re!)?.ref : undefined;
+    const key = `${out.from}>${out.to}`;
+    let queue = this.channels.get(key);
+    if (!queue) {
+      queue = [];
+      this.channels.set(key, queue);
+      this.active.push(key);
+    }
+    queue.push(ref === undefined ? { env } : { env, ref });
+  }
+
+  /** Why a message must not be delivered, or undefined if it may go. */
+  private check(party: PartyName, out: OutMsg): string | undefined {
+    if (typeof out.from !== "string" || partyOf(out.from) !== party) {
+      return `forged sender ${String(out.from)}: ${party} may only send from its own addresses`;
+    }
+    if (out.kind === "response") {
+      const open = out.re === undefined ? undefined : this.open.get(out.re);
+      if (!open || open.to !== out.from || open.from !== out.to || open.type !== out.msg?.type) {
+        return `response ${String(out.msg?.type)} answers no open request from ${out.to}`;
+      }
+    }
+    if (this.opts.untrusted.has(party)) {
+      const schema = schemaFor(out.kind, String(out.msg?.type));
+      if (!schema) return `unknown ${out.kind} ${String(out.msg?.type)}`;
+      const parsed = schema.safeParse(out.msg);
+      if (!parsed.success)
+        return `malformed ${out.msg.type}: ${parsed.error.issues[0]?.message ?? "invalid"}`;
+    }
+    return undefined;
+  }
+
+  private defaultAddress(party: PartyName): Address {
+    return party === "guest" ? "guest/kernel" : party === "host" ? "host/kvm" : "fw";
+  }
+
+  private record(env: Envelope): void {
+    env.seq = this.seq++;
+    const name = env.kind === "response" ? `${env.msg.type}:ret` : env.msg.type;
+    this.stats[name] = (this.stats[name] ?? 0) + 1;
+    this.write(env);
+  }
+
+  private recordEffect(party: PartyName, effect: Effect, causedBy: string | undefined): void {
+    this.noteFacts(party, effect);
+    const line = {
+      type: "effect",
+      seq: this.seq++,
+      ...(causedBy === undefined ? {} : { causedBy }),
+      effect,
+    } as const;
+    this.write(line);
+  }
+
+  private noteFacts(party: PartyName, effect: Effect): void {
+    if (effect.e === "terminated" && party === "guest") this.facts.guestTerminated ??= effect.reason;
+    if (effect.e !== "lifecycle") return;
+    if (party === "guest" && effect.state === "workload-complete") this.facts.workloadComplete = true;
+    if (party === "host" && effect.state === "vm-killed") this.facts.vmKilled ??= effect.detail ?? "killed";
+    if (party === "host" && effect.state === "torn-down") this.facts.tornDown = true;
+  }
+
+  private write(line: LogLine): void {
+    this.opts.log.write(line);
+    for (const monitor of this.opts.monitors) monitor.observe(line, (f) => this.report(monitor, f));
+  }
+
+  private report(monitor: Monitor, finding: Finding): void {
+    const line: ViolationLine = { type: "violation", seq: this.seq++, monitor: monitor.name, ...finding };
+    this.violations.push(line);
+    this.opts.log.write(line);
+  }
+
+  private finish(): RunResult {
+    for (const monitor of this.opts.monitors) monitor.finish?.((f) => this.report(monitor, f));
+    const { outcome, reason } = this.verdict();
+    const verdict: VerdictLine = {
+      type: "verdict",
+      seq: this.seq++,
+      outcome,
+      reason,
+      steps: this.steps,
+      violations: this.violations.length,
+      stats: this.stats,
+    };
+    this.opts.log.write(verdict);
+    this.opts.log.close();
+    return { outcome, reason, steps: this.steps, violations: this.violations, stats: this.stats };
+  }
+
+  private verdict(): { outcome: Outcome; reason: string } {
+    const f = this.facts;
+    if (this.violations.length > 0) {
+      const first = this.violations[0]!;
+      return { outcome: "violation", reason: `${first.invariant} (${first.responsible}): ${first.detail}` };
+    }
+    if (f.crashed) {
+      return f.crashed.party === "host"
+        ? { outcome: "host-crashed", reason: `host threw: ${f.crashed.error}` }
+        : { outcome: "error", reason: `${f.crashed.party} threw: ${f.crashed.error}` };
+    }
+    if (f.guestTerminated) return { outcome: "guest-terminated", reason: f.guestTerminated };
+    if (f.vmKilled) return { outcome: "vm-killed-by-host", reason: f.vmKilled };
+    if (this.steps >= this.opts.maxSteps && this.active.length > 0) {
+      return { outcome: "error", reason: `step limit ${this.opts.maxSteps} reached (livelock?)` };
+    }
+    if (f.workloadComplete && f.tornDown)
+      return { outcome: "completed", reason: "workload complete, VM torn down" };
+    const waitingOnHost = [...this.open.values()].filter((r) => partyOf(r.to) === "host");
+    if (waitingOnHost.length > 0) {
+      return { outcome: "stalled", reason: `${waitingOnHost.length} request(s) left unanswered by the host` };
+    }
+    const openTypes = [...new Set([...this.open.values()].map((r) => `${r.type}->${r.to}`))].join(", ");
+    return {
+      outcome: "deadlock",
+      reason: `quiescent with the workload unfinished; open: ${openTypes || "none"}`,
+    };
+  }
+}

@@ -1,0 +1,93 @@
+// What a scenario is: platform, guest (memory, vCPUs, policy, image, per-vCPU workload), host
+// (knobs and milestone hooks), and what the user expects. One zod schema validates scenario
+// files and gives the TypeScript type, so a malformed scenario is refused with a clear message.
+import { z } from "zod";
+import { Outcome } from "../log/format.ts";
+
+const SIZE_UNITS: Record<string, number> = { K: 0x400, M: 0x100000, G: 0x40000000, T: 0x10000000000 };
+
+/** A byte count or address: a number, "0x..." or "2M" / "4K" / "1G" / "1T". */
+export const Size = z.union([
+  z.number().int().nonnegative(),
+  z
+    .string()
+    .regex(/^(0x[0-9a-fA-F]+|\d+[KMGT]?)$/, 'a size like 4096, "0x1000", "4K", "2M", "1G"')
+    .transform((text) => {
+      if (text.startsWith("0x")) return Number.parseInt(text, 16);
+      const unit = SIZE_UNITS[text.slice(-1)];
+      return unit ? Number.parseInt(text.slice(0, -1), 10) * unit : Number.parseInt(text, 10);
+    }),
+]);
+
+const PageLevel = z.enum(["4K", "2M"]);
+/** Which alias a guest access goes through: its own view of the page, or the other one. */
+const Alias = z.enum(["own", "other"]);
+
+export const GuestStep = z.discriminatedUnion("op", [
+  z.strictObject({ op: z.literal("accept"), gpa: Size, size: Size, level: PageLevel.default("2M") }),
+  z.strictObject({
+    op: z.literal("write"),
+    gpa: Size,
+    tag: z.string(),
+    secret: z.boolean().default(false),
+    alias: Alias.default("own"),
+  }),
+  z.strictObject({ op: z.literal("read"), gpa: Size, alias: Alias.default("own") }),
+  z.strictObject({ op: z.literal("convert"), gpa: Size, size: Size, to: z.enum(["shared", "private"]) }),
+  /** A POST code on port 0x80: a milestone host hooks can react to. */
+  z.strictObject({ op: z.literal("post"), value: z.number().int().nonnegative() }),
+]);
+export type GuestStep = z.infer<typeof GuestStep>;
+
+export const HostAction = z.discriminatedUnion("op", [
+  z.strictObject({ op: z.literal("punch-hole"), gpa: Size, size: Size }),
+  z.strictObject({ op: z.literal("set-attributes"), gpa: Size, size: Size, private: z.boolean() }),
+  /** The VMM reads the shared backing of a range (what an honest device model does with I/O buffers). */
+  z.strictObject({ op: z.literal("read-shared"), gpa: Size, size: Size }),
+]);
+export type HostAction = z.infer<typeof HostAction>;
+
+export const ScenarioSpec = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9/_-]*$/, "lower-case words separated by - or /"),
+  description: z.string(),
+  platform: z.literal("tdx"),
+  guest: z.strictObject({
+    memory: Size,
+    vcpus: z.number().int().min(1).max(64).default(1),
+    policy: z.enum(["linux", "naive"]).default("linux"),
+    /** Initial image pages (4K each) loaded at GPA 0 by INIT_MEM_REGION. */
+    image: z
+      .strictObject({ pages: z.array(z.string()).min(1), measure: z.boolean().default(true) })
+      .optional(),
+    workload: z.array(z.array(GuestStep)).min(1),
+  }),
+  host: z
+    .strictObject({
+      /** Upstream KVM maps private memory at 4K; 2M is RFC work. */
+      privateLevel: PageLevel.default("4K"),
+      septVeDisable: z.boolean().default(true),
+      /** Erratum parts: a host read of a private line machine-checks the host. */
+      hostReadMachineChecks: z.boolean().default(false),
+      /** Actions the VMM takes when the guest writes a POST code. */
+      onPost: z.array(z.strictObject({ value: z.number().int(), do: z.array(HostAction) })).default([]),
+    })
+    .default({ privateLevel: "4K", septVeDisable: true, hostReadMachineChecks: false, onPost: [] }),
+  expect: z.strictObject({
+    outcome: Outcome,
+    /** Invariants expected to be reported (empty: none). */
+    violations: z.array(z.string()).default([]),
+  }),
+});
+export type ScenarioSpec = z.infer<typeof ScenarioSpec>;
+export type ScenarioInput = z.input<typeof ScenarioSpec>;
+
+/** A scenario: its data, plus optional checks only code can express (e.g. "MRTD differs"). */
+export interface Scenario {
+  spec: ScenarioSpec;
+  /** Extra expectations on a finished run; each returned string is an unmet expectation. */
+  check?: (run: import("../run.ts").RunReport) => string[];
+}
+
+export function defineScenario(input: ScenarioInput, check?: Scenario["check"]): Scenario {
+  return check ? { spec: ScenarioSpec.parse(input), check } : { spec: ScenarioSpec.parse(input) };
+}
