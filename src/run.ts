@@ -83,21 +83,28 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   });
   const result = await orchestrator.run();
   const report: RunReport = { scenario: spec.name, seed, policy, result, log: memory.lines, unmet: [] };
-  report.unmet = expectationsUnmet(scenario, spec, report);
+  report.unmet = await expectationsUnmet(scenario, spec, report);
   return report;
 }
 
 /** The expectations of the scenario that this run did not meet. */
-function expectationsUnmet(scenario: Scenario, spec: ScenarioSpec, report: RunReport): string[] {
+async function expectationsUnmet(
+  scenario: Scenario,
+  spec: ScenarioSpec,
+  report: RunReport,
+): Promise<string[]> {
+  const own = scenario.spec.guest.policy === report.policy;
+  const expectation = own ? spec.expect : spec.expectWithPolicy[report.policy];
+  if (!expectation) return [`no expectation for guest policy ${report.policy}`];
   const unmet: string[] = [];
-  const expected: Outcome = spec.expect.outcome;
+  const expected: Outcome = expectation.outcome;
   if (report.result.outcome !== expected) {
     unmet.push(`outcome ${report.result.outcome} (${report.result.reason}), expected ${expected}`);
   }
   const found = new Set(report.result.violations.map((v) => v.invariant));
-  for (const invariant of spec.expect.violations) {
+  for (const invariant of expectation.violations) {
     if (!found.has(invariant)) unmet.push(`expected violation "${invariant}" was not reported`);
   }
-  if (scenario.check) unmet.push(...scenario.check(report));
+  if (own && scenario.check) unmet.push(...(await scenario.check(report)));
   return unmet;
 }

@@ -1,7 +1,7 @@
 // The guest party as an XState actor: running until every vCPU halted, or terminated once it
 // reports a fatal error. Responses resume the vCPU flows in kernel.ts; after termination they
 // are dropped (a dead kernel runs nothing).
-import { setup } from "xstate";
+import { enqueueActions, setup } from "xstate";
 import type { Envelope } from "../../protocol/index.ts";
 import { PartyIO } from "../../src/runtime/party.ts";
 import { TaskRunner } from "../../src/runtime/tasks.ts";
@@ -16,7 +16,9 @@ interface GuestContext {
   workload: GuestStep[][];
 }
 
-type GuestEvent = PartyEvent & { env?: Envelope; ref?: number };
+type GuestEvent =
+  | (PartyEvent & { env?: Envelope; ref?: number })
+  | { type: "@terminated"; env?: undefined; ref?: undefined };
 
 export const guestMachine = setup({
   types: { context: {} as GuestContext, events: {} as GuestEvent, input: {} as GuestContext },
@@ -32,18 +34,26 @@ export const guestMachine = setup({
       on: {
         "@start": {
           target: "running",
-          actions: ({ context }) => context.kernel.start(context.workload),
+          actions: enqueueActions(({ context, enqueue }) => {
+            context.kernel.start(context.workload);
+            if (context.kernel.terminated) enqueue.raise({ type: "@terminated" });
+          }),
         },
       },
     },
     running: {
-      always: { guard: "terminated", target: "terminated" },
       on: {
-        "@response": {
-          actions: ({ context, event }) => {
-            if (event.ref !== undefined) context.tasks.resume(event.ref, event.env!.msg);
+        "@response": [
+          // A panicking flow sets kernel.terminated while it runs; checked after each resume.
+          { guard: "terminated", target: "terminated" },
+          {
+            actions: enqueueActions(({ context, event, enqueue }) => {
+              if (event.ref !== undefined) context.tasks.resume(event.ref, event.env!.msg);
+              if (context.kernel.terminated) enqueue.raise({ type: "@terminated" });
+            }),
           },
-        },
+        ],
+        "@terminated": "terminated",
       },
     },
     /** A dead kernel runs nothing: late responses are dropped. */

@@ -332,24 +332,49 @@ export class KvmTdx {
     if (exit.septState === "PENDING" && exit.acceptLevel === undefined) {
       return { kind: "kill", reason: `guest access before accepting GPA 0x${page.toString(16)} (PENDING)` };
     }
-    if (this.invalidating.has(page)) return { kind: "resume" };
+    if (this.invalidating.has(page)) return this.retryFault(page, "invalidation in progress");
+    const base2M = align(page, PAGE_2M);
+    if (this.mirror2M.has(base2M) || this.mirror4K.has(page))
+      return yield* this.alreadyMapped(base2M, exit.acceptLevel);
+    // kvm_faultin_pfn(): get the backing page outside the mmu lock, remembering the sequence...
     const seq = this.invalidateSeq;
+    const level = this.mappingLevel(page);
+    const target = level === 1 ? base2M : page;
+    const hpa = yield* this.gmemPage(target, level, true);
     const key = `mmu:${idx2M(page)}`;
     yield* lock(key);
     try {
-      // mmu_invalidate_retry(): an invalidation ran while we waited; let the vCPU fault again.
-      if (seq !== this.invalidateSeq || !this.privateAttr.has(page)) return { kind: "resume" };
-      const base2M = align(page, PAGE_2M);
-      if (this.mirror2M.has(base2M)) {
-        if (exit.acceptLevel === 0) yield* this.demote(base2M);
-        return { kind: "resume" };
+      // ...then, under the lock, drop the fault if an invalidation ran meanwhile (is_page_fault_stale).
+      if (seq !== this.invalidateSeq || !this.privateAttr.has(page)) {
+        return this.retryFault(page, "mmu_invalidate_retry: an invalidation ran while faulting");
       }
-      if (this.mirror4K.has(page)) return { kind: "resume" };
-      const level = this.mappingLevel(page);
-      yield* this.mapPrivate(level === 1 ? base2M : page, level);
+      if (this.mirror2M.has(base2M) || this.mirror4K.has(page))
+        return yield* this.alreadyMapped(base2M, exit.acceptLevel);
+      if (level === 1 && this.tables2M.has(idx2M(page)))
+        return this.retryFault(page, "2M range split meanwhile");
+      yield* this.mapPrivate(target, level, hpa);
     } finally {
       this.tasks.unlock(key);
     }
+    return { kind: "resume" };
+  }
+
+  /** Another vCPU mapped it first; a 4K accept on a 2M PENDING leaf needs the leaf demoted. */
+  private *alreadyMapped(base2M: number, acceptLevel: Level | undefined): Flow<FaultResult> {
+    if (!this.mirror2M.has(base2M) || acceptLevel !== 0) return { kind: "resume" };
+    const key = `mmu:${idx2M(base2M)}`;
+    yield* lock(key);
+    try {
+      if (this.mirror2M.has(base2M)) yield* this.demote(base2M);
+    } finally {
+      this.tasks.unlock(key);
+    }
+    return { kind: "resume" };
+  }
+
+  /** RET_PF_RETRY: resume the vCPU without mapping; it faults again and re-evaluates. */
+  private retryFault(gpa: number, why: string): FaultResult {
+    this.io.effect({ e: "fault", by: KVM, kind: "RET_PF_RETRY", gpa, detail: why });
     return { kind: "resume" };
   }
 
@@ -404,9 +429,8 @@ export class KvmTdx {
   }
 
   /** tdx_sept_set_private_spte(): link tables, get the guest_memfd page, TDH.MEM.PAGE.AUG. */
-  private *mapPrivate(gpa: number, level: Level): Flow<void> {
+  private *mapPrivate(gpa: number, level: Level, hpa: number): Flow<void> {
     yield* this.linkTables(gpa, level);
-    const hpa = yield* this.gmemPage(gpa, level, true);
     for (let attempt = 0; attempt < BUSY_RETRIES; attempt++) {
       const r = yield* call("fw", { type: "TDH.MEM.PAGE.AUG", gpa, level, hpa });
       if (BigInt(r.status) === 0n) {

@@ -98,40 +98,105 @@ function seamcall(ctx: TdxContext, env: Envelope, op: OpState): boolean {
 /** Delivered messages, plus "@advance": raised when a state-changing SEAMCALL succeeded. */
 type Ev = (PartyEvent & { env: Envelope }) | { type: "@advance"; env?: undefined };
 
-/** The SEAMCALLs each op state accepts; anything else is refused with the state's status. */
-const BUILD_CALLS = ["TDH.VP.CREATE", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.ADD", "TDH.MR.EXTEND"] as const;
-const SEPT_CALLS = [
+export type TdState = "NO_TD" | "UNINIT" | "INITIALIZED" | "RUNNABLE" | "TD_BLOCKED" | "TD_TEARDOWN";
+
+interface TdStateSpec {
+  /** The op state the module's checks see in this state. */
+  readonly op: OpState;
+  /** SEAMCALLs taken here (besides those taken in every state). */
+  readonly calls: readonly CallName[];
+  /** The SEAMCALL whose success moves the TD on, and where to. */
+  readonly advance?: { readonly call: CallName; readonly to: TdState };
+  /** Status for any other SEAMCALL. */
+  readonly refusal: TdxStatusName;
+}
+
+const SEPT_CALLS: readonly CallName[] = [
   "TDH.MEM.RANGE.BLOCK",
   "TDH.MEM.RANGE.UNBLOCK",
   "TDH.MEM.TRACK",
   "TDH.MEM.PAGE.REMOVE",
   "TDH.MEM.PAGE.DEMOTE",
   "TDH.MEM.PAGE.PROMOTE",
-] as const;
-const RUN_CALLS = ["TDH.VP.ENTER", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.AUG", "TDH.VP.FLUSH"] as const;
+];
 
-function handled(calls: readonly string[], op: OpState) {
-  return Object.fromEntries(
-    calls.map((c) => [c, { actions: { type: "seamcall" as const, params: { op } } }]),
-  );
+/** SEAMCALLs that do not depend on the TD's state. */
+export const ANY_STATE_CALLS: readonly CallName[] = ["TDH.MNG.RD", "TDH.PHYMEM.PAGE.WBINVD"];
+
+/**
+ * The TD lifecycle as data (TDR/TDCS op state, then the teardown states): which SEAMCALLs each
+ * state takes and which call moves it on. The machine below is generated from it, and
+ * `cocomem describe tdx` prints it.
+ */
+export const TD_LIFECYCLE: Readonly<Record<TdState, TdStateSpec>> = {
+  NO_TD: {
+    op: "UNINIT",
+    calls: [],
+    advance: { call: "TDH.MNG.CREATE", to: "UNINIT" },
+    refusal: "TDX_OP_STATE_INCORRECT",
+  },
+  UNINIT: {
+    op: "UNINIT",
+    calls: ["TDH.MNG.KEY.CONFIG"],
+    advance: { call: "TDH.MNG.INIT", to: "INITIALIZED" },
+    refusal: "TDX_OP_STATE_INCORRECT",
+  },
+  INITIALIZED: {
+    op: "INITIALIZED",
+    calls: ["TDH.VP.CREATE", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.ADD", "TDH.MR.EXTEND", ...SEPT_CALLS],
+    advance: { call: "TDH.MR.FINALIZE", to: "RUNNABLE" },
+    refusal: "TDX_OP_STATE_INCORRECT",
+  },
+  RUNNABLE: {
+    op: "RUNNABLE",
+    calls: ["TDH.VP.ENTER", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.AUG", "TDH.VP.FLUSH", ...SEPT_CALLS],
+    advance: { call: "TDH.MNG.VPFLUSHDONE", to: "TD_BLOCKED" },
+    refusal: "TDX_OP_STATE_INCORRECT",
+  },
+  /** HKID being released: no vCPU may run, caches are written back. */
+  TD_BLOCKED: {
+    op: "RUNNABLE",
+    calls: ["TDH.PHYMEM.CACHE.WB"],
+    advance: { call: "TDH.MNG.KEY.FREEID", to: "TD_TEARDOWN" },
+    refusal: "TDX_LIFECYCLE_STATE_INCORRECT",
+  },
+  TD_TEARDOWN: {
+    op: "RUNNABLE",
+    calls: ["TDH.PHYMEM.PAGE.RECLAIM"],
+    refusal: "TDX_LIFECYCLE_STATE_INCORRECT",
+  },
+};
+
+/** Which kind of event a message to the trusted side is: how XStateParty names it. */
+export function classifyTrusted(env: Envelope): string {
+  const type = env.msg.type;
+  if (type.startsWith("TDG.") || type === "guest.access") return "instruction";
+  if (type === "host.access" || type === "ept.map" || type === "ept.zap" || type === "vcpu.kick")
+    return "hardware";
+  return "seamcall";
 }
+
+const states = Object.fromEntries(
+  (Object.keys(TD_LIFECYCLE) as TdState[]).map((state) => {
+    const advance = TD_LIFECYCLE[state].advance;
+    const on = { seamcall: { actions: { type: "seamcall" as const, params: { state } } } };
+    return [state, { on: advance ? { ...on, "@advance": advance.to } : on }];
+  }),
+);
 
 export const tdxMachine = setup({
   types: { context: {} as TdxContext, events: {} as Ev, input: {} as TdxContext },
   actions: {
-    seamcall: ({ context, event }, params: { op: OpState }) => {
-      seamcall(context, event.env!, params.op);
-    },
-    advanceOnSuccess: enqueueActions(({ context, event, enqueue }, params: { op: OpState }) => {
-      if (seamcall(context, event.env!, params.op)) enqueue.raise({ type: "@advance" });
+    seamcall: enqueueActions(({ context, event, enqueue }, params: { state: TdState }) => {
+      const spec = TD_LIFECYCLE[params.state];
+      const type = event.env!.msg.type as CallName;
+      const advancing = spec.advance?.call === type;
+      if (!advancing && !spec.calls.includes(type) && !ANY_STATE_CALLS.includes(type)) {
+        replyStatus(context, event.env!, tdxStatus(spec.refusal));
+        return;
+      }
+      if (seamcall(context, event.env!, spec.op) && advancing) enqueue.raise({ type: "@advance" });
     }),
-    /** A SEAMCALL this state does not take: wrong op state, or a TD already being torn down. */
-    refuse: ({ context, event, self }) => {
-      const snapshot = self.getSnapshot();
-      const tearingDown = snapshot.matches("TD_BLOCKED") || snapshot.matches("TD_TEARDOWN");
-      const status: TdxStatusName = tearingDown ? "TDX_LIFECYCLE_STATE_INCORRECT" : "TDX_OP_STATE_INCORRECT";
-      replyStatus(context, event.env!, tdxStatus(status));
-    },
     instruction: ({ context, event }) => context.vcpus.instruction(event.env!),
     hardware: ({ context, event }) => hardware(context, event.env as RequestEnvelope),
   },
@@ -141,63 +206,10 @@ export const tdxMachine = setup({
   initial: "NO_TD",
   on: {
     "@start": {},
-    "guest.access": { actions: "instruction" },
-    "TDG.VP.INFO": { actions: "instruction" },
-    "TDG.MEM.PAGE.ACCEPT": { actions: "instruction" },
-    "TDG.VP.VMCALL<MapGPA>": { actions: "instruction" },
-    "TDG.VP.VMCALL<ReportFatalError>": { actions: "instruction" },
-    "TDG.VP.VMCALL<Instruction.HLT>": { actions: "instruction" },
-    "TDG.VP.VMCALL<Instruction.IO>": { actions: "instruction" },
-    "host.access": { actions: "hardware" },
-    "ept.map": { actions: "hardware" },
-    "ept.zap": { actions: "hardware" },
-    "vcpu.kick": { actions: "hardware" },
-    "TDH.MNG.RD": { actions: { type: "seamcall", params: { op: "RUNNABLE" } } },
-    "TDH.PHYMEM.PAGE.WBINVD": { actions: { type: "seamcall", params: { op: "RUNNABLE" } } },
-    "*": { actions: "refuse" },
+    instruction: { actions: "instruction" },
+    hardware: { actions: "hardware" },
   },
-  states: {
-    NO_TD: {
-      on: {
-        "TDH.MNG.CREATE": { actions: { type: "advanceOnSuccess", params: { op: "UNINIT" } } },
-        "@advance": "UNINIT",
-      },
-    },
-    UNINIT: {
-      on: {
-        ...handled(["TDH.MNG.KEY.CONFIG"], "UNINIT"),
-        "TDH.MNG.INIT": { actions: { type: "advanceOnSuccess", params: { op: "UNINIT" } } },
-        "@advance": "INITIALIZED",
-      },
-    },
-    INITIALIZED: {
-      on: {
-        ...handled([...BUILD_CALLS, ...SEPT_CALLS], "INITIALIZED"),
-        "TDH.MR.FINALIZE": { actions: { type: "advanceOnSuccess", params: { op: "INITIALIZED" } } },
-        "@advance": "RUNNABLE",
-      },
-    },
-    RUNNABLE: {
-      on: {
-        ...handled([...RUN_CALLS, ...SEPT_CALLS], "RUNNABLE"),
-        "TDH.MNG.VPFLUSHDONE": { actions: { type: "advanceOnSuccess", params: { op: "RUNNABLE" } } },
-        "@advance": "TD_BLOCKED",
-      },
-    },
-    /** HKID being released: no vCPU may run, caches are written back. */
-    TD_BLOCKED: {
-      on: {
-        ...handled(["TDH.PHYMEM.CACHE.WB"], "RUNNABLE"),
-        "TDH.MNG.KEY.FREEID": { actions: { type: "advanceOnSuccess", params: { op: "RUNNABLE" } } },
-        "@advance": "TD_TEARDOWN",
-      },
-    },
-    TD_TEARDOWN: {
-      on: {
-        ...handled(["TDH.PHYMEM.PAGE.RECLAIM"], "RUNNABLE"),
-      },
-    },
-  },
+  states,
 });
 
 function hardware(ctx: TdxContext, env: RequestEnvelope): void {
@@ -227,5 +239,5 @@ export function createTdxTrustedParty(options: TdxOptions): XStateParty {
   const module = new TdxModule(frames, io);
   const cpu = new X86TdxPlatform(frames, io, options);
   const context: TdxContext = { module, cpu, io, vcpus: new VcpuRunner(module, cpu, io) };
-  return new XStateParty("trusted", tdxMachine, context, io);
+  return new XStateParty("trusted", tdxMachine, context, io, classifyTrusted);
 }

@@ -9,6 +9,7 @@ import {
   partyOf,
   schemaFor,
 } from "../../protocol/index.ts";
+import { routeProblem } from "../../protocol/routes.ts";
 import type { LogLine, Outcome, VerdictLine, ViolationLine } from "../log/format.ts";
 import type { Finding, Monitor } from "../monitors/monitor.ts";
 import type { LogWriter } from "./log-writer.ts";
@@ -27,14 +28,22 @@ export interface OrchestratorOptions {
 
 interface Pending {
   env: Envelope;
-  ref?: number;
+  ref: number | undefined;
+}
+
+/** Messages from one address to another, delivered in order (FIFO per channel, like a link). */
+interface Channel {
+  readonly queue: Pending[];
+  head: number;
+  /** Position in `active`, or -1 when empty. */
+  slot: number;
 }
 
 interface OpenRequest {
   from: Address;
   to: Address;
   type: string;
-  ref?: number;
+  ref: number | undefined;
 }
 
 /** Facts the verdict is derived from, gathered from effects as they are logged. */
@@ -57,11 +66,13 @@ export interface RunResult {
 export class Orchestrator {
   private readonly schedule: Rng;
   private readonly nextId: () => string;
-  private readonly channels = new Map<string, Pending[]>();
-  private readonly active: string[] = [];
+  private readonly channels = new Map<string, Channel>();
+  /** Non-empty channels; the scheduler picks among them. */
+  private readonly active: Channel[] = [];
   private readonly open = new Map<string, OpenRequest>();
   private readonly violations: ViolationLine[] = [];
-  private readonly stats: Record<string, number> = {};
+  /** Requests and events delivered, by message type (responses are implied by requests). */
+  private readonly counts = new Map<string, number>();
   private readonly facts: RunFacts = { workloadComplete: false, tornDown: false };
   private seq = 0;
   private steps = 0;
@@ -86,10 +97,31 @@ export class Orchestrator {
       const party = partyOf(next.env.to);
       const delivery: Delivery =
         next.ref === undefined ? { env: next.env } : { env: next.env, ref: next.ref };
-      const output = await this.call(party, () => this.opts.parties[party].deliver(delivery));
+      // In-process parties answer synchronously: only a real promise (another process) is awaited,
+      // so the common path costs no microtask per message.
+      let output = this.callSync(party, delivery);
+      if (output instanceof Promise) output = await this.settle(party, output);
       if (output) this.accept(party, output, next.env.id);
     }
     return this.finish();
+  }
+
+  private callSync(party: PartyName, delivery: Delivery): StepOutput | Promise<StepOutput> | undefined {
+    try {
+      return this.opts.parties[party].deliver(delivery);
+    } catch (error) {
+      this.crash(party, error);
+      return undefined;
+    }
+  }
+
+  private async settle(party: PartyName, pending: Promise<StepOutput>): Promise<StepOutput | undefined> {
+    try {
+      return await pending;
+    } catch (error) {
+      this.crash(party, error);
+      return undefined;
+    }
   }
 
   /** Run party code; a throw ends the run with the party named, never takes the orchestrator down. */
@@ -100,19 +132,30 @@ export class Orchestrator {
     try {
       return await fn();
     } catch (error) {
-      this.facts.crashed = { party, error: error instanceof Error ? error.message : String(error) };
+      this.crash(party, error);
       return undefined;
     }
   }
 
+  private crash(party: PartyName, error: unknown): void {
+    this.facts.crashed = { party, error: error instanceof Error ? error.message : String(error) };
+  }
+
   private pickNext(): Pending {
     const index = this.active.length === 1 ? 0 : this.schedule.int(this.active.length);
-    const key = this.active[index]!;
-    const queue = this.channels.get(key)!;
-    const next = queue.shift()!;
-    if (queue.length === 0) {
-      this.channels.delete(key);
-      this.active.splice(index, 1);
+    const channel = this.active[index]!;
+    const next = channel.queue[channel.head]!;
+    channel.head++;
+    if (channel.head === channel.queue.length) {
+      channel.queue.length = 0;
+      channel.head = 0;
+      // Swap-remove keeps picking O(1); the order stays a pure function of the seed.
+      const last = this.active.pop()!;
+      if (last !== channel) {
+        this.active[index] = last;
+        last.slot = index;
+      }
+      channel.slot = -1;
     }
     return next;
   }
@@ -142,33 +185,39 @@ export class Orchestrator {
       from: out.from,
       to: out.to,
       kind: out.kind,
-      ...(out.re === undefined ? {} : { re: out.re }),
-      ...(causedBy === undefined ? {} : { causedBy }),
+      re: out.re,
+      causedBy,
       msg: out.msg,
     } as Envelope;
+    if (env.re === undefined) delete env.re;
+    if (env.causedBy === undefined) delete env.causedBy;
+    let ref: number | undefined;
     if (out.kind === "request") {
-      this.open.set(env.id, {
-        from: out.from,
-        to: out.to,
-        type: out.msg.type,
-        ...(out.ref === undefined ? {} : { ref: out.ref }),
-      });
+      this.open.set(env.id, { from: out.from, to: out.to, type: out.msg.type, ref: out.ref });
+    } else if (out.kind === "response") {
+      ref = this.open.get(out.re!)?.ref;
     }
-    const ref = out.kind === "response" ? this.open.get(out.re!)?.ref : undefined;
     const key = `${out.from}>${out.to}`;
-    let queue = this.channels.get(key);
-    if (!queue) {
-      queue = [];
-      this.channels.set(key, queue);
-      this.active.push(key);
+    let channel = this.channels.get(key);
+    if (!channel) {
+      channel = { queue: [], head: 0, slot: -1 };
+      this.channels.set(key, channel);
     }
-    queue.push(ref === undefined ? { env } : { env, ref });
+    channel.queue.push({ env, ref });
+    if (channel.slot === -1) {
+      channel.slot = this.active.length;
+      this.active.push(channel);
+    }
   }
 
   /** Why a message must not be delivered, or undefined if it may go. */
   private check(party: PartyName, out: OutMsg): string | undefined {
     if (typeof out.from !== "string" || partyOf(out.from) !== party) {
       return `forged sender ${String(out.from)}: ${party} may only send from its own addresses`;
+    }
+    if (out.kind === "request") {
+      const wrongRoute = routeProblem(String(out.msg?.type), out.from, out.to);
+      if (wrongRoute) return wrongRoute;
     }
     if (out.kind === "response") {
       const open = out.re === undefined ? undefined : this.open.get(out.re);
@@ -192,8 +241,15 @@ export class Orchestrator {
 
   private record(env: Envelope): void {
     env.seq = this.seq++;
-    const name = env.kind === "response" ? `${env.msg.type}:ret` : env.msg.type;
-    this.stats[name] = (this.stats[name] ?? 0) + 1;
+    if (env.kind !== "response") {
+      const type = env.msg.type;
+      this.counts.set(type, (this.counts.get(type) ?? 0) + 1);
+    } else if ("exit" in env.msg && env.msg.exit) {
+      // Exits (TD exits, KVM exits) are the unit of host work: count them by reason.
+      const exit = env.msg.exit as { reason?: string; exit_reason?: string };
+      const key = `exit:${exit.reason ?? exit.exit_reason}`;
+      this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    }
     this.write(env);
   }
 
@@ -227,9 +283,17 @@ export class Orchestrator {
     this.opts.log.write(line);
   }
 
+  private get stats(): Record<string, number> {
+    const stats: Record<string, number> = { steps: this.steps };
+    for (const [type, count] of [...this.counts].sort((a, b) => a[0].localeCompare(b[0])))
+      stats[type] = count;
+    return stats;
+  }
+
   private finish(): RunResult {
     for (const monitor of this.opts.monitors) monitor.finish?.((f) => this.report(monitor, f));
     const { outcome, reason } = this.verdict();
+    const stats = this.stats;
     const verdict: VerdictLine = {
       type: "verdict",
       seq: this.seq++,
@@ -237,11 +301,11 @@ export class Orchestrator {
       reason,
       steps: this.steps,
       violations: this.violations.length,
-      stats: this.stats,
+      stats,
     };
     this.opts.log.write(verdict);
     this.opts.log.close();
-    return { outcome, reason, steps: this.steps, violations: this.violations, stats: this.stats };
+    return { outcome, reason, steps: this.steps, violations: this.violations, stats };
   }
 
   private verdict(): { outcome: Outcome; reason: string } {

@@ -28,6 +28,8 @@ export class XStateParty implements PartyEndpoint {
     machine: AnyStateMachine,
     input: unknown,
     private readonly io: PartyIO,
+    /** The event type a delivered request or event becomes (default: the message type). */
+    private readonly classify: (env: Envelope) => string = (env) => env.msg.type,
   ) {
     this.actor = createActor(machine, { input, clock: noTimers });
     this.actor.subscribe({ error: (error) => (this.failure = error) });
@@ -39,7 +41,7 @@ export class XStateParty implements PartyEndpoint {
   }
 
   deliver({ env, ref }: Delivery): StepOutput {
-    const type = env.kind === "response" ? "@response" : env.msg.type;
+    const type = env.kind === "response" ? "@response" : this.classify(env);
     return this.send(ref === undefined ? { type, env } : { type, env, ref });
   }
 

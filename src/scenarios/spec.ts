@@ -38,6 +38,8 @@ export const GuestStep = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("post"), value: z.number().int().nonnegative() }),
 ]);
 export type GuestStep = z.infer<typeof GuestStep>;
+/** A step as a scenario author writes it (sizes may be strings like "2M"). */
+export type GuestStepInput = z.input<typeof GuestStep>;
 
 export const HostAction = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("punch-hole"), gpa: Size, size: Size }),
@@ -46,6 +48,13 @@ export const HostAction = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("read-shared"), gpa: Size, size: Size }),
 ]);
 export type HostAction = z.infer<typeof HostAction>;
+
+const Expectation = z.strictObject({
+  outcome: Outcome,
+  /** Invariants expected to be reported (empty: none). */
+  violations: z.array(z.string()).default([]),
+});
+export type Expectation = z.infer<typeof Expectation>;
 
 export const ScenarioSpec = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9/_-]*$/, "lower-case words separated by - or /"),
@@ -72,11 +81,9 @@ export const ScenarioSpec = z.strictObject({
       onPost: z.array(z.strictObject({ value: z.number().int(), do: z.array(HostAction) })).default([]),
     })
     .default({ privateLevel: "4K", septVeDisable: true, hostReadMachineChecks: false, onPost: [] }),
-  expect: z.strictObject({
-    outcome: Outcome,
-    /** Invariants expected to be reported (empty: none). */
-    violations: z.array(z.string()).default([]),
-  }),
+  expect: Expectation,
+  /** What to expect when the run overrides the guest policy (`--guest-policy`). */
+  expectWithPolicy: z.partialRecord(z.enum(["linux", "naive"]), Expectation).default({}),
 });
 export type ScenarioSpec = z.infer<typeof ScenarioSpec>;
 export type ScenarioInput = z.input<typeof ScenarioSpec>;
@@ -85,7 +92,7 @@ export type ScenarioInput = z.input<typeof ScenarioSpec>;
 export interface Scenario {
   spec: ScenarioSpec;
   /** Extra expectations on a finished run; each returned string is an unmet expectation. */
-  check?: (run: import("../run.ts").RunReport) => string[];
+  check?: (run: import("../run.ts").RunReport) => string[] | Promise<string[]>;
 }
 
 export function defineScenario(input: ScenarioInput, check?: Scenario["check"]): Scenario {

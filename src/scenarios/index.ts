@@ -1,0 +1,28 @@
+// The built-in scenarios, in the order `cocomem list` and `npm start` show them.
+import type { Scenario } from "./spec.ts";
+import { bootMeasured } from "./tdx/boot.ts";
+import { twoVcpus } from "./tdx/concurrency.ts";
+import { conversionRoundTrips, implicitConversion } from "./tdx/conversion.ts";
+import { acceptDemote, acceptSizeMismatch } from "./tdx/huge-pages.ts";
+import { lazyAccept2M, lazyAccept2MOn4K, lazyAccept4K } from "./tdx/lazy-accept.ts";
+import { punchHoleLinux, punchHoleNaive } from "./tdx/punch-hole.ts";
+import { teardown } from "./tdx/teardown.ts";
+
+export const BUILT_IN: readonly Scenario[] = [
+  bootMeasured,
+  lazyAccept4K,
+  lazyAccept2M,
+  lazyAccept2MOn4K,
+  conversionRoundTrips,
+  implicitConversion,
+  punchHoleLinux,
+  punchHoleNaive,
+  twoVcpus,
+  acceptSizeMismatch,
+  acceptDemote,
+  teardown,
+];
+
+export function findBuiltIn(name: string): Scenario | undefined {
+  return BUILT_IN.find((s) => s.spec.name === name);
+}

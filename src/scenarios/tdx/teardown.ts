@@ -1,0 +1,70 @@
+// Teardown: every private page removed, cleared by the host, every TD page reclaimed, key freed.
+import type { RunReport } from "../../run.ts";
+import { defineScenario } from "../spec.ts";
+
+function successes(run: RunReport, type: string): number {
+  return run.log.filter(
+    (l) =>
+      l.type === "msg" &&
+      l.kind === "response" &&
+      l.msg.type === type &&
+      "status" in l.msg &&
+      BigInt(l.msg.status) === 0n,
+  ).length;
+}
+
+export const teardown = defineScenario(
+  {
+    name: "tdx/teardown",
+    description:
+      "A TD with an image, 4K and 2M private pages and a shared page is destroyed: zap (BLOCK, TRACK, REMOVE, WBINVD, MOVDIR64B), VP.FLUSH, VPFLUSHDONE, CACHE.WB, KEY.FREEID, RECLAIM of every S-EPT/vCPU page, TDR last.",
+    platform: "tdx",
+    guest: {
+      memory: "16M",
+      vcpus: 2,
+      image: { pages: ["boot"], measure: false },
+      workload: [
+        [
+          { op: "accept", gpa: "2M", size: "2M", level: "2M" },
+          { op: "write", gpa: "2M", tag: "a", secret: true },
+          { op: "convert", gpa: "0x201000", size: "4K", to: "shared" },
+          { op: "write", gpa: "0x201000", tag: "pub", secret: false },
+        ],
+        [
+          { op: "accept", gpa: "8M", size: "4M", level: "4K" },
+          { op: "write", gpa: "8M", tag: "b", secret: true },
+        ],
+      ],
+    },
+    host: { privateLevel: "2M" },
+    expect: { outcome: "completed" },
+  },
+  (run) => {
+    const unmet: string[] = [];
+    const mapped = successes(run, "TDH.MEM.PAGE.AUG") + successes(run, "TDH.MEM.PAGE.ADD");
+    const removed = successes(run, "TDH.MEM.PAGE.REMOVE");
+    const demoted = successes(run, "TDH.MEM.PAGE.DEMOTE");
+    // A demoted 2M leaf becomes 512 4K leaves, each removed on its own.
+    if (removed !== mapped + demoted * 511)
+      unmet.push(`removed ${removed} leaves, mapped ${mapped} (+${demoted} demotes)`);
+    if (successes(run, "TDH.MNG.KEY.FREEID") !== 1) unmet.push("HKID not freed");
+    const reclaims = run.log.filter(
+      (l) => l.type === "msg" && l.kind === "request" && l.msg.type === "TDH.PHYMEM.PAGE.RECLAIM",
+    );
+    const last = reclaims.at(-1);
+    if (successes(run, "TDH.PHYMEM.PAGE.RECLAIM") !== reclaims.length) unmet.push("a RECLAIM failed");
+    const tdr = run.log.find((l) => l.type === "msg" && l.msg.type === "TDH.MNG.CREATE");
+    if (
+      !last ||
+      !tdr ||
+      last.type !== "msg" ||
+      tdr.type !== "msg" ||
+      !("hpa" in last.msg) ||
+      !("tdr" in tdr.msg) ||
+      last.msg.hpa !== tdr.msg.tdr
+    ) {
+      unmet.push("the TDR was not reclaimed last");
+    }
+    return unmet;
+  },
+);
