@@ -231,8 +231,9 @@ export class TdxModule {
     const rule = septRule(type, walk.state, op);
     if (!("to" in rule)) return { type, status: this.refuse(rule) };
     const table = walk.table as NonLeaf;
-    if (op === "RUNNABLE" && !this.isTracked(table.blockEpoch))
+    if (rule.tracked && op === "RUNNABLE" && !this.isTracked(table.blockEpoch)) {
       return { type, status: err("TDX_TLB_TRACKING_NOT_DONE") };
+    }
     const first = table.children.get(0);
     const uniform =
       first !== undefined &&
@@ -265,20 +266,23 @@ export class TdxModule {
   }
 
   vpFlushDone(): U64 {
+    if (this.keyState !== "KEYS_CONFIGURED") return err("TDX_LIFECYCLE_STATE_INCORRECT", 0n);
     if ([...this.vcpus.values()].some((v) => !v.flushed)) return err("TDX_FLUSHVP_NOT_DONE", 0n);
     this.keyState = "BLOCKED";
     return ok();
   }
 
   cacheWb(): U64 {
+    // Informational, not an error: no flushed HKID awaits a write-back (Linux ignores it).
     if (this.keyState !== "BLOCKED" && this.keyState !== "WB_DONE")
-      return err("TDX_LIFECYCLE_STATE_INCORRECT");
+      return err("TDX_NO_HKID_READY_TO_WBCACHE", 0n);
     this.keyState = "WB_DONE";
     return ok();
   }
 
   keyFreeId(): U64 {
-    if (this.keyState !== "WB_DONE") return err("TDX_LIFECYCLE_STATE_INCORRECT");
+    if (this.keyState === "BLOCKED") return err("TDX_WBCACHE_NOT_COMPLETE", 0n);
+    if (this.keyState !== "WB_DONE") return err("TDX_LIFECYCLE_STATE_INCORRECT", 0n);
     this.keyState = "TEARDOWN";
     this.io.effect({ e: "lifecycle", by: "fw", state: "TD_TEARDOWN", detail: `HKID ${this.hkid} freed` });
     return ok();
@@ -286,11 +290,14 @@ export class TdxModule {
 
   reclaim(req: Request<"TDH.PHYMEM.PAGE.RECLAIM">): Response<"TDH.PHYMEM.PAGE.RECLAIM"> {
     const type = "TDH.PHYMEM.PAGE.RECLAIM" as const;
-    if (this.keyState !== "TEARDOWN") return { type, status: err("TDX_LIFECYCLE_STATE_INCORRECT") };
+    if (this.keyState !== "TEARDOWN") return { type, status: err("TDX_LIFECYCLE_STATE_INCORRECT", 0n) };
     const found = this.pamt.lookup(pfnOf(req.hpa));
-    if (!found || found.base !== pfnOf(req.hpa)) return { type, status: err("TDX_PAGE_METADATA_INCORRECT") };
+    if (!found) return { type, status: err("TDX_PAGE_METADATA_INCORRECT") };
+    if (found.base !== pfnOf(req.hpa)) return { type, status: err("TDX_OPERAND_INVALID") };
     const { entry } = found;
-    if (entry.type === "PT_TDR" && this.pamt.size > 1) return { type, status: err("TDX_OP_STATE_INCORRECT") };
+    if (entry.type === "PT_TDR" && this.pamt.size > 1) {
+      return { type, status: err("TDX_TD_ASSOCIATED_PAGES_EXIST", 0n) };
+    }
     if (entry.type === "PT_REG" && entry.gpa !== undefined) {
       const leaf = this.sept.leafFor(entry.gpa);
       if (leaf) this.sept.clearLeaf(entry.gpa, leaf.level);
@@ -374,7 +381,8 @@ export class TdxModule {
     if (bad) return { status: bad };
     const walk = this.sept.walk(gpa, level);
     if (walk.kind === "walk-failed") return { status: err("TDX_EPT_WALK_FAILED") };
-    if (walk.kind === "larger-leaf") return { status: err("TDX_EPT_ENTRY_STATE_INCORRECT") };
+    // The walk cannot reach a 4K entry inside a 2M leaf.
+    if (walk.kind === "larger-leaf") return { status: err("TDX_EPT_WALK_FAILED") };
     const rule = septRule(call, walk.state, op);
     if (!("to" in rule)) return { status: this.refuse(rule) };
     return { leaf: walk.leaf ?? ({ state: "FREE" } as unknown as Leaf), rule };

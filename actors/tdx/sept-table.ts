@@ -166,6 +166,7 @@ export const SEPT_TABLE: Readonly<Record<SeptCall, SeptCallSpec>> = {
       BLOCKED: INCORRECT,
       PENDING_BLOCKED: INCORRECT,
     },
+    beforeRunnable: { NL_MAPPED: { to: "PROMOTED", note: "no TLB tracking needed before the TD runs" } },
   },
   "TDH.MR.EXTEND": {
     levels: [0],

@@ -57,7 +57,8 @@ export class SecureEpt {
         ? { kind: "entry", state: e.state, leaf: e }
         : { kind: "entry", state: e.state, table: e };
     }
-    if (!e) return { kind: "walk-failed", level: 1 };
+    // A blocked table has no access bits: the module's walk stops there, as at a missing one.
+    if (!e || e.state === "NL_BLOCKED") return { kind: "walk-failed", level: 1 };
     if (isLeaf(e)) return { kind: "larger-leaf", leaf: e };
     const child = e.children.get(idx4KIn2M(gpa));
     return child ? { kind: "entry", state: child.state, leaf: child } : { kind: "entry", state: "FREE" };
@@ -66,7 +67,7 @@ export class SecureEpt {
   /** The leaf mapping a GPA at any level, for translation. */
   leafFor(gpa: number): Leaf | undefined {
     const e = this.entries2M.get(idx2M(gpa));
-    if (!e) return undefined;
+    if (!e || e.state === "NL_BLOCKED") return undefined;
     return isLeaf(e) ? e : e.children.get(idx4KIn2M(gpa));
   }
 
