@@ -1,0 +1,141 @@
+// `cocomem describe tdx`: the legality table, the TD lifecycle, the status codes and the message
+// catalogue, printed from the same data the model runs on, so the documentation cannot drift.
+import { Command, CommanderError, Option } from "commander";
+import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState } from "../../actors/tdx/machine.ts";
+import { SEPT_STATES, SEPT_TABLE, type SeptRule } from "../../actors/tdx/sept-table.ts";
+import { catalogue } from "../../protocol/index.ts";
+import { routeOf } from "../../protocol/routes.ts";
+import { TDVMCALL_STATUS, TDX_STATUS } from "../../protocol/status.ts";
+import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
+
+type Format = "text" | "markdown" | "json";
+
+function cell(rule: SeptRule): string {
+  if ("to" in rule) return `-> ${rule.to}${rule.tracked ? " (tracked)" : ""}`;
+  if ("exit" in rule) return "TD exit (EPT violation)";
+  return rule.status;
+}
+
+function table(headers: string[], rows: string[][], format: Format): string {
+  if (format === "markdown") {
+    const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+    return [line(headers), line(headers.map(() => "---")), ...rows.map(line)].join("\n");
+  }
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+function legality(format: Format): string {
+  const rows = Object.entries(SEPT_TABLE).map(([call, spec]) => [
+    call,
+    spec.levels.map((l) => ["4K", "2M", "1G"][l]).join(","),
+    spec.opStates.join(","),
+    ...SEPT_STATES.map((state) => cell(spec.rules[state])),
+  ]);
+  return table(["call", "levels", "op states", ...SEPT_STATES], rows, format);
+}
+
+function lifecycle(format: Format): string {
+  const rows = (Object.keys(TD_LIFECYCLE) as TdState[]).map((state) => {
+    const spec = TD_LIFECYCLE[state];
+    return [
+      state,
+      spec.op,
+      [...spec.calls, ...ANY_STATE_CALLS].join(", ") || "-",
+      spec.advance ? `${spec.advance.call} -> ${spec.advance.to}` : "-",
+      spec.refusal,
+    ];
+  });
+  return table(
+    ["TD state", "op state", "SEAMCALLs taken", "moves on with", "other SEAMCALLs get"],
+    rows,
+    format,
+  );
+}
+
+function statuses(format: Format): string {
+  const hex = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
+  const rows = [
+    ...Object.entries(TDX_STATUS).map(([name, value]) => [name, hex(value)]),
+    ...Object.entries(TDVMCALL_STATUS).map(([name, value]) => [name, hex(value)]),
+  ];
+  return table(["status", "value"], rows, format);
+}
+
+function messages(format: Format): string {
+  const fields = (shape: Record<string, unknown>) =>
+    Object.keys(shape)
+      .filter((k) => k !== "type")
+      .join(", ") || "-";
+  const rows = catalogue.map((def) => [
+    def.name,
+    routeOf(def.name)?.text ?? def.boundary,
+    def.kind === "call" ? fields(def.request.shape) : fields(def.payload.shape),
+    def.kind === "call" ? fields(def.response.shape) : "(event)",
+    def.doc,
+  ]);
+  return table(["message", "route", "request", "response", "what it does"], rows, format);
+}
+
+function describeTdx(format: Format): string {
+  if (format === "json") {
+    return JSON.stringify(
+      {
+        lifecycle: TD_LIFECYCLE,
+        anyStateCalls: ANY_STATE_CALLS,
+        septStates: SEPT_STATES,
+        legality: SEPT_TABLE,
+        statuses: Object.fromEntries(
+          Object.entries({ ...TDX_STATUS, ...TDVMCALL_STATUS }).map(([k, v]) => [k, `0x${v.toString(16)}`]),
+        ),
+        messages: catalogue.map((d) => ({
+          name: d.name,
+          kind: d.kind,
+          boundary: d.boundary,
+          route: routeOf(d.name)?.text,
+          doc: d.doc,
+        })),
+      },
+      null,
+      2,
+    );
+  }
+  const heading = (title: string) => (format === "markdown" ? `## ${title}` : `== ${title} ==`);
+  return [
+    heading("TD lifecycle (TDX module op state and teardown)"),
+    lifecycle(format),
+    heading("S-EPT legality: call x entry state (Linux-visible states; migration states omitted)"),
+    legality(format),
+    heading("Status codes"),
+    statuses(format),
+    heading("Message catalogue"),
+    messages(format),
+  ].join("\n\n");
+}
+
+/** Run `cocomem describe` on the arguments after `describe`; resolves to the exit code. */
+export async function describeCommand(argv: string[], io: CliIo = processIo): Promise<number> {
+  const command = new Command("describe")
+    .description("print a platform's state tables and message catalogue from the model's own data")
+    .argument("<platform>", "the platform to describe (tdx)")
+    .addOption(
+      new Option("--format <format>", "output format").choices(["text", "markdown", "json"]).default("text"),
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
+  try {
+    command.parse(argv, { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
+  }
+  const platform = command.args[0];
+  if (platform !== "tdx") return usageError(io, `unknown platform "${platform}" (known: tdx)`);
+  io.out(`${describeTdx(command.opts<{ format: Format }>().format)}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,52 @@
+// The `cocomem` command: dispatches to one module per subcommand. Each subcommand returns its exit
+// code (0 as expected, 1 violation or unmet expectation, 2 usage or input error).
+import { describeCommand } from "./describe-command.ts";
+import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
+import { listCommand } from "./list-command.ts";
+import { logCommand } from "./log-command.ts";
+import { runCommand } from "./run-command.ts";
+
+const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
+  run: runCommand,
+  list: listCommand,
+  log: logCommand,
+  describe: describeCommand,
+};
+
+const HELP = `cocomem: confidential-VM memory protocols as guest, host and trusted-entity actors
+
+usage: cocomem <command> [options]
+
+commands:
+  run [SCENARIO|FILE] [--all] [--seed N] [--guest-policy linux|naive] [--log FILE] [--json]
+                      run a scenario and print its verdict (--all: every built-in, as a table)
+  list                list the built-in scenarios
+  log FILE [filters]  filter a run log, trace a page (--page GPA), or draw it (--format mermaid)
+  describe tdx        print the TDX state tables and message catalogue the model runs on
+
+Run \`cocomem <command> --help\` for a command's options.
+`;
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.out(HELP);
+    return EXIT.ok;
+  }
+  const command = COMMANDS[name];
+  if (!command)
+    return usageError(io, `unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`);
+  try {
+    return await command(rest, io);
+  } catch (error) {
+    // A bug, not bad input: say so in one line and point at a report.
+    io.err(`cocomem: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT.failed;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

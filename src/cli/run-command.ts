@@ -1,0 +1,104 @@
+// `cocomem run`: run one scenario (built-in or from a file), or every built-in with --all.
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { DEFAULT_SEED, type RunReport, runScenario } from "../run.ts";
+import { BUILT_IN } from "../scenarios/index.ts";
+import { loadScenario } from "../scenarios/load.ts";
+import type { Scenario } from "../scenarios/spec.ts";
+import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
+import { tableHeader, tableRow, verdictBlock } from "./verdict.ts";
+
+interface RunFlags {
+  all?: boolean;
+  seed: number;
+  guestPolicy?: "linux" | "naive";
+  log?: string;
+  json?: boolean;
+}
+
+function parseSeed(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > 0xffffffff)
+    throw new InvalidArgumentError("a seed is an integer from 0 to 4294967295");
+  return Number(text);
+}
+
+function buildCommand(io: CliIo): Command {
+  return new Command("run")
+    .description("run a scenario (a built-in name, or a .json/.ts scenario file) and print its verdict")
+    .argument("[scenario]", "built-in scenario name or path to a scenario file")
+    .option("--all", "run every built-in scenario and print the verdict table")
+    .option("--seed <n>", "scheduler seed: same scenario + seed = same log", parseSeed, DEFAULT_SEED)
+    .addOption(new Option("--guest-policy <policy>", "override the guest policy").choices(["linux", "naive"]))
+    .option("--log <file>", "write the JSONL log to this file (line by line: a crash keeps what was written)")
+    .option("--json", "print the report as JSON")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
+}
+
+/** Run `cocomem run` on the arguments after `run`; resolves to the exit code. */
+export async function runCommand(argv: string[], io: CliIo = processIo): Promise<number> {
+  const command = buildCommand(io);
+  try {
+    command.parse(argv, { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
+  }
+  const flags = command.opts<RunFlags>();
+  const name = command.args[0];
+  if (flags.all) {
+    if (name) return usageError(io, "give either a scenario or --all, not both");
+    if (flags.log) return usageError(io, "--log takes one scenario, not --all");
+    return runAll(flags, io);
+  }
+  if (!name) return usageError(io, "which scenario? give a name (see `cocomem list`), a file, or --all");
+  const loaded = await loadScenario(name);
+  if (!loaded.ok) return usageError(io, loaded.error);
+  const report = await runScenario(loaded.scenario, options(flags));
+  if (flags.json) io.out(`${JSON.stringify(jsonReport(report), null, 2)}\n`);
+  else io.out(verdictBlock(report, reproduce(name, flags)));
+  return report.unmet.length === 0 ? EXIT.ok : EXIT.failed;
+}
+
+async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
+  const reports: RunReport[] = [];
+  if (!flags.json)
+    io.out(
+      `SEED=${flags.seed}${flags.guestPolicy ? ` guest policy ${flags.guestPolicy}` : ""}\n${tableHeader()}`,
+    );
+  for (const scenario of BUILT_IN) {
+    const report = await runScenario(scenario, { ...options(flags), keepLog: scenario.check !== undefined });
+    reports.push(report);
+    if (!flags.json) io.out(tableRow(report, expectedOutcome(scenario, report.policy)));
+  }
+  const failed = reports.filter((r) => r.unmet.length > 0);
+  if (flags.json) io.out(`${JSON.stringify(reports.map(jsonReport), null, 2)}\n`);
+  else
+    io.out(
+      `${reports.length} scenarios: ${reports.length - failed.length} as expected, ${failed.length} not\n`,
+    );
+  return failed.length === 0 ? EXIT.ok : EXIT.failed;
+}
+
+function options(flags: RunFlags) {
+  return {
+    seed: flags.seed,
+    ...(flags.guestPolicy ? { guestPolicy: flags.guestPolicy } : {}),
+    ...(flags.log ? { logFile: flags.log } : {}),
+  };
+}
+
+function expectedOutcome(scenario: Scenario, policy: "linux" | "naive"): string {
+  const spec = scenario.spec;
+  const expectation = spec.guest.policy === policy ? spec.expect : spec.expectWithPolicy[policy];
+  return expectation?.outcome ?? "(none)";
+}
+
+function jsonReport(report: RunReport) {
+  const { log: _log, ...rest } = report;
+  return rest;
+}
+
+function reproduce(name: string, flags: RunFlags): string {
+  const policy = flags.guestPolicy ? ` --guest-policy ${flags.guestPolicy}` : "";
+  return `cocomem run ${name} --seed ${flags.seed}${policy} --log run.jsonl`;
+}

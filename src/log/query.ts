@@ -1,0 +1,321 @@
+// Selecting log lines: who did each line, which GPAs and frames it touches, filters over those
+// (combined with AND), and the compact one-line rendering `cocomem log` prints.
+import {
+  Content,
+  describeContent,
+  type Effect,
+  type Envelope,
+  type Level,
+  levelName,
+  levelSize,
+  type Message,
+  PAGE_4K,
+  type PartyName,
+  U64,
+} from "../../protocol/index.ts";
+import { tdvmcallStatusName, tdxStatusName } from "../../protocol/status.ts";
+import type { LogLine } from "./format.ts";
+
+/** A log line with who did it and, for an effect, the message behind it. */
+export interface Annotated {
+  line: LogLine;
+  /** The acting address, or a violation's responsible party; unknown for header and verdict. */
+  by?: string;
+  /** For an effect: the call it was done for (see `annotate`). */
+  cause?: Envelope;
+  /** For a response: the request it answers, whose addresses it is about. */
+  request?: Envelope;
+}
+
+/** The line and, for a response, its request: a response is about what its request named. */
+export const aboutLines = (a: Annotated): LogLine[] => (a.request ? [a.line, a.request] : [a.line]);
+
+/**
+ * Attribute every line. Only some effects carry `by`; for the others the actor is the party that
+ * was handling the message named by `causedBy` (its `to`). The cause is that message, except under
+ * TDH.VP.ENTER: there the module is running the guest, so the effect completes the vCPU's
+ * outstanding call (an ACCEPT moving PENDING -> MAPPED is the guest's doing, not the host's).
+ */
+export function annotate(lines: readonly LogLine[]): Annotated[] {
+  const byId = new Map<string, Envelope>();
+  /** Requests not answered yet: a guest call stays open across the TD exits it causes. */
+  const open = new Map<string, Envelope>();
+  return lines.map((line): Annotated => {
+    switch (line.type) {
+      case "msg":
+        byId.set(line.id, line);
+        if (line.kind === "request") {
+          open.set(line.id, line);
+          return { line, by: line.from };
+        }
+        if (line.re !== undefined) open.delete(line.re);
+        return { line, by: line.from, request: line.re === undefined ? undefined : byId.get(line.re) };
+      case "effect": {
+        const handled = line.causedBy === undefined ? undefined : byId.get(line.causedBy);
+        const by = "by" in line.effect ? line.effect.by : handled?.to;
+        return { line, by, cause: (handled && resumedGuestCall(handled, open)) ?? handled };
+      }
+      case "violation":
+        return { line, by: line.responsible };
+      case "rejected":
+        return { line, by: line.from };
+      default:
+        return { line };
+    }
+  });
+}
+
+function resumedGuestCall(handled: Envelope, open: Map<string, Envelope>): Envelope | undefined {
+  if (handled.kind !== "request" || !("vcpu" in handled.msg) || handled.msg.type !== "TDH.VP.ENTER") {
+    return undefined;
+  }
+  const vcpu = `guest/vcpu${handled.msg.vcpu}`;
+  let last: Envelope | undefined;
+  for (const request of open.values()) if (request.from === vcpu) last = request;
+  return last;
+}
+
+/**
+ * The TD's shared bit, from the GPA width the setup messages carry (KVM_TDX_INIT_VM comes first).
+ * A GPA with it set is the shared alias of the same page; 2^47 is the GPAW-48 default.
+ */
+export function sharedBitOf(lines: readonly LogLine[]): number {
+  for (const line of lines) {
+    if (line.type === "msg" && "gpaWidth" in line.msg) return 2 ** (line.msg.gpaWidth - 1);
+  }
+  return 2 ** 47;
+}
+
+/** The private alias of a GPA: both aliases name the same guest page. */
+export const privateAlias = (gpa: number, sharedBit: number): number =>
+  gpa >= sharedBit ? gpa - sharedBit : gpa;
+export const pageBase = (address: number): number => address - (address % PAGE_4K);
+
+/** A half-open address range [start, end). */
+export interface Span {
+  start: number;
+  end: number;
+}
+export const spanHitsPage = (span: Span, page: number): boolean =>
+  span.start < page + PAGE_4K && span.end > page;
+
+/** Payloads are typed unions; these read a field by name where any variant may carry it. */
+export const fieldsOf = (value: object): Record<string, unknown> => value as Record<string, unknown>;
+export const num = (value: unknown): number | undefined => (typeof value === "number" ? value : undefined);
+const span = (start: number, size: number): Span => ({ start, end: start + size });
+
+/** GPA ranges a line names, private aliases. Messages: `gpa` (or `address`) of the payload or of its exit/outcome. */
+export function gpaSpans(line: LogLine, sharedBit: number): Span[] {
+  const raw: Span[] = [];
+  if (line.type === "msg") raw.push(...messageGpaSpans(line.msg));
+  else if (line.type === "effect") {
+    const s = effectGpaSpan(line.effect);
+    if (s) raw.push(s);
+  } else if (line.type === "violation" && line.gpa !== undefined) raw.push(span(line.gpa, PAGE_4K));
+  return raw.map((s) => {
+    const start = privateAlias(s.start, sharedBit);
+    return { start, end: start + (s.end - s.start) };
+  });
+}
+
+function messageGpaSpans(msg: Message): Span[] {
+  const m = fieldsOf(msg);
+  const parts = [m, m.exit, m.outcome].filter((p): p is object => typeof p === "object" && p !== null);
+  const spans: Span[] = [];
+  for (const part of parts.map(fieldsOf)) {
+    const start = num(part.gpa) ?? num(part.address);
+    if (start === undefined) continue;
+    const npages = num(part.npages);
+    const level = num(part.level) as Level | undefined;
+    const size =
+      num(part.size) ??
+      (npages === undefined ? undefined : npages * PAGE_4K) ??
+      (level === undefined ? PAGE_4K : levelSize(level));
+    spans.push(span(start, size));
+  }
+  return spans;
+}
+
+function effectGpaSpan(effect: Effect): Span | undefined {
+  switch (effect.e) {
+    case "sept":
+      return span(effect.gpa, levelSize(effect.level));
+    case "zero":
+      return effect.gpa === undefined ? undefined : span(effect.gpa, effect.pages * PAGE_4K);
+    case "attr":
+    case "accepted":
+    case "guest-view":
+      return span(effect.gpa, effect.size);
+    case "read":
+    case "write":
+    case "fault":
+    case "ept":
+    case "gmem":
+      return effect.gpa === undefined ? undefined : span(effect.gpa, PAGE_4K);
+    default:
+      return undefined;
+  }
+}
+
+/** Frames a line names: effect and violation `hpa`; message hpa, tdr, tdvpr and PAGE.ADD source. */
+export function hpaSpans(line: LogLine): Span[] {
+  if (line.type === "effect") {
+    const s = effectHpaSpan(line.effect);
+    return s ? [s] : [];
+  }
+  if (line.type === "violation") return line.hpa === undefined ? [] : [span(line.hpa, PAGE_4K)];
+  if (line.type !== "msg") return [];
+  const m = fieldsOf(line.msg);
+  const outcome = typeof m.outcome === "object" && m.outcome !== null ? fieldsOf(m.outcome) : {};
+  // host.access clears a whole folio: `pages` says how many frames from hpa.
+  const size = (num(m.pages) ?? 1) * PAGE_4K;
+  return [m.hpa, m.tdr, m.tdvpr, m.source, outcome.hpa]
+    .map(num)
+    .filter((hpa) => hpa !== undefined)
+    .map((hpa) => span(hpa, size));
+}
+
+function effectHpaSpan(effect: Effect): Span | undefined {
+  if (!("hpa" in effect) || effect.hpa === undefined) return undefined;
+  switch (effect.e) {
+    case "zero":
+    case "owner":
+      return span(effect.hpa, effect.pages * PAGE_4K);
+    case "sept":
+      // A new non-leaf entry's hpa is its S-EPT page; any other transition's hpa is the data.
+      return span(effect.hpa, effect.to === "NL_MAPPED" ? PAGE_4K : levelSize(effect.level));
+    default:
+      return span(effect.hpa, PAGE_4K);
+  }
+}
+
+export interface LogFilter {
+  /** Messages from or to the party; effects by it; violations it is responsible for. */
+  party?: PartyName;
+  /** A message type, exact or a prefix ending at "." or "<" ("TDH.MEM"); or an effect kind ("sept"). */
+  type?: string;
+  /** Lines naming the 4K page of this GPA, through either alias (and the responses to such requests). */
+  gpa?: number;
+  /** Lines naming the 4K frame of this HPA (and the responses to such requests). */
+  hpa?: number;
+}
+
+export function partyOfActor(by: string): PartyName {
+  if (by === "guest" || by.startsWith("guest/")) return "guest";
+  if (by === "host" || by.startsWith("host/")) return "host";
+  return "trusted";
+}
+
+export function typeMatches(name: string, pattern: string): boolean {
+  if (name === pattern) return true;
+  return name.startsWith(pattern) && (pattern.endsWith(".") || ".<".includes(name.charAt(pattern.length)));
+}
+
+/** A predicate true for lines that pass every filter given. */
+export function lineMatcher(filter: LogFilter, sharedBit: number): (a: Annotated) => boolean {
+  const tests: ((a: Annotated) => boolean)[] = [];
+  const { party, type, gpa, hpa } = filter;
+  if (party !== undefined) {
+    tests.push(({ line, by }) =>
+      line.type === "msg"
+        ? partyOfActor(line.from) === party || partyOfActor(line.to) === party
+        : by !== undefined && partyOfActor(by) === party,
+    );
+  }
+  if (type !== undefined) {
+    tests.push(({ line }) =>
+      line.type === "msg"
+        ? typeMatches(line.msg.type, type)
+        : line.type === "effect" && typeMatches(line.effect.e, type),
+    );
+  }
+  if (gpa !== undefined) {
+    const page = pageBase(privateAlias(gpa, sharedBit));
+    tests.push((a) => aboutLines(a).some((l) => gpaSpans(l, sharedBit).some((s) => spanHitsPage(s, page))));
+  }
+  if (hpa !== undefined) {
+    const frame = pageBase(hpa);
+    tests.push((a) => aboutLines(a).some((l) => hpaSpans(l).some((s) => spanHitsPage(s, frame))));
+  }
+  return (a) => tests.every((test) => test(a));
+}
+
+/** Annotate a log and keep the lines that pass the filter. */
+export function filterLog(lines: readonly LogLine[], filter: LogFilter): Annotated[] {
+  return annotate(lines).filter(lineMatcher(filter, sharedBitOf(lines)));
+}
+
+// ---- Rendering ----
+
+export const hex = (value: number): string => `0x${value.toString(16)}`;
+
+/** Fields that hold addresses or sizes, printed in hex. */
+const HEX_FIELDS = new Set([
+  "gpa",
+  "hpa",
+  "size",
+  "address",
+  "tdr",
+  "tdvpr",
+  "source",
+  "offset",
+  "len",
+  "memory_size",
+  "guest_phys_addr",
+  "guest_memfd_offset",
+  "retryGpa",
+]);
+
+/** `key=value ...` of an object's fields: addresses in hex, statuses by name, contents as labels. */
+export function formatFields(
+  record: object,
+  omit: readonly string[] = [],
+  statusName: (status: string) => string = tdxStatusName,
+): string {
+  return Object.entries(record)
+    .filter(([key, value]) => !omit.includes(key) && value !== undefined)
+    .map(([key, value]) => `${key}=${formatValue(key, value, statusName)}`)
+    .join(" ");
+}
+
+function formatValue(key: string, value: unknown, statusName: (status: string) => string): string {
+  if (typeof value === "number") {
+    if (HEX_FIELDS.has(key)) return hex(value);
+    const isLevel = /^(level|acceptLevel)$/.test(key) && value >= 0 && value <= 2;
+    return isLevel ? levelName(value as Level) : String(value);
+  }
+  if (typeof value === "string") {
+    if (key === "status" && U64.safeParse(value).success) return statusName(value);
+    // Digests (MRTD) are long and only their start is needed to tell two apart.
+    if (/^[0-9a-f]{33,}$/.test(value)) return `${value.slice(0, 16)}…`;
+    return /\s/.test(value) ? JSON.stringify(value) : value;
+  }
+  if (Array.isArray(value)) return `[${value.length} items]`;
+  if (typeof value === "object" && value !== null) {
+    const content = Content.safeParse(value);
+    if (content.success) return describeContent(content.data);
+    // A TDVMCALL completion carries the R10 status, which has its own codes.
+    return `{${formatFields(value, [], key === "vmcall" ? tdvmcallStatusName : statusName)}}`;
+  }
+  return String(value);
+}
+
+const seqColumn = (seq: number): string => String(seq).padStart(5);
+
+/** One compact line per log line: `seq  from -> to  kind  TYPE key=value ...` for messages. */
+export function formatLine({ line, by }: Annotated): string {
+  switch (line.type) {
+    case "header":
+      return `    -  header  ${formatFields(line, ["type"])}`;
+    case "msg":
+      return `${seqColumn(line.seq)}  ${line.from} -> ${line.to}  ${line.kind}  ${line.msg.type} ${formatFields(line.msg, ["type"])}`.trimEnd();
+    case "effect":
+      return `${seqColumn(line.seq)}  effect ${by ?? "?"}  ${line.effect.e} ${formatFields(line.effect, ["e", "by"])}`.trimEnd();
+    case "violation":
+      return `${seqColumn(line.seq)}  violation ${line.responsible}  ${line.monitor}/${line.invariant} ${formatFields(line, ["type", "seq", "monitor", "invariant", "responsible"])}`;
+    case "rejected":
+      return `${seqColumn(line.seq)}  rejected ${line.from}  ${JSON.stringify(line.reason)}`;
+    case "verdict":
+      return `${seqColumn(line.seq)}  verdict  ${line.outcome} ${formatFields(line, ["type", "seq", "outcome", "stats"])}`;
+  }
+}
