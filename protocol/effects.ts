@@ -30,6 +30,7 @@ export const Effect = z.discriminatedUnion("e", [
   /** Frame ownership changed (PAMT on TDX): owner "host" means free for host use. */
   z.strictObject({
     e: z.literal("owner"),
+    by: Address,
     hpa: Addr,
     pages: z.number().int().positive(),
     from: z.string(),
@@ -39,20 +40,46 @@ export const Effect = z.discriminatedUnion("e", [
   /** S-EPT / stage-2 entry state change. */
   z.strictObject({
     e: z.literal("sept"),
+    by: Address,
     gpa: Addr,
     level: Level,
     from: z.string(),
     to: z.string(),
+    /** The page the leaf maps (leaf states). */
     hpa: Addr.optional(),
+    /** The S-EPT page a non-leaf entry points to (NL_* states). */
+    spt: Addr.optional(),
+    /** DEMOTE: the state of the 512 new 4K leaves. */
+    children: z.string().optional(),
   }),
   /** Shared EPT leaf installed or removed by KVM. */
-  z.strictObject({ e: z.literal("ept"), gpa: Addr, hpa: Addr.optional(), op: z.enum(["map", "zap"]) }),
+  z.strictObject({
+    e: z.literal("ept"),
+    by: Address,
+    gpa: Addr,
+    hpa: Addr.optional(),
+    op: z.enum(["map", "zap"]),
+  }),
   /** Host bookkeeping: memory attribute and guest_memfd backing changes. */
-  z.strictObject({ e: z.literal("attr"), gpa: Addr, size: Addr, private: z.boolean() }),
-  z.strictObject({ e: z.literal("gmem"), gpa: Addr, hpa: Addr, op: z.enum(["alloc", "free"]) }),
+  z.strictObject({ e: z.literal("attr"), by: Address, gpa: Addr, size: Addr, private: z.boolean() }),
+  /** A guest_memfd folio allocated or freed: `gpa` is the folio's first GPA. */
+  z.strictObject({
+    e: z.literal("gmem"),
+    by: Address,
+    gpa: Addr,
+    hpa: Addr,
+    pages: z.number().int().positive(),
+    op: z.enum(["alloc", "free"]),
+  }),
   /** Guest bookkeeping: pages it believes accepted / private / shared. */
-  z.strictObject({ e: z.literal("accepted"), gpa: Addr, size: Addr }),
-  z.strictObject({ e: z.literal("guest-view"), gpa: Addr, size: Addr, view: z.enum(["private", "shared"]) }),
+  z.strictObject({ e: z.literal("accepted"), by: Address, gpa: Addr, size: Addr }),
+  z.strictObject({
+    e: z.literal("guest-view"),
+    by: Address,
+    gpa: Addr,
+    size: Addr,
+    view: z.enum(["private", "shared"]),
+  }),
   /** Lifecycle of the TD / VM and of parties. */
   z.strictObject({
     e: z.literal("lifecycle"),

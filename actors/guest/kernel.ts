@@ -175,13 +175,13 @@ export class GuestKernel {
 
   private markAccepted(gpa: number, size: number): void {
     this.accepted.add(gpa, gpa + size);
-    this.io.effect({ e: "accepted", gpa, size });
+    this.io.effect({ e: "accepted", by: "guest/kernel", gpa, size });
   }
 
   /** set_memory_decrypted(): PTEs to shared, then MapGPA(shared alias). The old page is the host's to drop. */
   private *setMemoryDecrypted(self: Address, gpa: number, size: number): Flow<void> {
     this.sharedView.add(gpa, gpa + size);
-    this.io.effect({ e: "guest-view", gpa, size, view: "shared" });
+    this.io.effect({ e: "guest-view", by: self, gpa, size, view: "shared" });
     this.accepted.remove(gpa, gpa + size);
     if (!(yield* this.mapGpa(self, gpa + this.sharedBit, size))) {
       this.io.effect({
@@ -200,7 +200,7 @@ export class GuestKernel {
       throw new GuestPanic(`MapGPA to private failed at 0x${gpa.toString(16)}`);
     }
     this.sharedView.remove(gpa, gpa + size);
-    this.io.effect({ e: "guest-view", gpa, size, view: "private" });
+    this.io.effect({ e: "guest-view", by: self, gpa, size, view: "private" });
     // Conversion always re-accepts: the bitmap only covers boot-time unaccepted memory.
     this.accepted.remove(gpa, gpa + size);
     yield* this.acceptRange(gpa, size, 1);

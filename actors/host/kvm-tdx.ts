@@ -456,7 +456,7 @@ export class KvmTdx {
     const hpa = level === 1 ? this.memory.alloc2M() : this.memory.alloc4K();
     const folio = { hpa, pages, prepared: false };
     gmem.insert(offset, folio);
-    this.io.effect({ e: "gmem", gpa, hpa, op: "alloc" });
+    this.io.effect({ e: "gmem", by: KVM, gpa: align(gpa, pages * PAGE_4K), hpa, pages, op: "alloc" });
     if (prepare) yield* this.prepare(folio);
     return hpa;
   }
@@ -591,7 +591,7 @@ export class KvmTdx {
       yield* this.zapRange(address, end);
     }
     this.invalidating.remove(address, end);
-    this.io.effect({ e: "attr", gpa: address, size, private: toPrivate });
+    this.io.effect({ e: "attr", by: KVM, gpa: address, size, private: toPrivate });
     return 0;
   }
 
@@ -615,7 +615,8 @@ export class KvmTdx {
       if (folio.pages === 512 && (at < offset || at + PAGE_2M > offset + len)) continue; // partial 2M folio kept
       gmem.remove(at);
       this.memory.free(folio.hpa, folio.pages);
-      this.io.effect({ e: "gmem", gpa: at - this.slot!.offset + this.slot!.gpa, hpa: folio.hpa, op: "free" });
+      const folioGpa = at - this.slot!.offset + this.slot!.gpa;
+      this.io.effect({ e: "gmem", by: KVM, gpa: folioGpa, hpa: folio.hpa, pages: folio.pages, op: "free" });
     }
     this.invalidating.remove(gpa, gpa + len);
     return 0;

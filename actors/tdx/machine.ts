@@ -221,10 +221,10 @@ function hardware(ctx: TdxContext, env: RequestEnvelope): void {
         outcome: ctx.cpu.hostAccess(env.from, msg.op, msg.hpa, msg.content, msg.why, msg.pages),
       });
     case "ept.map":
-      ctx.cpu.mapShared(msg.gpa, msg.hpa);
+      ctx.cpu.mapShared(env.from, msg.gpa, msg.hpa);
       return ctx.io.reply(env, { type: "ept.map", ok: true });
     case "ept.zap":
-      return ctx.io.reply(env, { type: "ept.zap", zapped: ctx.cpu.zapShared(msg.gpa, msg.size) });
+      return ctx.io.reply(env, { type: "ept.zap", zapped: ctx.cpu.zapShared(env.from, msg.gpa, msg.size) });
     case "vcpu.kick":
       return ctx.io.reply(env, { type: "vcpu.kick", wasRunning: ctx.vcpus.kick(msg.vcpu) });
     default:

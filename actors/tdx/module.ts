@@ -111,7 +111,7 @@ export class TdxModule {
         children: new Map(),
       });
     }
-    this.septEffect(req.gpa, req.level, "FREE", "NL_MAPPED", req.hpa);
+    this.septEffect(req.gpa, req.level, "FREE", "NL_MAPPED", { spt: req.hpa });
     return ok();
   }
 
@@ -126,7 +126,7 @@ export class TdxModule {
     this.frames.set(pfnOf(req.hpa), { content, keyId: this.hkid, poisoned: false });
     this.io.effect({ e: "write", by: "fw", hpa: req.hpa, gpa: req.gpa, content });
     this.sept.setLeaf(req.gpa, { state: "MAPPED", level: 0, hpa: req.hpa, blockEpoch: 0 });
-    this.septEffect(req.gpa, 0, "FREE", "MAPPED", req.hpa);
+    this.septEffect(req.gpa, 0, "FREE", "MAPPED", { hpa: req.hpa });
     this.mrtd = this.extendHash("PAGE.ADD", req.gpa, "");
     return ok();
   }
@@ -149,7 +149,7 @@ export class TdxModule {
       return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.R8);
     this.assignPage(req.hpa, "PT_REG", pages, req.gpa);
     this.sept.setLeaf(req.gpa, { state: "PENDING", level: req.level, hpa: req.hpa, blockEpoch: 0 });
-    this.septEffect(req.gpa, req.level, "FREE", "PENDING", req.hpa);
+    this.septEffect(req.gpa, req.level, "FREE", "PENDING", { hpa: req.hpa });
     return ok();
   }
 
@@ -163,7 +163,7 @@ export class TdxModule {
     const entry = (walk.leaf ?? walk.table)!;
     entry.state = rule.to as never;
     entry.blockEpoch = this.epoch;
-    this.septEffect(req.gpa, req.level, walk.state, rule.to);
+    this.septEffect(req.gpa, req.level, walk.state, rule.to as SeptState);
     return ok();
   }
 
@@ -178,7 +178,7 @@ export class TdxModule {
     if (rule.tracked && op === "RUNNABLE" && !this.isTracked(entry.blockEpoch))
       return err("TDX_TLB_TRACKING_NOT_DONE");
     entry.state = rule.to as never;
-    this.septEffect(req.gpa, req.level, walk.state, rule.to);
+    this.septEffect(req.gpa, req.level, walk.state, rule.to as SeptState);
     return ok();
   }
 
@@ -198,8 +198,16 @@ export class TdxModule {
     this.sept.clearLeaf(req.gpa, req.level);
     this.pamt.release(pfnOf(leaf.hpa));
     const pages = levelSize(req.level) / 0x1000;
-    this.io.effect({ e: "owner", hpa: leaf.hpa, pages, from: "TD", to: "host", pageType: "PT_REG" });
-    this.septEffect(req.gpa, req.level, leaf.state, "FREE", leaf.hpa);
+    this.io.effect({
+      e: "owner",
+      by: "fw",
+      hpa: leaf.hpa,
+      pages,
+      from: "TD",
+      to: "host",
+      pageType: "PT_REG",
+    });
+    this.septEffect(req.gpa, req.level, leaf.state, "FREE", { hpa: leaf.hpa });
     return { type, status: ok(), hpa: leaf.hpa };
   }
 
@@ -218,7 +226,7 @@ export class TdxModule {
     this.assignPage(req.hpa, "PT_EPT", 1);
     this.pamt.split(pfnOf(leaf.hpa), req.gpa);
     this.sept.entries2M.set(idx2M(req.gpa), { state: "NL_MAPPED", spt: req.hpa, blockEpoch: 0, children });
-    this.septEffect(req.gpa, 1, leaf.state, `NL_MAPPED(512 x ${childState})`, leaf.hpa);
+    this.septEffect(req.gpa, 1, leaf.state, "NL_MAPPED", { spt: req.hpa, children: childState });
     return ok();
   }
 
@@ -245,9 +253,17 @@ export class TdxModule {
     }
     this.pamt.merge(pfnOf(first.hpa), req.gpa);
     this.pamt.release(pfnOf(table.spt));
-    this.io.effect({ e: "owner", hpa: table.spt, pages: 1, from: "TD", to: "host", pageType: "PT_EPT" });
+    this.io.effect({
+      e: "owner",
+      by: "fw",
+      hpa: table.spt,
+      pages: 1,
+      from: "TD",
+      to: "host",
+      pageType: "PT_EPT",
+    });
     this.sept.entries2M.set(idx2M(req.gpa), { state: first.state, level: 1, hpa: first.hpa, blockEpoch: 0 });
-    this.septEffect(req.gpa, 1, "NL_BLOCKED", first.state, first.hpa);
+    this.septEffect(req.gpa, 1, "NL_BLOCKED", first.state, { hpa: first.hpa });
     return { type, status: ok(), hpa: table.spt };
   }
 
@@ -305,6 +321,7 @@ export class TdxModule {
     this.pamt.release(found.base);
     this.io.effect({
       e: "owner",
+      by: "fw",
       hpa: req.hpa,
       pages: entry.pages,
       from: "TD",
@@ -342,7 +359,7 @@ export class TdxModule {
       this.frames.set(p, { content: { k: "zero" }, keyId: this.hkid, poisoned: false });
     this.io.effect({
       e: "zero",
-      by,
+      by: "fw",
       hpa: leaf.hpa,
       gpa: req.gpa,
       pages,
@@ -350,7 +367,7 @@ export class TdxModule {
       keyId: this.hkid,
     });
     leaf.state = "MAPPED";
-    this.septEffect(req.gpa, req.level, "PENDING", "MAPPED", leaf.hpa);
+    this.septEffect(req.gpa, req.level, "PENDING", "MAPPED", { hpa: leaf.hpa });
     return ok();
   }
 
@@ -394,13 +411,18 @@ export class TdxModule {
 
   private assignPage(hpa: number, type: PageType, pages: number, gpa?: number): void {
     this.pamt.assign(pfnOf(hpa), gpa === undefined ? { type, pages } : { type, pages, gpa });
-    this.io.effect({ e: "owner", hpa, pages, from: "host", to: "TD", pageType: type });
+    this.io.effect({ e: "owner", by: "fw", hpa, pages, from: "host", to: "TD", pageType: type });
   }
 
-  private septEffect(gpa: number, level: Level, from: SeptState | string, to: string, hpa?: number): void {
-    this.io.effect(
-      hpa === undefined ? { e: "sept", gpa, level, from, to } : { e: "sept", gpa, level, from, to, hpa },
-    );
+  /** An S-EPT entry changed state; `extra` says what it maps (hpa), points to (spt) or split into. */
+  private septEffect(
+    gpa: number,
+    level: Level,
+    from: SeptState,
+    to: SeptState,
+    extra: { hpa?: number; spt?: number; children?: SeptState } = {},
+  ): void {
+    this.io.effect({ e: "sept", by: "fw", gpa, level, from, to, ...extra });
   }
 
   private extendHash(op: string, gpa: number, data: string): string {

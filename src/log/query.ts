@@ -31,9 +31,8 @@ export interface Annotated {
 export const aboutLines = (a: Annotated): LogLine[] => (a.request ? [a.line, a.request] : [a.line]);
 
 /**
- * Attribute every line. Only some effects carry `by`; for the others the actor is the party that
- * was handling the message named by `causedBy` (its `to`). The cause is that message, except under
- * TDH.VP.ENTER: there the module is running the guest, so the effect completes the vCPU's
+ * Attribute every line: who did it (`by`) and what caused it. The cause is the message named
+ * by `causedBy`, except under TDH.VP.ENTER: there the module is running the guest, so the effect completes the vCPU's
  * outstanding call (an ACCEPT moving PENDING -> MAPPED is the guest's doing, not the host's).
  */
 export function annotate(lines: readonly LogLine[]): Annotated[] {
@@ -52,8 +51,7 @@ export function annotate(lines: readonly LogLine[]): Annotated[] {
         return { line, by: line.from, request: line.re === undefined ? undefined : byId.get(line.re) };
       case "effect": {
         const handled = line.causedBy === undefined ? undefined : byId.get(line.causedBy);
-        const by = "by" in line.effect ? line.effect.by : handled?.to;
-        return { line, by, cause: (handled && resumedGuestCall(handled, open)) ?? handled };
+        return { line, by: line.effect.by, cause: (handled && resumedGuestCall(handled, open)) ?? handled };
       }
       case "violation":
         return { line, by: line.responsible };

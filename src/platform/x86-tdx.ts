@@ -117,19 +117,21 @@ export class X86TdxPlatform {
     return { result: "ok", content: seen };
   }
 
-  mapShared(gpa: number, hpa: number): void {
+  mapShared(by: Address, gpa: number, hpa: number): void {
     this.sharedEpt.set(pfnOf(gpa), hpa);
-    this.io.effect({ e: "ept", gpa, hpa, op: "map" });
+    this.io.effect({ e: "ept", by, gpa, hpa, op: "map" });
   }
 
-  zapShared(gpa: number, size: number): number {
+  zapShared(by: Address, gpa: number, size: number): number {
     let zapped = 0;
     const first = pfnOf(gpa);
     const count = Math.ceil(size / 0x1000);
     const visit = (pfn: number) => {
-      if (this.sharedEpt.delete(pfn)) {
+      const hpa = this.sharedEpt.get(pfn);
+      if (hpa !== undefined) {
+        this.sharedEpt.delete(pfn);
         zapped++;
-        this.io.effect({ e: "ept", gpa: pfn * 0x1000, op: "zap" });
+        this.io.effect({ e: "ept", by, gpa: pfn * 0x1000, hpa, op: "zap" });
       }
     };
     if (count <= this.sharedEpt.size) for (let p = first; p < first + count; p++) visit(p);

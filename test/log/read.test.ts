@@ -33,7 +33,7 @@ describe("reading a log", () => {
 
   it("should name the line and field that break the LogLine schema", () => {
     const read = parseLog(
-      `${HEADER}\n{"type":"effect","seq":1,"effect":{"e":"sept","gpa":"x","level":0,"from":"A","to":"B"}}`,
+      `${HEADER}\n{"type":"effect","seq":1,"effect":{"e":"sept","by":"fw","gpa":"x","level":0,"from":"A","to":"B"}}`,
     );
     expect(read.ok).toBe(false);
     expect(!read.ok && read.line).toBe(2);

@@ -58,7 +58,7 @@ describe("the timeline of a page converted to shared and back", () => {
     const texts = timeline.entries.map((e) => e.text);
     expect(texts.filter((t) => t.startsWith("shared EPT"))).toEqual([
       expect.stringMatching(/^shared EPT map 0x800000200000 -> hpa=0x[0-9a-f]+$/),
-      "shared EPT zap 0x800000200000",
+      "shared EPT zap 0x800000200000 -> hpa=0x100002000",
     ]);
     const writes = timeline.entries.filter((e) => isEffect(e, "write"));
     expect(writes.map((e) => [e.by, e.text.replace(/hpa=0x[0-9a-f]+ /, "")])).toEqual([

@@ -650,7 +650,7 @@ describe("TDG.MEM.PAGE.ACCEPT outcomes", () => {
     expect(td.frames.get(pfnOf(hpa))).toEqual(zero);
     expect(td.state(GPA_4K, 0)).toBe("MAPPED");
     expect(td.io.drain().effects).toContainEqual(
-      expect.objectContaining({ e: "zero", hpa, gpa: GPA_4K, pages: 1, keyId: HKID, by: VCPU }),
+      expect.objectContaining({ e: "zero", hpa, gpa: GPA_4K, pages: 1, keyId: HKID, by: "fw", why: "TDG.MEM.PAGE.ACCEPT" }),
     );
   });
 
