@@ -75,12 +75,13 @@ export const SEPT_TABLE: Readonly<Record<SeptCall, SeptCallSpec>> = {
     opStates: BUILD_AND_RUN,
     rules: {
       FREE: { to: "NL_MAPPED", note: "the new S-EPT page becomes the child table" },
-      NL_MAPPED: { status: "TDX_EPT_ENTRY_NOT_FREE" },
-      NL_BLOCKED: { status: "TDX_EPT_ENTRY_NOT_FREE" },
-      MAPPED: { status: "TDX_EPT_ENTRY_NOT_FREE" },
-      PENDING: { status: "TDX_EPT_ENTRY_NOT_FREE" },
-      BLOCKED: { status: "TDX_EPT_ENTRY_NOT_FREE" },
-      PENDING_BLOCKED: { status: "TDX_EPT_ENTRY_NOT_FREE" },
+      // TDX 1.0 answered TDX_EPT_ENTRY_NOT_FREE here; current modules answer STATE_INCORRECT.
+      NL_MAPPED: INCORRECT,
+      NL_BLOCKED: INCORRECT,
+      MAPPED: INCORRECT,
+      PENDING: INCORRECT,
+      BLOCKED: INCORRECT,
+      PENDING_BLOCKED: INCORRECT,
     },
   },
   "TDH.MEM.PAGE.AUG": {

@@ -42,7 +42,7 @@ export function verdictBlock(report: RunReport, command: string): string {
 }
 
 const COLUMNS = [
-  ["scenario", 40],
+  ["scenario", 42],
   ["outcome", 19],
   ["expected", 19],
   ["viol.", 6],
