@@ -338,7 +338,7 @@ export class TdxModule {
   // ---- Guest side ----
 
   /** TDG.MEM.PAGE.ACCEPT: a status, or undefined when the TD must exit (EPT violation, accept flavour). */
-  accept(req: Request<"TDG.MEM.PAGE.ACCEPT">, by: `guest/vcpu${number}`): U64 | undefined {
+  accept(req: Request<"TDG.MEM.PAGE.ACCEPT">): U64 | undefined {
     if (req.level > 1 || req.gpa % levelSize(req.level) !== 0 || req.gpa >= this.sharedBit) {
       return err("TDX_OPERAND_INVALID");
     }

@@ -92,7 +92,7 @@ export class VcpuRunner {
           numVcpus: this.module.vcpus.size,
         });
       case "TDG.MEM.PAGE.ACCEPT": {
-        const status = this.module.accept(msg, by);
+        const status = this.module.accept(msg);
         if (status === undefined) {
           const exit: TdExit = {
             reason: "EPT_VIOLATION",

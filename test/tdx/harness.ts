@@ -19,7 +19,6 @@ export const SOURCE = 0x0200_0000;
 export const G1 = 0x4000_0000;
 export const GPA_2M = G1 + 0x20_0000;
 export const GPA_4K = GPA_2M + 0x3000;
-export const VCPU = "guest/vcpu0" as const;
 export const PAGE = 0x1000;
 export const HUGE = 0x20_0000;
 
@@ -85,7 +84,7 @@ export class Td {
   }
 
   accept(gpa: number, level: Level): void {
-    ok(this.m.accept({ type: "TDG.MEM.PAGE.ACCEPT", gpa, level }, VCPU));
+    ok(this.m.accept({ type: "TDG.MEM.PAGE.ACCEPT", gpa, level }));
   }
 
   block(gpa: number, level: Level, op: OpState): void {

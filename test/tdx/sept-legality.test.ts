@@ -30,7 +30,6 @@ import {
   SUCCESS,
   TDR,
   Td,
-  VCPU,
 } from "./harness.ts";
 
 const CALLS = Object.keys(SEPT_TABLE) as SeptCall[];
@@ -75,7 +74,7 @@ function invoke(td: Td, call: SeptCall, gpa: number, level: Level, op: OpState, 
     case "TDH.MR.EXTEND":
       return { status: m.mrExtend({ type: call, gpa }, op) };
     case "TDG.MEM.PAGE.ACCEPT":
-      return { status: m.accept({ type: call, gpa, level }, VCPU) };
+      return { status: m.accept({ type: call, gpa, level }) };
   }
 }
 
@@ -501,7 +500,7 @@ describe("S-EPT operand checks", () => {
     expect(td.m.block({ type: "TDH.MEM.RANGE.BLOCK", gpa: GPA_4K + 8, level: 0 }, "RUNNABLE")).toBe(
       OPERAND_INVALID_RCX,
     );
-    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K + 2 ** 47, level: 0 }, VCPU)).toBe(OPERAND_INVALID_RCX);
+    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K + 2 ** 47, level: 0 })).toBe(OPERAND_INVALID_RCX);
     expect(td.snapshot()).toBe(before);
   });
 });
@@ -646,11 +645,19 @@ describe("TDG.MEM.PAGE.ACCEPT outcomes", () => {
     const td = drive("PENDING", 0, "RUNNABLE");
     const hpa = td.leaf(GPA_4K, 0)!.hpa;
     td.frames.set(pfnOf(hpa), junk);
-    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 }, VCPU)).toBe(SUCCESS);
+    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 })).toBe(SUCCESS);
     expect(td.frames.get(pfnOf(hpa))).toEqual(zero);
     expect(td.state(GPA_4K, 0)).toBe("MAPPED");
     expect(td.io.drain().effects).toContainEqual(
-      expect.objectContaining({ e: "zero", hpa, gpa: GPA_4K, pages: 1, keyId: HKID, by: "fw", why: "TDG.MEM.PAGE.ACCEPT" }),
+      expect.objectContaining({
+        e: "zero",
+        hpa,
+        gpa: GPA_4K,
+        pages: 1,
+        keyId: HKID,
+        by: "fw",
+        why: "TDG.MEM.PAGE.ACCEPT",
+      }),
     );
   });
 
@@ -658,7 +665,7 @@ describe("TDG.MEM.PAGE.ACCEPT outcomes", () => {
     const td = drive("PENDING", 1, "RUNNABLE");
     const hpa = td.leaf(GPA_2M, 1)!.hpa;
     for (const i of [0, 255, 511]) td.frames.set(pfnOf(hpa) + i, junk);
-    expect(td.m.accept({ type: ACCEPT, gpa: GPA_2M, level: 1 }, VCPU)).toBe(SUCCESS);
+    expect(td.m.accept({ type: ACCEPT, gpa: GPA_2M, level: 1 })).toBe(SUCCESS);
     for (let i = 0; i < 512; i++) expect(td.frames.get(pfnOf(hpa) + i)).toEqual(zero);
     expect(td.leaf(GPA_2M, 1)).toMatchObject({ state: "MAPPED", level: 1, hpa });
   });
@@ -666,19 +673,19 @@ describe("TDG.MEM.PAGE.ACCEPT outcomes", () => {
   it("should answer a 4K accept inside a MAPPED 2M page with TDX_PAGE_ALREADY_ACCEPTED|1", () => {
     const td = drive("MAPPED", 1, "RUNNABLE");
     const before = td.snapshot();
-    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 }, VCPU)).toBe("0x00000b0a00000001");
+    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 })).toBe("0x00000b0a00000001");
     expect(td.snapshot()).toBe(before);
   });
 
   it("should answer a 4K accept of a MAPPED 4K page with TDX_PAGE_ALREADY_ACCEPTED|0", () => {
     const td = drive("MAPPED", 0, "RUNNABLE");
-    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 }, VCPU)).toBe("0x00000b0a00000000");
+    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 })).toBe("0x00000b0a00000000");
   });
 
   it("should answer a 2M accept over 4K mappings (NL_MAPPED) with TDX_PAGE_SIZE_MISMATCH|1", () => {
     const td = drive("NL_MAPPED", 1, "RUNNABLE");
     const before = td.snapshot();
-    expect(td.m.accept({ type: ACCEPT, gpa: GPA_2M, level: 1 }, VCPU)).toBe("0xc0000b0b00000001");
+    expect(td.m.accept({ type: ACCEPT, gpa: GPA_2M, level: 1 })).toBe("0xc0000b0b00000001");
     expect(td.snapshot()).toBe(before);
   });
 
@@ -687,7 +694,7 @@ describe("TDG.MEM.PAGE.ACCEPT outcomes", () => {
     const hpa = td.leaf(GPA_2M, 1)!.hpa;
     td.frames.set(pfnOf(hpa) + 3, junk);
     const before = td.snapshot();
-    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 }, VCPU)).toBeUndefined();
+    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 })).toBeUndefined();
     expect(td.snapshot()).toBe(before);
     expect(td.frames.get(pfnOf(hpa) + 3)).toEqual(junk);
   });
@@ -696,15 +703,15 @@ describe("TDG.MEM.PAGE.ACCEPT outcomes", () => {
     it(`should exit without a status for a 4K accept inside a ${state} 2M page`, () => {
       const td = drive(state, 1, "RUNNABLE");
       const before = td.snapshot();
-      expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 }, VCPU)).toBeUndefined();
+      expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 })).toBeUndefined();
       expect(td.snapshot()).toBe(before);
     });
   }
 
   it("should exit without a status when no table maps the GPA, and refuse 1G with TDX_OPERAND_INVALID|RCX", () => {
     const td = new Td();
-    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 }, VCPU)).toBeUndefined();
-    expect(td.m.accept({ type: ACCEPT, gpa: G1, level: 2 }, VCPU)).toBe(OPERAND_INVALID_RCX);
+    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 })).toBeUndefined();
+    expect(td.m.accept({ type: ACCEPT, gpa: G1, level: 2 })).toBe(OPERAND_INVALID_RCX);
   });
 });
 
@@ -733,7 +740,7 @@ describe("behaviours aligned with the TDX module source", () => {
     td.finalize();
     td.aug(GPA_4K, 0);
     td.block(GPA_2M, 1, "RUNNABLE");
-    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 }, VCPU)).toBeUndefined();
+    expect(td.m.accept({ type: ACCEPT, gpa: GPA_4K, level: 0 })).toBeUndefined();
     // The walk stops at the blocked table; the child itself is untouched underneath.
     expect(td.state(GPA_4K, 0)).toBe("walk-failed");
     const table = td.m.sept.entries2M.get(GPA_2M / 0x200000);
