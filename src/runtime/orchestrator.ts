@@ -326,9 +326,14 @@ export class Orchestrator {
     }
     if (f.workloadComplete && f.tornDown)
       return { outcome: "completed", reason: "workload complete, VM torn down" };
-    const waitingOnHost = [...this.open.values()].filter((r) => partyOf(r.to) === "host");
-    if (waitingOnHost.length > 0) {
-      return { outcome: "stalled", reason: `${waitingOnHost.length} request(s) left unanswered by the host` };
+    // Quiet with the guest still waiting: the host withheld service (never answered, or never ran
+    // the vCPU again so its instruction could complete). Allowed, and not a model bug.
+    const open = [...this.open.values()];
+    const waitingOnHost = open.filter((r) => partyOf(r.to) === "host");
+    const guestWaiting = open.filter((r) => partyOf(r.from) === "guest");
+    if (waitingOnHost.length > 0 || guestWaiting.length > 0) {
+      const what = guestWaiting[0] ?? waitingOnHost[0]!;
+      return { outcome: "stalled", reason: `${what.from} still waits for ${what.type}: the host withheld service` };
     }
     const openTypes = [...new Set([...this.open.values()].map((r) => `${r.type}->${r.to}`))].join(", ");
     return {

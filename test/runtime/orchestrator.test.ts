@@ -1,0 +1,189 @@
+// The orchestrator's own duties, with stand-in parties: sender stamping, route and schema checks,
+// exactly one response per request, crash handling and the verdict it derives.
+import { describe, expect, it } from "vitest";
+import type { Envelope, PartyName } from "../../protocol/index.ts";
+import type { LogLine } from "../../src/log/format.ts";
+import { MemoryLog } from "../../src/runtime/log-writer.ts";
+import { Orchestrator } from "../../src/runtime/orchestrator.ts";
+import type { Delivery, OutMsg, PartyEndpoint } from "../../src/runtime/party.ts";
+
+/** A party scripted by two functions: what it sends at start, and how it reacts to a delivery. */
+function party(
+  name: PartyName,
+  start: () => OutMsg[] = () => [],
+  react: (env: Envelope) => OutMsg[] | "throw" = () => [],
+): PartyEndpoint & { seen: Envelope[] } {
+  const seen: Envelope[] = [];
+  return {
+    name,
+    seen,
+    start: () => ({ out: start(), effects: [] }),
+    deliver: ({ env }: Delivery) => {
+      seen.push(env);
+      const out = react(env);
+      if (out === "throw") throw new Error("plug-in bug");
+      return { out, effects: [] };
+    },
+  };
+}
+
+function run(parties: Partial<Record<PartyName, PartyEndpoint>>, untrusted: PartyName[] = []) {
+  const log = new MemoryLog();
+  const all = {
+    guest: parties.guest ?? party("guest"),
+    host: parties.host ?? party("host"),
+    trusted: parties.trusted ?? party("trusted"),
+  };
+  const orchestrator = new Orchestrator({
+    seed: 1,
+    parties: all,
+    log,
+    monitors: [],
+    untrusted: new Set(untrusted),
+    maxSteps: 1000,
+  });
+  return orchestrator.run().then((result) => ({ result, lines: log.lines }));
+}
+
+const kick = (from: OutMsg["from"]): OutMsg => ({
+  from,
+  to: "hw",
+  kind: "request",
+  msg: { type: "vcpu.kick", vcpu: 0 },
+  ref: 1,
+});
+const rejected = (lines: LogLine[]) => lines.filter((l) => l.type === "rejected");
+
+describe("Orchestrator", () => {
+  it("should deliver a request and its one response, in log order", async () => {
+    const trusted = party("trusted", undefined, (env) => [
+      {
+        from: "hw",
+        to: env.from,
+        kind: "response",
+        re: env.id,
+        msg: { type: "vcpu.kick", wasRunning: false },
+      },
+    ]);
+    const host = party("host", () => [kick("host/kvm")]);
+    const { lines } = await run({ host, trusted });
+    const msgs = lines.filter((l) => l.type === "msg");
+    expect(msgs.map((m) => (m.type === "msg" ? `${m.kind} ${m.from}->${m.to}` : ""))).toEqual([
+      "request host/kvm->hw",
+      "response hw->host/kvm",
+    ]);
+    expect(host.seen[0]?.msg).toEqual({ type: "vcpu.kick", wasRunning: false });
+  });
+
+  it("should refuse a message whose sender is another party's address, and never deliver it", async () => {
+    const trusted = party("trusted");
+    const host = party("host", () => [{ ...kick("host/kvm"), from: "fw" }]);
+    const { lines } = await run({ host, trusted });
+    expect(rejected(lines)).toMatchObject([
+      { from: "host/kvm", reason: expect.stringMatching(/^forged sender fw/) },
+    ]);
+    expect(trusted.seen).toEqual([]);
+  });
+
+  it("should refuse a request on the wrong route (a host issuing a TDCALL)", async () => {
+    const trusted = party("trusted");
+    const host = party("host", () => [
+      {
+        from: "host/kvm",
+        to: "fw",
+        kind: "request",
+        msg: { type: "TDG.MEM.PAGE.ACCEPT", gpa: 0, level: 0 },
+        ref: 1,
+      },
+    ]);
+    const { lines } = await run({ host, trusted });
+    expect(rejected(lines)).toMatchObject([
+      { reason: "TDG.MEM.PAGE.ACCEPT goes guest/vcpuN -> fw, not host/kvm -> fw" },
+    ]);
+    expect(trusted.seen).toEqual([]);
+  });
+
+  it("should refuse a malformed message from an untrusted party, naming the problem", async () => {
+    const trusted = party("trusted");
+    const host = party("host", () => [
+      {
+        from: "host/kvm",
+        to: "fw",
+        kind: "request",
+        msg: { type: "TDH.MEM.PAGE.AUG", gpa: -1, level: 0, hpa: 0 } as never,
+        ref: 1,
+      },
+    ]);
+    const { lines } = await run({ host, trusted }, ["host"]);
+    expect(rejected(lines)).toMatchObject([
+      { reason: expect.stringMatching(/^malformed TDH.MEM.PAGE.AUG: /) },
+    ]);
+    expect(trusted.seen).toEqual([]);
+  });
+
+  it("should refuse a response that answers no open request", async () => {
+    const guest = party("guest");
+    const host = party("host", () => [
+      {
+        from: "host/kvm",
+        to: "guest/vcpu0",
+        kind: "response",
+        re: "nope",
+        msg: { type: "TDG.VP.INFO" } as never,
+      },
+    ]);
+    const { lines } = await run({ host, guest });
+    expect(rejected(lines)).toMatchObject([{ reason: expect.stringMatching(/answers no open request/) }]);
+    expect(guest.seen).toEqual([]);
+  });
+
+  it("should end the run with host-crashed when the host throws, the log closed by a verdict", async () => {
+    const crashing = party(
+      "host",
+      () => [kick("host/kvm")],
+      () => "throw",
+    );
+    const answering = party("trusted", undefined, (env) => [
+      {
+        from: "hw",
+        to: env.from,
+        kind: "response",
+        re: env.id,
+        msg: { type: "vcpu.kick", wasRunning: true },
+      },
+    ]);
+    const crashed = await run({ host: crashing, trusted: answering });
+    expect(crashed.result.outcome).toBe("host-crashed");
+    expect(crashed.result.reason).toBe("host threw: plug-in bug");
+    expect(crashed.lines.at(-1)).toMatchObject({ type: "verdict", outcome: "host-crashed" });
+  });
+
+  it("should call a run stalled when the guest still waits and nothing else can happen", async () => {
+    const guest = party("guest", () => [
+      { from: "guest/vcpu0", to: "fw", kind: "request", msg: { type: "TDG.VP.INFO" }, ref: 1 },
+    ]);
+    const { result } = await run({ guest });
+    expect(result.outcome).toBe("stalled");
+    expect(result.reason).toBe("guest/vcpu0 still waits for TDG.VP.INFO: the host withheld service");
+  });
+
+  it("should stop at the step limit with an error verdict", async () => {
+    const echo = (env: Envelope): OutMsg[] => [
+      {
+        from: "hw",
+        to: env.from,
+        kind: "response",
+        re: env.id,
+        msg: { type: "vcpu.kick", wasRunning: true },
+      },
+    ];
+    const host = party(
+      "host",
+      () => [kick("host/kvm")],
+      () => [kick("host/kvm")],
+    );
+    const { result } = await run({ host, trusted: party("trusted", undefined, echo) });
+    expect(result.outcome).toBe("error");
+    expect(result.reason).toMatch(/^step limit 1000 reached/);
+  });
+});
