@@ -57,6 +57,21 @@ export const Content = z.discriminatedUnion("k", [
 ]);
 export type Content = z.infer<typeof Content>;
 
+/** Same label, whatever order its fields were written in. */
+export function sameContent(a: Content, b: Content): boolean {
+  if (a.k !== b.k) return false;
+  switch (a.k) {
+    case "data":
+      return b.k === "data" && a.writer === b.writer && a.tag === b.tag && a.secret === b.secret;
+    case "image":
+      return b.k === "image" && a.tag === b.tag;
+    case "ciphertext":
+      return b.k === "ciphertext" && a.keyId === b.keyId;
+    default:
+      return true;
+  }
+}
+
 export function describeContent(c: Content): string {
   switch (c.k) {
     case "data":

@@ -1,4 +1,6 @@
 // `cocomem run`: run one scenario (built-in or from a file), or every built-in with --all.
+import { accessSync, constants } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run.ts";
 import { BUILT_IN } from "../scenarios/index.ts";
@@ -53,6 +55,7 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
   if (!name) return usageError(io, "which scenario? give a name (see `cocomem list`), a file, or --all");
   const loaded = await loadScenario(name);
   if (!loaded.ok) return usageError(io, loaded.error);
+  if (flags.log && !writable(flags.log)) return usageError(io, `cannot write the log to ${flags.log}`);
   const report = await runScenario(loaded.scenario, options(flags));
   if (flags.json) io.out(`${JSON.stringify(jsonReport(report), null, 2)}\n`);
   else io.out(verdictBlock(report, reproduce(name, flags)));
@@ -77,6 +80,16 @@ async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
       `${reports.length} scenarios: ${reports.length - failed.length} as expected, ${failed.length} not\n`,
     );
   return failed.length === 0 ? EXIT.ok : EXIT.failed;
+}
+
+/** Whether a log file can be created there (checked before the run, so bad input is exit 2). */
+function writable(path: string): boolean {
+  try {
+    accessSync(dirname(resolve(path)), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function options(flags: RunFlags) {

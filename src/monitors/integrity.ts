@@ -2,8 +2,7 @@
 // legitimate accept, or the initial image. A zero the guest did not ask for (a page replaced and
 // re-accepted behind its back: the silent zero page) is the guest's failure to track what it
 // accepted; any other foreign content is the trusted entity's.
-import type { Content } from "../../protocol/index.ts";
-import { describeContent } from "../../protocol/index.ts";
+import { type Content, describeContent, sameContent } from "../../protocol/index.ts";
 import type { LogLine } from "../log/format.ts";
 import type { Finding, Monitor } from "./monitor.ts";
 import { isGuest, SharedBitTracker } from "./shared-bit.ts";
@@ -13,7 +12,6 @@ interface Expected {
   seq: number;
 }
 
-const same = (a: Content, b: Content) => JSON.stringify(a) === JSON.stringify(b);
 const PAGE = 0x1000;
 
 export class IntegrityMonitor implements Monitor {
@@ -48,7 +46,7 @@ export class IntegrityMonitor implements Monitor {
       case "read": {
         if (!isGuest(e.by) || e.gpa === undefined || this.sharedBit.isShared(e.gpa)) return;
         const want = this.expected.get(page(e.gpa));
-        if (want && same(want.content, e.content)) return;
+        if (want && sameContent(want.content, e.content)) return;
         const silentZero = e.content.k === "zero" && want !== undefined;
         report({
           invariant: silentZero ? "no silent zero page" : "guest reads what it wrote",

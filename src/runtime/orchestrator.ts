@@ -333,7 +333,10 @@ export class Orchestrator {
     const guestWaiting = open.filter((r) => partyOf(r.from) === "guest");
     if (waitingOnHost.length > 0 || guestWaiting.length > 0) {
       const what = guestWaiting[0] ?? waitingOnHost[0]!;
-      return { outcome: "stalled", reason: `${what.from} still waits for ${what.type}: the host withheld service` };
+      return {
+        outcome: "stalled",
+        reason: `${what.from} still waits for ${what.type}: the host withheld service`,
+      };
     }
     const openTypes = [...new Set([...this.open.values()].map((r) => `${r.type}->${r.to}`))].join(", ");
     return {

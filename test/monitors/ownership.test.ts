@@ -1,0 +1,116 @@
+import { describe, expect, it } from "vitest";
+import { OwnershipMonitor } from "../../src/monitors/ownership.ts";
+import { effect, observe } from "./lines.ts";
+
+const HPA = 0x1_00a0_0000;
+const GPA_A = 0x200000;
+const GPA_B = 0x600000;
+const ONE_OWNER = "one owner per physical page";
+const ONE_GPA = "no physical page backs two private GPAs";
+
+const owner = (seq: number, hpa: number, from: string, to: string, pages = 1) =>
+  effect(seq, { e: "owner", by: "fw", hpa, pages, from, to, pageType: "PT_REG" });
+const sept = (seq: number, gpa: number, from: string, to: string, hpa?: number, level: 0 | 1 = 0) =>
+  effect(
+    seq,
+    hpa === undefined
+      ? { e: "sept", by: "fw", gpa, level, from, to }
+      : { e: "sept", by: "fw", gpa, level, from, to, hpa },
+  );
+
+describe("OwnershipMonitor", () => {
+  it("should report a frame given to the TD twice", () => {
+    const findings = observe(new OwnershipMonitor(), [
+      owner(1, HPA, "host", "TD"),
+      owner(2, HPA, "host", "TD"),
+    ]);
+    expect(findings).toEqual([
+      {
+        invariant: ONE_OWNER,
+        responsible: "fw",
+        hpa: HPA,
+        evidence: [1, 2],
+        detail: "a page already owned by the TD was assigned again",
+      },
+    ]);
+  });
+
+  it("should allow a frame to be given again once released to the host", () => {
+    expect(
+      observe(new OwnershipMonitor(), [
+        owner(1, HPA, "host", "TD"),
+        owner(2, HPA, "TD", "host"),
+        owner(3, HPA, "host", "TD"),
+      ]),
+    ).toEqual([]);
+  });
+
+  it("should find the one overlapping frame when a 4K page lands inside an owned 2M page", () => {
+    const findings = observe(new OwnershipMonitor(), [
+      owner(1, HPA, "host", "TD", 512),
+      owner(2, HPA + 0x5000, "host", "TD"),
+    ]);
+    expect(findings.map((f) => [f.invariant, f.hpa, f.evidence])).toEqual([
+      [ONE_OWNER, HPA + 0x5000, [1, 2]],
+    ]);
+  });
+
+  it("should report a frame mapped as a private leaf at two GPAs", () => {
+    const findings = observe(new OwnershipMonitor(), [
+      sept(1, GPA_A, "FREE", "PENDING", HPA),
+      sept(2, GPA_B, "FREE", "PENDING", HPA),
+    ]);
+    expect(findings).toEqual([
+      {
+        invariant: ONE_GPA,
+        responsible: "fw",
+        gpa: GPA_B,
+        hpa: HPA,
+        evidence: [1, 2],
+        detail: "frame already maps GPA 0x200000",
+      },
+    ]);
+  });
+
+  it("should allow the frame at another GPA once its leaf went back to FREE", () => {
+    expect(
+      observe(new OwnershipMonitor(), [
+        sept(1, GPA_A, "FREE", "PENDING", HPA),
+        sept(2, GPA_A, "PENDING", "MAPPED", HPA),
+        sept(3, GPA_A, "MAPPED", "BLOCKED", HPA),
+        sept(4, GPA_A, "BLOCKED", "FREE", HPA),
+        sept(5, GPA_B, "FREE", "PENDING", HPA),
+      ]),
+    ).toEqual([]);
+  });
+
+  it("should allow the same GPA to be mapped again to the same frame", () => {
+    expect(
+      observe(new OwnershipMonitor(), [
+        sept(1, GPA_A, "FREE", "PENDING", HPA),
+        sept(2, GPA_A, "FREE", "MAPPED", HPA),
+      ]),
+    ).toEqual([]);
+  });
+
+  it("should cover all 512 frames of a 2M leaf", () => {
+    const findings = observe(new OwnershipMonitor(), [
+      sept(1, GPA_A, "FREE", "PENDING", HPA, 1),
+      sept(2, GPA_B, "FREE", "PENDING", HPA + 0x3000),
+    ]);
+    expect(findings.map((f) => [f.invariant, f.gpa, f.hpa, f.evidence, f.detail])).toEqual([
+      [ONE_GPA, GPA_B, HPA + 0x3000, [1, 2], `frame already maps GPA 0x${(GPA_A + 0x3000).toString(16)}`],
+    ]);
+  });
+
+  it("should ignore non-leaf entries and entries without a frame", () => {
+    expect(
+      observe(new OwnershipMonitor(), [
+        sept(1, GPA_A, "FREE", "NL_MAPPED"),
+        sept(2, GPA_A, "FREE", "PENDING", HPA),
+        sept(3, GPA_B, "FREE", "NL_MAPPED"),
+        sept(4, GPA_B, "FREE", "PENDING"),
+      ]),
+    ).toEqual([]);
+  });
+});
