@@ -57,6 +57,20 @@ export const Content = z.discriminatedUnion("k", [
 ]);
 export type Content = z.infer<typeof Content>;
 
+/** A string that identifies a label by value (field order does not matter). */
+export function contentKey(c: Content): string {
+  switch (c.k) {
+    case "data":
+      return `data|${c.writer}|${c.secret ? 1 : 0}|${c.tag}`;
+    case "image":
+      return `image|${c.tag}`;
+    case "ciphertext":
+      return `ciphertext|${c.keyId}`;
+    default:
+      return c.k;
+  }
+}
+
 /** Same label, whatever order its fields were written in. */
 export function sameContent(a: Content, b: Content): boolean {
   if (a.k !== b.k) return false;

@@ -2,7 +2,7 @@
 // poison bit. Sparse: an untouched frame costs nothing. Each touched frame is one Map entry
 // holding a packed number (content id, key id, poison), and contents are interned, so a million
 // zeroed frames share one label.
-import type { Content } from "../../protocol/index.ts";
+import { type Content, contentKey } from "../../protocol/index.ts";
 
 export const PAGE_SHIFT = 12;
 export const pfnOf = (hpa: number): number => Math.floor(hpa / 0x1000);
@@ -22,7 +22,7 @@ const UNINIT: Content = { k: "uninit" };
 export class FrameStore {
   private readonly frames = new Map<number, number>();
   private readonly contents: Content[] = [UNINIT];
-  private readonly contentIds = new Map<string, number>([[JSON.stringify(UNINIT), 0]]);
+  private readonly contentIds = new Map<string, number>([[contentKey(UNINIT), 0]]);
 
   get(pfn: number): Frame {
     const packed = this.frames.get(pfn);
@@ -44,7 +44,7 @@ export class FrameStore {
   }
 
   private intern(content: Content): number {
-    const key = JSON.stringify(content);
+    const key = contentKey(content);
     let id = this.contentIds.get(key);
     if (id === undefined) {
       id = this.contents.length;
