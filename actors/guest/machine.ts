@@ -1,7 +1,7 @@
 // The guest party as an XState actor: running until every vCPU halted, or terminated once it
 // reports a fatal error. Responses resume the vCPU flows in kernel.ts; after termination they
 // are dropped (a dead kernel runs nothing).
-import { enqueueActions, setup } from "xstate";
+import { setup } from "xstate";
 import type { Envelope } from "../../protocol/index.ts";
 import { PartyIO } from "../../src/runtime/party.ts";
 import { TaskRunner } from "../../src/runtime/tasks.ts";
@@ -16,9 +16,7 @@ interface GuestContext {
   workload: GuestStep[][];
 }
 
-type GuestEvent =
-  | (PartyEvent & { env?: Envelope; ref?: number })
-  | { type: "@terminated"; env?: undefined; ref?: undefined };
+type GuestEvent = PartyEvent & { env?: Envelope; ref?: number };
 
 export const guestMachine = setup({
   types: { context: {} as GuestContext, events: {} as GuestEvent, input: {} as GuestContext },
@@ -32,28 +30,18 @@ export const guestMachine = setup({
   states: {
     booting: {
       on: {
-        "@start": {
-          target: "running",
-          actions: enqueueActions(({ context, enqueue }) => {
-            context.kernel.start(context.workload);
-            if (context.kernel.terminated) enqueue.raise({ type: "@terminated" });
-          }),
-        },
+        "@start": { target: "running", actions: ({ context }) => context.kernel.start(context.workload) },
       },
     },
     running: {
+      // A panicking flow sets kernel.terminated while it runs; the machine follows it.
+      always: { guard: "terminated", target: "terminated" },
       on: {
-        "@response": [
-          // A panicking flow sets kernel.terminated while it runs; checked after each resume.
-          { guard: "terminated", target: "terminated" },
-          {
-            actions: enqueueActions(({ context, event, enqueue }) => {
-              if (event.ref !== undefined) context.tasks.resume(event.ref, event.env!.msg);
-              if (context.kernel.terminated) enqueue.raise({ type: "@terminated" });
-            }),
+        "@response": {
+          actions: ({ context, event }) => {
+            if (event.ref !== undefined) context.tasks.resume(event.ref, event.env!.msg);
           },
-        ],
-        "@terminated": "terminated",
+        },
       },
     },
     /** A dead kernel runs nothing: late responses are dropped. */

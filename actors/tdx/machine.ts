@@ -179,23 +179,36 @@ export function classifyTrusted(env: Envelope): string {
 const states = Object.fromEntries(
   (Object.keys(TD_LIFECYCLE) as TdState[]).map((state) => {
     const advance = TD_LIFECYCLE[state].advance;
-    const on = { seamcall: { actions: { type: "seamcall" as const, params: { state } } } };
+    const on = {
+      seamcall: [
+        {
+          guard: { type: "advances" as const, params: { state } },
+          actions: { type: "advance" as const, params: { state } },
+        },
+        { actions: { type: "seamcall" as const, params: { state } } },
+      ],
+    };
     return [state, { on: advance ? { ...on, "@advance": advance.to } : on }];
   }),
 );
 
 export const tdxMachine = setup({
   types: { context: {} as TdxContext, events: {} as Ev, input: {} as TdxContext },
+  guards: {
+    advances: ({ event }, params: { state: TdState }) =>
+      TD_LIFECYCLE[params.state].advance?.call === event.env?.msg.type,
+  },
   actions: {
-    seamcall: enqueueActions(({ context, event, enqueue }, params: { state: TdState }) => {
+    /** A SEAMCALL that does not change the TD state: run it if this state takes it, else refuse. */
+    seamcall: ({ context, event }, params: { state: TdState }) => {
       const spec = TD_LIFECYCLE[params.state];
       const type = event.env!.msg.type as CallName;
-      const advancing = spec.advance?.call === type;
-      if (!advancing && !spec.calls.includes(type) && !ANY_STATE_CALLS.includes(type)) {
-        replyStatus(context, event.env!, tdxStatus(spec.refusal));
-        return;
-      }
-      if (seamcall(context, event.env!, spec.op) && advancing) enqueue.raise({ type: "@advance" });
+      if (spec.calls.includes(type) || ANY_STATE_CALLS.includes(type)) seamcall(context, event.env!, spec.op);
+      else replyStatus(context, event.env!, tdxStatus(spec.refusal));
+    },
+    /** The state's advancing SEAMCALL: on success the TD moves on. */
+    advance: enqueueActions(({ context, event, enqueue }, params: { state: TdState }) => {
+      if (seamcall(context, event.env!, TD_LIFECYCLE[params.state].op)) enqueue.raise({ type: "@advance" });
     }),
     instruction: ({ context, event }) => context.vcpus.instruction(event.env!),
     hardware: ({ context, event }) => hardware(context, event.env as RequestEnvelope),

@@ -6,6 +6,7 @@ import { isGuest, isHost, pfn, SharedBitTracker } from "./shared-bit.ts";
 
 export class ConfidentialityMonitor implements Monitor {
   readonly name = "confidentiality";
+  readonly interests = ["msg", "write", "read"];
   private readonly sharedBit = new SharedBitTracker();
   /** Per frame: seq of the guest write that put a secret there, and whether it went through a shared alias. */
   private readonly secrets = new Map<number, { seq: number; viaShared: boolean }>();

@@ -6,6 +6,7 @@ import { isHost } from "./shared-bit.ts";
 
 export class HardwareSafetyMonitor implements Monitor {
   readonly name = "hardware-safety";
+  readonly interests = ["mc"];
 
   observe(line: LogLine, report: (f: Finding) => void): void {
     if (line.type !== "effect" || line.effect.e !== "mc" || !isHost(line.effect.by)) return;

@@ -16,6 +16,7 @@ const PAGE = 0x1000;
 
 export class IntegrityMonitor implements Monitor {
   readonly name = "integrity";
+  readonly interests = ["msg", "write", "zero", "guest-view", "read"];
   private readonly sharedBit = new SharedBitTracker();
   /** Per private 4K GPA page: what a read must return. Absent: nothing legitimate yet. */
   private readonly expected = new Map<number, Expected>();

@@ -6,6 +6,11 @@ export type Finding = Omit<ViolationLine, "type" | "seq" | "monitor">;
 
 export interface Monitor {
   readonly name: string;
+  /**
+   * The lines it needs: effect kinds ("write", "owner"...) or line types ("msg", "verdict"...).
+   * The orchestrator hands it only those, so a monitor costs nothing on lines it ignores.
+   */
+  readonly interests: readonly string[];
   observe(line: LogLine, report: (finding: Finding) => void): void;
   /** Called once when the run ends (checks that need the whole run, e.g. leaked frames). */
   finish?(report: (finding: Finding) => void): void;

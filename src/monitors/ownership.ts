@@ -5,6 +5,7 @@ import { pfn } from "./shared-bit.ts";
 
 export class OwnershipMonitor implements Monitor {
   readonly name = "ownership";
+  readonly interests = ["owner", "sept"];
   private readonly owned = new Map<number, number>();
   /** Private leaves: frame -> GPA it backs. */
   private readonly mappedAt = new Map<number, { gpa: number; seq: number }>();

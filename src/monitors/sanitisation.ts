@@ -9,6 +9,7 @@ const HOST_CLEAR = new Set(["MOVDIR64B", "tdx_clear_page", "tdx_reclaim_page"]);
 
 export class SanitisationMonitor implements Monitor {
   readonly name = "sanitisation";
+  readonly interests = ["owner", "zero", "write", "read"];
   /** Frames handed back by the TD and not yet cleared: pfn -> seq of the release. */
   private readonly dirty = new Map<number, number>();
   /** Frames given to the TD as guest memory and not yet initialised by the module. */

@@ -66,7 +66,8 @@ export interface RunResult {
 export class Orchestrator {
   private readonly schedule: Rng;
   private readonly nextId: () => string;
-  private readonly channels = new Map<string, Channel>();
+  /** Channels by sender, then recipient. */
+  private readonly channels = new Map<string, Map<string, Channel>>();
   /** Non-empty channels; the scheduler picks among them. */
   private readonly active: Channel[] = [];
   private readonly open = new Map<string, OpenRequest>();
@@ -77,7 +78,14 @@ export class Orchestrator {
   private seq = 0;
   private steps = 0;
 
+  /** Monitors by the line type or effect kind they watch. */
+  private readonly watchers = new Map<string, Monitor[]>();
+
   constructor(private readonly opts: OrchestratorOptions) {
+    for (const monitor of opts.monitors) {
+      for (const interest of monitor.interests)
+        this.watchers.set(interest, [...(this.watchers.get(interest) ?? []), monitor]);
+    }
     const root = new Rng(opts.seed);
     this.schedule = root.fork(1);
     this.nextId = seededIds(root.fork(2));
@@ -189,19 +197,22 @@ export class Orchestrator {
       causedBy,
       msg: out.msg,
     } as Envelope;
-    if (env.re === undefined) delete env.re;
-    if (env.causedBy === undefined) delete env.causedBy;
+    // Absent fields stay undefined (JSON omits them): deleting them would slow every envelope.
     let ref: number | undefined;
     if (out.kind === "request") {
       this.open.set(env.id, { from: out.from, to: out.to, type: out.msg.type, ref: out.ref });
     } else if (out.kind === "response") {
       ref = this.open.get(out.re!)?.ref;
     }
-    const key = `${out.from}>${out.to}`;
-    let channel = this.channels.get(key);
+    let byTo = this.channels.get(out.from);
+    if (!byTo) {
+      byTo = new Map();
+      this.channels.set(out.from, byTo);
+    }
+    let channel = byTo.get(out.to);
     if (!channel) {
       channel = { queue: [], head: 0, slot: -1 };
-      this.channels.set(key, channel);
+      byTo.set(out.to, channel);
     }
     channel.queue.push({ env, ref });
     if (channel.slot === -1) {
@@ -274,7 +285,8 @@ export class Orchestrator {
 
   private write(line: LogLine): void {
     this.opts.log.write(line);
-    for (const monitor of this.opts.monitors) monitor.observe(line, (f) => this.report(monitor, f));
+    const watchers = this.watchers.get(line.type === "effect" ? line.effect.e : line.type);
+    if (watchers) for (const monitor of watchers) monitor.observe(line, (f) => this.report(monitor, f));
   }
 
   private report(monitor: Monitor, finding: Finding): void {

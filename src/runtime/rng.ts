@@ -41,9 +41,17 @@ const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 
 /** Message ids from nanoid, fed by the seeded generator instead of the OS. */
 export function seededIds(rng: Rng, size = 10): () => string {
+  // nanoid asks for the same number of bytes every time: refill one buffer instead of allocating.
+  let buffer = new Uint8Array(0);
   return customRandom(ID_ALPHABET, size, (bytes) => {
-    const out = new Uint8Array(bytes);
-    for (let i = 0; i < bytes; i++) out[i] = rng.nextU32() & 0xff;
-    return out;
+    if (buffer.length !== bytes) buffer = new Uint8Array(bytes);
+    for (let i = 0; i < bytes; i += 4) {
+      const word = rng.nextU32();
+      buffer[i] = word & 0xff;
+      buffer[i + 1] = (word >>> 8) & 0xff;
+      buffer[i + 2] = (word >>> 16) & 0xff;
+      buffer[i + 3] = word >>> 24;
+    }
+    return buffer;
   });
 }
