@@ -1,0 +1,24 @@
+// `npm run bench`: message rate against bare XState, heap per touched frame, and the cost of a
+// huge guest against a small one, printed as one table and written to bench/results.json.
+import { fileURLToPath } from "node:url";
+import { heapPerFrame } from "./heap.ts";
+import { hugeGuest } from "./huge-guest.ts";
+import { ensureGc, machine } from "./measure.ts";
+import { messageRate } from "./rate.ts";
+import { printReport, writeJson } from "./report.ts";
+
+ensureGc(import.meta.url);
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  // One after the other, never overlapped: each section's timing wants the cores to itself.
+  const sections = [await messageRate(), await heapPerFrame(), await hugeGuest()];
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const info = machine();
+  printReport(info, sections, wallSeconds);
+  const out = fileURLToPath(new URL("./results.json", import.meta.url));
+  writeJson(out, info, sections, wallSeconds);
+  console.log(`results written to ${out}`);
+}
+
+await main();
