@@ -80,9 +80,12 @@ export class Orchestrator {
 
   /** Monitors by the line type or effect kind they watch. */
   private readonly watchers = new Map<string, Monitor[]>();
+  /** One report callback per monitor, made once rather than per observed line. */
+  private readonly reporters = new Map<Monitor, (finding: Finding) => void>();
 
   constructor(private readonly opts: OrchestratorOptions) {
     for (const monitor of opts.monitors) {
+      this.reporters.set(monitor, (finding) => this.report(monitor, finding));
       for (const interest of monitor.interests)
         this.watchers.set(interest, [...(this.watchers.get(interest) ?? []), monitor]);
     }
@@ -269,7 +272,7 @@ export class Orchestrator {
     const line = {
       type: "effect",
       seq: this.seq++,
-      ...(causedBy === undefined ? {} : { causedBy }),
+      causedBy,
       effect,
     } as const;
     this.write(line);
@@ -286,7 +289,7 @@ export class Orchestrator {
   private write(line: LogLine): void {
     this.opts.log.write(line);
     const watchers = this.watchers.get(line.type === "effect" ? line.effect.e : line.type);
-    if (watchers) for (const monitor of watchers) monitor.observe(line, (f) => this.report(monitor, f));
+    if (watchers) for (const monitor of watchers) monitor.observe(line, this.reporters.get(monitor)!);
   }
 
   private report(monitor: Monitor, finding: Finding): void {
@@ -303,7 +306,7 @@ export class Orchestrator {
   }
 
   private finish(): RunResult {
-    for (const monitor of this.opts.monitors) monitor.finish?.((f) => this.report(monitor, f));
+    for (const monitor of this.opts.monitors) monitor.finish?.(this.reporters.get(monitor)!);
     const { outcome, reason } = this.verdict();
     const stats = this.stats;
     const verdict: VerdictLine = {

@@ -44,7 +44,9 @@ export interface PartyEndpoint {
 
 /** How party code emits messages and effects during one step. */
 export class PartyIO {
-  private buffer: StepOutput = { out: [], effects: [] };
+  private readonly primary: StepOutput = { out: [], effects: [] };
+  private readonly spare: StepOutput = { out: [], effects: [] };
+  private buffer: StepOutput = this.primary;
 
   send(out: OutMsg): void {
     this.buffer.out.push(out);
@@ -67,10 +69,15 @@ export class PartyIO {
     this.buffer.effects.push(effect);
   }
 
-  /** Hand over everything emitted since the last drain. */
+  /**
+   * Hand over everything emitted since the last drain. The arrays are reused by the next step, so
+   * a caller consumes (or copies) them before delivering anything else to this party.
+   */
   drain(): StepOutput {
     const out = this.buffer;
-    this.buffer = { out: [], effects: [] };
+    this.buffer = out === this.spare ? this.primary : this.spare;
+    this.buffer.out.length = 0;
+    this.buffer.effects.length = 0;
     return out;
   }
 }
