@@ -2,7 +2,8 @@
 // two can never drift. A call has a request and exactly one response; an event has no response.
 import { z } from "zod";
 
-export type Boundary = "tdcall" | "seamcall" | "kvm" | "memory";
+/** tdcall, seamcall: TDX. guest-hvc, host-hvc: pKVM. kvm: the VMM's ioctls. memory: accesses and page tables. */
+export type Boundary = "tdcall" | "seamcall" | "guest-hvc" | "host-hvc" | "kvm" | "memory";
 
 export interface CallDef<N extends string, Q extends z.ZodRawShape, R extends z.ZodRawShape> {
   readonly kind: "call";

@@ -5,15 +5,24 @@ import type { CallDef, EventDef } from "./define.ts";
 import { Effect } from "./effects.ts";
 import { kvmCalls } from "./kvm.ts";
 import { memoryCalls, memoryEvents } from "./memory.ts";
+import { guestHvcs, hostHvcs } from "./pkvm-hvc.ts";
 import { seamcalls } from "./seamcall.ts";
 import { tdcalls } from "./tdcall.ts";
 
 export * from "./common.ts";
 export * from "./effects.ts";
 export { KvmExit } from "./kvm.ts";
+export { PkvmExit } from "./pkvm-hvc.ts";
 export { TdExit, VmcallCompletion } from "./seamcall.ts";
 
-export const calls = { ...tdcalls, ...seamcalls, ...kvmCalls, ...memoryCalls } as const;
+export const calls = {
+  ...tdcalls,
+  ...seamcalls,
+  ...guestHvcs,
+  ...hostHvcs,
+  ...kvmCalls,
+  ...memoryCalls,
+} as const;
 export const events = { ...memoryEvents } as const;
 
 type Calls = typeof calls;

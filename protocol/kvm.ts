@@ -26,12 +26,14 @@ export const KvmExit = z.discriminatedUnion("exit_reason", [
     private: z.boolean(),
   }),
   z.strictObject({ exit_reason: z.literal("KVM_EXIT_HLT") }),
+  /** KVM_EXIT_MMIO (6): a store to an emulated device (the POST device on arm64). */
+  z.strictObject({ exit_reason: z.literal("KVM_EXIT_MMIO"), value: z.number().int() }),
   /** KVM_EXIT_IO (2): an OUT the VMM emulates (port 0x80 POST codes mark workload milestones). */
   z.strictObject({ exit_reason: z.literal("KVM_EXIT_IO"), port: z.number().int(), value: z.number().int() }),
   /** KVM_EXIT_SYSTEM_EVENT: the guest reported a fatal error, or the TD cannot run any more. */
   z.strictObject({
     exit_reason: z.literal("KVM_EXIT_SYSTEM_EVENT"),
-    event: z.enum(["KVM_SYSTEM_EVENT_TDX_FATAL", "KVM_SYSTEM_EVENT_CRASH"]),
+    event: z.enum(["KVM_SYSTEM_EVENT_TDX_FATAL", "KVM_SYSTEM_EVENT_CRASH", "KVM_SYSTEM_EVENT_SHUTDOWN"]),
     detail: z.string(),
   }),
 ]);
@@ -47,6 +49,20 @@ export const kvmCalls = {
       vcpus: z.number().int().positive(),
       gpaWidth: z.union([z.literal(48), z.literal(52)]),
     },
+    Ret,
+  ),
+  KVM_CREATE_VM: call(
+    "KVM_CREATE_VM",
+    "kvm",
+    "arm64: create a VM (KVM_VM_TYPE_ARM_PROTECTED for a protected one) and its vCPUs; pKVM sets up the hyp VM.",
+    { protected: z.boolean(), vcpus: z.number().int().positive() },
+    Ret,
+  ),
+  madvise: call(
+    "madvise",
+    "kvm",
+    "The VMM drops guest memory from its mapping (MADV_DONTNEED / MADV_REMOVE): KVM's mmu notifier must unmap it from the guest.",
+    { gpa: Addr, size: Addr, advice: z.enum(["MADV_DONTNEED", "MADV_REMOVE"]) },
     Ret,
   ),
   KVM_CREATE_GUEST_MEMFD: call(

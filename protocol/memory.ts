@@ -15,6 +15,8 @@ export const GuestAccessResult = z.discriminatedUnion("result", [
 
 export const HostAccessResult = z.discriminatedUnion("result", [
   z.strictObject({ result: z.literal("ok"), content: Content.optional() }),
+  /** arm64: the host stage-2 does not map the page (given to the hyp or a guest): abort injected. */
+  z.strictObject({ result: z.literal("abort"), hpa: Addr }),
   /** Host consumed poison (erratum parts): the host crashes. */
   z.strictObject({ result: z.literal("#MC"), hpa: Addr }),
 ]);

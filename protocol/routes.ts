@@ -16,6 +16,8 @@ const kvm = (a: Address) => a === "host/kvm";
 const BY_BOUNDARY: Readonly<Record<Exclude<Boundary, "memory">, Route>> = {
   tdcall: { from: vcpu, to: "fw", text: "guest/vcpuN -> fw" },
   seamcall: { from: kvm, to: "fw", text: "host/kvm -> fw" },
+  "guest-hvc": { from: vcpu, to: "fw", text: "guest/vcpuN -> fw" },
+  "host-hvc": { from: kvm, to: "fw", text: "host/kvm -> fw" },
   kvm: { from: (a) => a === "host/vmm", to: "host/kvm", text: "host/vmm -> host/kvm" },
 };
 

@@ -2,29 +2,32 @@
 // is inside TDH.VP.ENTER. If it causes a TD exit, TDH.VP.ENTER returns the exit to the host and
 // the instruction waits, to be re-executed on the next entry, exactly as the CPU re-executes a
 // faulting instruction. The guest never sees the exit.
-import type { Envelope, Request, RequestEnvelope, TdExit, VmcallCompletion } from "../../protocol/index.ts";
+import type {
+  Envelope,
+  Request,
+  RequestEnvelope,
+  Response,
+  TdExit,
+  VmcallCompletion,
+} from "../../protocol/index.ts";
 import { tdxStatus } from "../../protocol/status.ts";
+import { VcpuLoop } from "../../src/platform/vcpu-loop.ts";
 import type { X86TdxPlatform } from "../../src/platform/x86-tdx.ts";
 import type { PartyIO } from "../../src/runtime/party.ts";
 import type { TdxModule } from "./module.ts";
 
 const SUCCESS = tdxStatus("TDX_SUCCESS");
 
-export function vcpuOf(address: string): number {
-  return Number(address.slice("guest/vcpu".length));
-}
-
-export class VcpuRunner {
-  /** The host's outstanding TDH.VP.ENTER per vCPU: present = the vCPU is in guest mode. */
-  private readonly entered = new Map<number, Envelope>();
-  /** The guest instruction each vCPU is executing (or will re-execute on entry). */
-  private readonly instructions = new Map<number, Envelope>();
+export class VcpuRunner extends VcpuLoop<TdExit> {
+  protected readonly interruptExit: TdExit = { reason: "EXTERNAL_INTERRUPT" };
 
   constructor(
     private readonly module: TdxModule,
     private readonly cpu: X86TdxPlatform,
-    private readonly io: PartyIO,
-  ) {}
+    io: PartyIO,
+  ) {
+    super(io);
+  }
 
   enter(env: RequestEnvelope<"TDH.VP.ENTER">): void {
     const { vcpu, vmcall } = env.msg;
@@ -36,36 +39,19 @@ export class VcpuRunner {
       return reply(tdxStatus("TDX_TD_FATAL"), { reason: "TD_FATAL", detail: this.module.fatal });
     const pending = this.instructions.get(vcpu);
     if (vmcall && pending?.msg.type === "TDG.VP.VMCALL<MapGPA>") this.completeVmcall(vcpu, pending, vmcall);
-    this.entered.set(vcpu, env);
     this.module.inGuest.set(vcpu, this.module.epoch);
-    this.run(vcpu);
+    this.enterGuest(vcpu, env);
   }
 
-  instruction(env: Envelope): void {
-    const vcpu = vcpuOf(env.from);
-    this.instructions.set(vcpu, env);
-    this.run(vcpu);
+  protected exitResponse(exit: TdExit): Response {
+    return { type: "TDH.VP.ENTER", status: SUCCESS, exit };
   }
 
-  /** IPI: a running vCPU exits (EXTERNAL_INTERRUPT); the host re-enters it at the current epoch. */
-  kick(vcpu: number): boolean {
-    if (!this.entered.has(vcpu)) return false;
-    this.exit(vcpu, { reason: "EXTERNAL_INTERRUPT" });
-    return true;
+  protected override onExit(vcpu: number): void {
+    this.module.inGuest.delete(vcpu);
   }
 
-  /** Teardown: drop whatever a flushed vCPU was executing. */
-  discard(vcpu: number): void {
-    this.instructions.delete(vcpu);
-  }
-
-  isInGuest(vcpu: number): boolean {
-    return this.entered.has(vcpu);
-  }
-
-  private run(vcpu: number): void {
-    const env = this.instructions.get(vcpu);
-    if (!env || !this.entered.has(vcpu)) return;
+  protected execute(vcpu: number, env: Envelope): void {
     if (this.module.fatal) {
       this.exit(vcpu, { reason: "TD_FATAL", detail: this.module.fatal });
       return;
@@ -121,23 +107,11 @@ export class VcpuRunner {
     }
   }
 
-  private done(vcpu: number, env: Envelope, response: Parameters<PartyIO["reply"]>[1]): void {
-    this.instructions.delete(vcpu);
-    this.io.reply(env, response);
-  }
-
   private completeVmcall(vcpu: number, pending: Envelope, vmcall: VmcallCompletion): void {
     this.done(vcpu, pending, {
       type: "TDG.VP.VMCALL<MapGPA>",
       status: vmcall.status,
       ...(vmcall.retryGpa === undefined ? {} : { retryGpa: vmcall.retryGpa }),
     });
-  }
-
-  private exit(vcpu: number, exit: TdExit): void {
-    const enter = this.entered.get(vcpu)!;
-    this.entered.delete(vcpu);
-    this.module.inGuest.delete(vcpu);
-    this.io.reply(enter, { type: "TDH.VP.ENTER", status: SUCCESS, exit });
   }
 }
