@@ -9,6 +9,7 @@ import { type PartyEvent, XStateParty } from "../../src/runtime/xstate-party.ts"
 import type { GuestStep } from "../../src/scenarios/spec.ts";
 import { GuestKernel } from "./kernel.ts";
 import { GUEST_POLICIES, type GuestPolicy } from "./policy.ts";
+import { TdxGuest } from "./tdx-arch.ts";
 
 interface GuestContext {
   kernel: GuestKernel;
@@ -59,6 +60,6 @@ export interface GuestOptions {
 export function createGuestParty(options: GuestOptions): XStateParty {
   const io = new PartyIO();
   const tasks = new TaskRunner(io);
-  const kernel = new GuestKernel(GUEST_POLICIES[options.policy], io, tasks);
+  const kernel = new GuestKernel(new TdxGuest(GUEST_POLICIES[options.policy], io, tasks), io, tasks);
   return new XStateParty("guest", guestMachine, { kernel, tasks, workload: options.workload }, io);
 }

@@ -181,7 +181,7 @@ export class PkvmMemProtect {
   /** host OWNED -> NOPAGE annotated {GUEST, handle, gfn}; guest NOPAGE -> OWNED. Not zeroed. */
   hostDonateGuest(pfn: number, gfn: number, vcpu: number): number {
     const vm = this.vmLoading(vcpu);
-    if (!vm || !vm.protected) return EINVAL;
+    if (!vm?.protected) return EINVAL;
     const bad = this.check("__pkvm_host_donate_guest", pfn, vm, gfn);
     if (bad) return bad;
     this.apply("__pkvm_host_donate_guest", pfn, vm, gfn);
@@ -298,7 +298,7 @@ export class PkvmMemProtect {
   /** A dying VM's page back to the host: poisoned (zeroed) if the guest owned it, as-is if shared. */
   reclaimDyingGuestPage(handle: number, gfn: number): number {
     const vm = this.vms.get(handle);
-    if (!vm || !vm.dying) return EINVAL;
+    if (!vm?.dying) return EINVAL;
     const mapping = vm.s2.get(gfn);
     if (!mapping) return ENOENT;
     const { pfn, state } = mapping;
@@ -318,7 +318,7 @@ export class PkvmMemProtect {
 
   finalizeTeardown(handle: number): number {
     const vm = this.vms.get(handle);
-    if (!vm || !vm.dying) return EINVAL;
+    if (!vm?.dying) return EINVAL;
     if (vm.s2.size > 0) return EBUSY;
     this.vms.delete(handle);
     return 0;
