@@ -2,6 +2,7 @@
 // with the standard monitors, and compare the verdict with what the scenario expects.
 import { createGuestParty } from "../actors/guest/machine.ts";
 import { createHonestHost } from "../actors/host/machine.ts";
+import { createPkvmTrustedParty } from "../actors/pkvm/machine.ts";
 import { createTdxTrustedParty } from "../actors/tdx/machine.ts";
 import type { PartyName } from "../protocol/index.ts";
 import type { LogLine, Outcome } from "./log/format.ts";
@@ -38,11 +39,19 @@ export interface RunReport {
 export const DEFAULT_SEED = 1;
 const DEFAULT_MAX_STEPS = 20_000_000;
 
+/** Host RAM the pKVM hypervisor treats as memory (the host allocator's pools lie below it). */
+const PKVM_HOST_RAM = 4 * 2 ** 40;
+
 export function buildParties(spec: ScenarioSpec): Record<PartyName, PartyEndpoint> {
-  const { guest, host } = spec;
+  const { guest, host, platform } = spec;
   return {
-    trusted: createTdxTrustedParty({ hostReadMachineChecks: host.hostReadMachineChecks }),
+    trusted:
+      platform === "tdx"
+        ? createTdxTrustedParty({ hostReadMachineChecks: host.hostReadMachineChecks })
+        : createPkvmTrustedParty({ ramBytes: PKVM_HOST_RAM }),
     host: createHonestHost({
+      platform,
+      variant: host.variant,
       memory: guest.memory,
       vcpus: guest.vcpus,
       septVeDisable: host.septVeDisable,
@@ -50,7 +59,7 @@ export function buildParties(spec: ScenarioSpec): Record<PartyName, PartyEndpoin
       onPost: host.onPost,
       privateLevel: host.privateLevel === "2M" ? 1 : 0,
     }),
-    guest: createGuestParty({ policy: guest.policy, workload: guest.workload }),
+    guest: createGuestParty({ platform, policy: guest.policy, workload: guest.workload }),
   };
 }
 
@@ -77,7 +86,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     seed,
     parties: buildParties(spec),
     log,
-    monitors: standardMonitors(),
+    monitors: standardMonitors(spec.platform),
     untrusted: new Set(),
     maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
   });

@@ -8,6 +8,7 @@ import { TaskRunner } from "../../src/runtime/tasks.ts";
 import { type PartyEvent, XStateParty } from "../../src/runtime/xstate-party.ts";
 import type { GuestStep } from "../../src/scenarios/spec.ts";
 import { GuestKernel } from "./kernel.ts";
+import { PkvmGuest } from "./pkvm-arch.ts";
 import { GUEST_POLICIES, type GuestPolicy } from "./policy.ts";
 import { TdxGuest } from "./tdx-arch.ts";
 
@@ -53,6 +54,7 @@ export const guestMachine = setup({
 });
 
 export interface GuestOptions {
+  platform: "tdx" | "pkvm";
   policy: GuestPolicy["name"];
   workload: GuestStep[][];
 }
@@ -60,6 +62,8 @@ export interface GuestOptions {
 export function createGuestParty(options: GuestOptions): XStateParty {
   const io = new PartyIO();
   const tasks = new TaskRunner(io);
-  const kernel = new GuestKernel(new TdxGuest(GUEST_POLICIES[options.policy], io, tasks), io, tasks);
+  const policy = GUEST_POLICIES[options.policy];
+  const arch = options.platform === "tdx" ? new TdxGuest(policy, io, tasks) : new PkvmGuest(policy, io);
+  const kernel = new GuestKernel(arch, io, tasks);
   return new XStateParty("guest", guestMachine, { kernel, tasks, workload: options.workload }, io);
 }

@@ -13,6 +13,10 @@ export interface GuestPolicy {
   readonly checkRetryGpa: boolean;
   /** Keep the accepted bitmap and never accept a unit twice. */
   readonly trackAccepted: boolean;
+  /** pKVM: zero a page before MEM_SHARE (sharing is in place: nobody else clears it). */
+  readonly zeroBeforeShare: boolean;
+  /** pKVM: zero a donated or unshared page before first use instead of trusting its contents. */
+  readonly zeroUntrusted: boolean;
 }
 
 export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> = {
@@ -23,6 +27,8 @@ export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> 
     alreadyAcceptedIsFatal: true,
     checkRetryGpa: true,
     trackAccepted: true,
+    zeroBeforeShare: true,
+    zeroUntrusted: true,
   },
   naive: {
     name: "naive",
@@ -31,5 +37,7 @@ export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> 
     alreadyAcceptedIsFatal: false,
     checkRetryGpa: false,
     trackAccepted: false,
+    zeroBeforeShare: false,
+    zeroUntrusted: false,
   },
 };

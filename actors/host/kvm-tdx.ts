@@ -622,6 +622,14 @@ export class KvmTdx {
     return 0;
   }
 
+  /** The frame backing a private GPA, if KVM mapped one (4K leaf or within a 2M leaf). */
+  privateFrame(gpa: number): number | undefined {
+    const small = this.mirror4K.get(gpa);
+    if (small !== undefined) return small;
+    const big = this.mirror2M.get(align(gpa, PAGE_2M));
+    return big === undefined ? undefined : big + (gpa % PAGE_2M);
+  }
+
   /** The VMM discarding shared memory it no longer needs (ram_block_discard_range): freed, not zeroed. */
   discardShared(gpa: number, size: number): void {
     const pages = size / PAGE_4K;

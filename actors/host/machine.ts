@@ -6,12 +6,15 @@ import type { Envelope, Level, RequestEnvelope } from "../../protocol/index.ts";
 import { PartyIO } from "../../src/runtime/party.ts";
 import { TaskRunner } from "../../src/runtime/tasks.ts";
 import { type PartyEvent, XStateParty } from "../../src/runtime/xstate-party.ts";
+import { KvmPkvm } from "./kvm-pkvm.ts";
 import { KvmTdx } from "./kvm-tdx.ts";
 import { Vmm, type VmmOptions } from "./vmm.ts";
+import { VmmPkvm } from "./vmm-pkvm.ts";
 
+/** The host kernel takes the VMM's ioctls; the VMM drives the run. One pair per platform. */
 interface HostContext {
-  kvm: KvmTdx;
-  vmm: Vmm;
+  kvm: { handle(env: RequestEnvelope): void };
+  vmm: { start(): void };
   tasks: TaskRunner;
 }
 
@@ -41,12 +44,19 @@ export const hostMachine = setup({
 });
 
 export interface HonestHostOptions extends VmmOptions {
+  platform: "tdx" | "pkvm";
   privateLevel: Level;
+  variant: "pinned" | "gmem";
 }
 
 export function createHonestHost(options: HonestHostOptions): XStateParty {
   const io = new PartyIO();
   const tasks = new TaskRunner(io);
+  if (options.platform === "pkvm") {
+    const kvm = new KvmPkvm(io, tasks, { variant: options.variant, memory: options.memory });
+    const vmm = new VmmPkvm(io, tasks, kvm, { vcpus: options.vcpus, onPost: options.onPost });
+    return new XStateParty("host", hostMachine, { kvm, vmm, tasks }, io);
+  }
   const kvm = new KvmTdx(io, tasks, { privateLevel: options.privateLevel, hkid: 1 });
   const vmm = new Vmm(io, tasks, kvm, options);
   return new XStateParty("host", hostMachine, { kvm, vmm, tasks }, io);

@@ -136,6 +136,7 @@ export class Vmm {
 
   private *act(action: HostAction): Flow<void> {
     switch (action.op) {
+      case "discard":
       case "punch-hole": {
         const fd = this.kvm.gmem!.fd;
         yield* call(KVM, {
@@ -161,6 +162,16 @@ export class Vmm {
           const hpa = this.kvm.sharedBacking.get(page);
           if (hpa !== undefined) yield* call("hw", { type: "host.access", op: "read", hpa });
         }
+        return;
+      case "kernel-read": {
+        // The host kernel reading a private page sees ciphertext (or #MC on erratum parts).
+        const page = action.gpa - (action.gpa % PAGE_4K);
+        const hpa = this.kvm.privateFrame(page);
+        if (hpa !== undefined) yield* call("hw", { type: "host.access", op: "read", hpa });
+        return;
+      }
+      case "unmap":
+        // TDX has no host request to unmap one private page without removing it: nothing to try.
         return;
     }
   }

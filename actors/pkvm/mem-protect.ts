@@ -181,7 +181,7 @@ export class PkvmMemProtect {
   /** host OWNED -> NOPAGE annotated {GUEST, handle, gfn}; guest NOPAGE -> OWNED. Not zeroed. */
   hostDonateGuest(pfn: number, gfn: number, vcpu: number): number {
     const vm = this.vmLoading(vcpu);
-    if (!vm?.protected) return EINVAL;
+    if (!vm) return EINVAL;
     const bad = this.check("__pkvm_host_donate_guest", pfn, vm, gfn);
     if (bad) return bad;
     this.apply("__pkvm_host_donate_guest", pfn, vm, gfn);
@@ -193,8 +193,7 @@ export class PkvmMemProtect {
   /** Non-protected VMs: host OWNED/SHARED_OWNED -> SHARED_OWNED (count++), guest NOPAGE -> SHARED_BORROWED. */
   hostShareGuest(pfn: number, gfn: number, nrPages: number, vcpu: number): number {
     const vm = this.vmLoading(vcpu);
-    if (!vm || vm.protected) return EINVAL;
-    if (nrPages !== 1) return EINVAL;
+    if (!vm || nrPages !== 1) return EINVAL;
     if (this.host_get_page_state(pfn) === "PKVM_PAGE_SHARED_OWNED" && (this.shareCount.get(pfn) ?? 0) === 0) {
       return EPERM;
     }
@@ -207,8 +206,7 @@ export class PkvmMemProtect {
 
   hostUnshareGuest(handle: number, gfn: number, nrPages: number): number {
     const vm = this.vms.get(handle);
-    if (!vm || vm.protected) return EINVAL;
-    if (nrPages !== 1) return EINVAL;
+    if (!vm || nrPages !== 1) return EINVAL;
     const mapping = vm.s2.get(gfn);
     if (!mapping) return ENOENT;
     const pfn = mapping.pfn;

@@ -6,7 +6,9 @@ import { isGuest, isHost, pfn, SharedBitTracker } from "./shared-bit.ts";
 
 export class ConfidentialityMonitor implements Monitor {
   readonly name = "confidentiality";
-  readonly interests = ["msg", "write", "read"];
+  readonly interests = ["msg", "write", "read", "sept"];
+  /** Frames the guest shared in place (pKVM MEM_SHARE): whatever it left there is its own doing. */
+  private readonly sharedInPlace = new Set<number>();
   private readonly sharedBit = new SharedBitTracker();
   /** Per frame: seq of the guest write that put a secret there, and whether it went through a shared alias. */
   private readonly secrets = new Map<number, { seq: number; viaShared: boolean }>();
@@ -15,6 +17,12 @@ export class ConfidentialityMonitor implements Monitor {
     this.sharedBit.observe(line);
     if (line.type !== "effect") return;
     const e = line.effect;
+    if (e.e === "sept") {
+      if (e.hpa === undefined) return;
+      if (e.to === "PKVM_PAGE_SHARED_OWNED") this.sharedInPlace.add(pfn(e.hpa));
+      else if (e.from === "PKVM_PAGE_SHARED_OWNED") this.sharedInPlace.delete(pfn(e.hpa));
+      return;
+    }
     if (e.e === "write" && isGuest(e.by)) {
       if (e.content.k === "data" && e.content.secret) {
         this.secrets.set(pfn(e.hpa), {
@@ -27,12 +35,13 @@ export class ConfidentialityMonitor implements Monitor {
     if (e.e !== "read" || !isHost(e.by)) return;
     if (e.content.k !== "data" || e.content.writer !== "guest" || !e.content.secret) return;
     const origin = this.secrets.get(pfn(e.hpa));
+    const guestShared = origin?.viaShared || this.sharedInPlace.has(pfn(e.hpa));
     report({
       invariant: "no guest secret reaches the host",
-      responsible: origin?.viaShared ? "guest" : "fw",
+      responsible: guestShared ? "guest" : "fw",
       hpa: e.hpa,
       evidence: origin ? [origin.seq, line.seq] : [line.seq],
-      detail: `${e.by} read guest secret "${e.content.tag}"${origin?.viaShared ? " the guest left in shared memory" : " from a page that was not scrubbed"}`,
+      detail: `${e.by} read guest secret "${e.content.tag}"${guestShared ? " the guest left in shared memory" : " from a page that was not scrubbed"}`,
     });
   }
 }

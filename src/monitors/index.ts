@@ -5,12 +5,14 @@ import { IntegrityMonitor } from "./integrity.ts";
 import type { Monitor } from "./monitor.ts";
 import { OwnershipMonitor } from "./ownership.ts";
 import { SanitisationMonitor } from "./sanitisation.ts";
+import { PkvmSanitisationMonitor } from "./sanitisation-pkvm.ts";
 
-export function standardMonitors(): Monitor[] {
+/** Each platform's contract decides who must zero what and who answers for foreign content. */
+export function standardMonitors(platform: "tdx" | "pkvm" = "tdx"): Monitor[] {
   return [
     new ConfidentialityMonitor(),
-    new IntegrityMonitor(),
-    new SanitisationMonitor(),
+    new IntegrityMonitor(platform),
+    platform === "tdx" ? new SanitisationMonitor() : new PkvmSanitisationMonitor(),
     new HardwareSafetyMonitor(),
     new OwnershipMonitor(),
   ];

@@ -14,12 +14,23 @@ interface Expected {
 
 const PAGE = 0x1000;
 
+/**
+ * TDX: foreign content is the module's failure, and a conversion gives fresh pages. pKVM: sharing
+ * is in place (contents survive a round trip) and nobody zeroes donated or unshared pages, so
+ * trusting what the host left there is the guest's failure (attacks.md A4).
+ */
+export type IntegrityContract = "tdx" | "pkvm";
+
 export class IntegrityMonitor implements Monitor {
   readonly name = "integrity";
   readonly interests = ["msg", "write", "zero", "guest-view", "read"];
   private readonly sharedBit = new SharedBitTracker();
   /** Per private 4K GPA page: what a read must return. Absent: nothing legitimate yet. */
   private readonly expected = new Map<number, Expected>();
+  /** Pages the guest's page tables mark shared (pKVM: the same IPA): reads are not checked. */
+  private readonly shared = new Set<number>();
+
+  constructor(private readonly contract: IntegrityContract = "tdx") {}
 
   observe(line: LogLine, report: (f: Finding) => void): void {
     this.sharedBit.observe(line);
@@ -41,17 +52,24 @@ export class IntegrityMonitor implements Monitor {
         }
         return;
       case "guest-view":
-        // The guest gave the range up (to shared) or asked for fresh pages (to private).
-        for (let gpa = page(e.gpa); gpa < e.gpa + e.size; gpa += PAGE) this.expected.delete(gpa);
+        for (let gpa = page(e.gpa); gpa < e.gpa + e.size; gpa += PAGE) {
+          if (e.view === "shared") this.shared.add(gpa);
+          else this.shared.delete(gpa);
+          // TDX: the guest gave the range up, or asked for fresh pages. pKVM: contents stay.
+          if (this.contract === "tdx") this.expected.delete(gpa);
+        }
         return;
       case "read": {
         if (!isGuest(e.by) || e.gpa === undefined || this.sharedBit.isShared(e.gpa)) return;
+        if (this.shared.has(page(e.gpa))) return;
         const want = this.expected.get(page(e.gpa));
         if (want && sameContent(want.content, e.content)) return;
+        // pKVM: fresh (zero-filled) memory the guest never wrote is what a donation looks like.
+        if (this.contract === "pkvm" && !want && e.content.k === "zero") return;
         const silentZero = e.content.k === "zero" && want !== undefined;
         report({
           invariant: silentZero ? "no silent zero page" : "guest reads what it wrote",
-          responsible: silentZero ? "guest" : "fw",
+          responsible: silentZero || this.contract === "pkvm" ? "guest" : "fw",
           gpa: e.gpa,
           hpa: e.hpa,
           evidence: want ? [want.seq, line.seq] : [line.seq],

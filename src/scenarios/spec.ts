@@ -46,6 +46,12 @@ export const HostAction = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("set-attributes"), gpa: Size, size: Size, private: z.boolean() }),
   /** The VMM reads the shared backing of a range (what an honest device model does with I/O buffers). */
   z.strictObject({ op: z.literal("read-shared"), gpa: Size, size: Size }),
+  /** pKVM: the host kernel (EL1) reads the page backing a GPA, e.g. through a buggy driver. */
+  z.strictObject({ op: z.literal("kernel-read"), gpa: Size }),
+  /** pKVM: the VMM drops guest memory (madvise on pinned memory, PUNCH_HOLE on guest_memfd). */
+  z.strictObject({ op: z.literal("discard"), gpa: Size, size: Size }),
+  /** pKVM: the host asks EL2 to write-protect (unmap) a guest page. */
+  z.strictObject({ op: z.literal("unmap"), gpa: Size }),
 ]);
 export type HostAction = z.infer<typeof HostAction>;
 
@@ -59,7 +65,7 @@ export type Expectation = z.infer<typeof Expectation>;
 export const ScenarioSpec = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9/_-]*$/, "lower-case words separated by - or /"),
   description: z.string(),
-  platform: z.literal("tdx"),
+  platform: z.enum(["tdx", "pkvm"]),
   guest: z.strictObject({
     memory: Size,
     vcpus: z.number().int().min(1).max(64).default(1),
@@ -77,10 +83,18 @@ export const ScenarioSpec = z.strictObject({
       septVeDisable: z.boolean().default(true),
       /** Erratum parts: a host read of a private line machine-checks the host. */
       hostReadMachineChecks: z.boolean().default(false),
+      /** pKVM host: pinned anonymous memory (upstream) or guest_memfd with in-place sharing (2026 proposal). */
+      variant: z.enum(["pinned", "gmem"]).default("pinned"),
       /** Actions the VMM takes when the guest writes a POST code. */
       onPost: z.array(z.strictObject({ value: z.number().int(), do: z.array(HostAction) })).default([]),
     })
-    .default({ privateLevel: "4K", septVeDisable: true, hostReadMachineChecks: false, onPost: [] }),
+    .default({
+      privateLevel: "4K",
+      septVeDisable: true,
+      hostReadMachineChecks: false,
+      variant: "pinned",
+      onPost: [],
+    }),
   expect: Expectation,
   /** What to expect when the run overrides the guest policy (`--guest-policy`). */
   expectWithPolicy: z.partialRecord(z.enum(["linux", "naive"]), Expectation).default({}),

@@ -1,0 +1,143 @@
+// The userspace VMM on a pKVM host (crosvm/QEMU on arm64): creates a protected VM, runs one thread
+// per vCPU around KVM_RUN, runs the scenario's milestone hooks, and destroys the VM when every vCPU
+// is off or the VM cannot run any more.
+import { PAGE_4K } from "../../protocol/index.ts";
+import type { PartyIO } from "../../src/runtime/party.ts";
+import { call, type Flow, type TaskRunner } from "../../src/runtime/tasks.ts";
+import type { HostAction } from "../../src/scenarios/spec.ts";
+import type { KvmPkvm } from "./kvm-pkvm.ts";
+
+const VMM = "host/vmm" as const;
+const KVM = "host/kvm" as const;
+const EFAULT = -14;
+
+export interface VmmPkvmOptions {
+  vcpus: number;
+  onPost: { value: number; do: HostAction[] }[];
+}
+
+export class VmmPkvm {
+  private halted = 0;
+  private destroyed = false;
+
+  constructor(
+    private readonly io: PartyIO,
+    private readonly tasks: TaskRunner,
+    private readonly kvm: KvmPkvm,
+    private readonly options: VmmPkvmOptions,
+  ) {}
+
+  start(): void {
+    this.tasks.spawn(VMM, this.main());
+  }
+
+  private *main(): Flow<void> {
+    const created = yield* call(KVM, { type: "KVM_CREATE_VM", protected: true, vcpus: this.options.vcpus });
+    if (created.ret !== 0) {
+      this.io.effect({
+        e: "lifecycle",
+        by: VMM,
+        state: "vm-killed",
+        detail: `KVM_CREATE_VM: ${created.ret}`,
+      });
+      return;
+    }
+    for (let vcpu = 0; vcpu < this.options.vcpus; vcpu++) this.tasks.spawn(VMM, this.vcpuThread(vcpu));
+  }
+
+  private *vcpuThread(vcpu: number): Flow<void> {
+    for (;;) {
+      const r = yield* call(KVM, { type: "KVM_RUN", vcpu });
+      if (r.ret === EFAULT)
+        this.kvm.kill(`KVM_RUN on vCPU ${vcpu}: -EFAULT (the guest touched a poisoned IPA)`);
+      const exit = r.exit;
+      if (r.ret < 0 || !exit) return yield* this.destroy();
+      switch (exit.exit_reason) {
+        case "KVM_EXIT_HLT":
+          this.halted++;
+          if (this.halted === this.options.vcpus) yield* this.destroy();
+          return;
+        case "KVM_EXIT_MMIO":
+          yield* this.onPost(exit.value);
+          continue;
+        default:
+          return yield* this.destroy();
+      }
+    }
+  }
+
+  private *onPost(value: number): Flow<void> {
+    for (const hook of this.options.onPost) {
+      if (hook.value !== value) continue;
+      for (const action of hook.do) yield* this.act(action);
+    }
+  }
+
+  private *act(action: HostAction): Flow<void> {
+    switch (action.op) {
+      case "read-shared":
+        for (let gpa = action.gpa; gpa < action.gpa + action.size; gpa += PAGE_4K) yield* this.vmmRead(gpa);
+        return;
+      case "discard":
+      case "punch-hole": {
+        const r =
+          this.kvm.options.variant === "gmem"
+            ? yield* call(KVM, { type: "fallocate", fd: 10, mode: 3, offset: action.gpa, len: action.size })
+            : yield* call(KVM, {
+                type: "madvise",
+                gpa: action.gpa,
+                size: action.size,
+                advice: "MADV_DONTNEED",
+              });
+        if (r.ret !== 0)
+          this.io.effect({ e: "fault", by: VMM, kind: r.type, gpa: action.gpa, detail: `refused: ${r.ret}` });
+        return;
+      }
+      case "kernel-read":
+        // The host kernel, not the VMM, makes this access (EL1): run it as a kernel flow.
+        this.tasks.spawn(KVM, this.kvm.kernelRead(action.gpa));
+        return;
+      case "unmap":
+        this.tasks.spawn(KVM, this.kvm.unmapFlow(action.gpa));
+        return;
+      case "set-attributes":
+        return;
+    }
+  }
+
+  /** The VMM (EL0) reading guest memory through its own mapping. */
+  private *vmmRead(gpa: number): Flow<void> {
+    const gfn = Math.floor(gpa / PAGE_4K);
+    const hpa = this.kvm.backing.get(gfn);
+    if (hpa === undefined) return;
+    if (this.kvm.options.variant === "gmem" && !this.kvm.sharedByGuest.has(gfn)) {
+      // guest_memfd maps only pages the guest shared: a fault on a private one is SIGBUS.
+      this.io.effect({
+        e: "fault",
+        by: VMM,
+        kind: "SIGBUS",
+        gpa,
+        hpa,
+        detail: "guest_memfd page is private",
+      });
+      return;
+    }
+    const r = yield* call("hw", { type: "host.access", op: "read", hpa });
+    if (r.outcome.result === "abort") {
+      this.io.effect({
+        e: "fault",
+        by: VMM,
+        kind: "SIGSEGV",
+        gpa,
+        hpa,
+        detail: "SEGV_ACCERR: the page belongs to the guest",
+      });
+    }
+  }
+
+  private *destroy(): Flow<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    yield* call(KVM, { type: "KVM_DESTROY_VM" });
+  }
+}
