@@ -3,7 +3,7 @@
 // is off or the VM cannot run any more.
 import { PAGE_4K } from "../../protocol/index.ts";
 import type { PartyIO } from "../../src/runtime/party.ts";
-import { call, type Flow, type TaskRunner } from "../../src/runtime/tasks.ts";
+import { call, type Flow, lock, type TaskRunner } from "../../src/runtime/tasks.ts";
 import type { HostAction } from "../../src/scenarios/spec.ts";
 import type { KvmPkvm } from "./kvm-pkvm.ts";
 
@@ -94,15 +94,29 @@ export class VmmPkvm {
         return;
       }
       case "kernel-read":
-        // The host kernel, not the VMM, makes this access (EL1): run it as a kernel flow.
-        this.tasks.spawn(KVM, this.kvm.kernelRead(action.gpa));
-        return;
+        // The host kernel, not the VMM, makes this access (EL1).
+        return yield* this.inKernel(this.kvm.kernelRead(action.gpa));
       case "unmap":
-        this.tasks.spawn(KVM, this.kvm.unmapFlow(action.gpa));
-        return;
+        return yield* this.inKernel(this.kvm.unmapFlow(action.gpa));
       case "set-attributes":
         return;
     }
+  }
+
+  /** Run a host-kernel flow (it speaks from host/kvm) and wait for it to finish. */
+  private *inKernel(flow: Flow<void>): Flow<void> {
+    const done = "vmm:kernel-flow";
+    yield* lock(done);
+    const tasks = this.tasks;
+    this.tasks.spawn(
+      KVM,
+      (function* () {
+        yield* flow;
+        tasks.unlock(done);
+      })(),
+    );
+    yield* lock(done);
+    this.tasks.unlock(done);
   }
 
   /** The VMM (EL0) reading guest memory through its own mapping. */

@@ -1,4 +1,15 @@
 // The built-in scenarios, in the order `cocomem list` and `npm start` show them.
+import {
+  pkvmBoot,
+  pkvmGmemVmmTouch,
+  pkvmKernelTouch,
+  pkvmMemShareUntouched,
+  pkvmShareLinux,
+  pkvmShareNaive,
+  pkvmTeardown,
+  pkvmUnmap,
+  pkvmVmmTouch,
+} from "./pkvm/scenarios.ts";
 import type { Scenario } from "./spec.ts";
 import { bootMeasured } from "./tdx/boot.ts";
 import { twoVcpus } from "./tdx/concurrency.ts";
@@ -21,6 +32,15 @@ export const BUILT_IN: readonly Scenario[] = [
   acceptSizeMismatch,
   acceptDemote,
   teardown,
+  pkvmBoot,
+  pkvmShareLinux,
+  pkvmShareNaive,
+  pkvmMemShareUntouched,
+  pkvmVmmTouch,
+  pkvmKernelTouch,
+  pkvmUnmap,
+  pkvmGmemVmmTouch,
+  pkvmTeardown,
 ];
 
 export function findBuiltIn(name: string): Scenario | undefined {

@@ -94,7 +94,7 @@ describe("cocomem run", () => {
     expect(result.code).toBe(0);
     const reports = JSON.parse(result.out) as { scenario: string; unmet: string[]; log?: unknown }[];
     expect(Array.isArray(reports)).toBe(true);
-    expect(reports).toHaveLength(12);
+    expect(reports).toHaveLength(BUILT_IN.length);
     expect(reports.map((r) => r.scenario)).toEqual(BUILT_IN.map((s) => s.spec.name));
     for (const report of reports) {
       expect(report.unmet, report.scenario).toEqual([]);

@@ -1,0 +1,280 @@
+// Built-in pKVM scenarios: donation on first touch, in-place sharing and who must zero, the
+// MEM_SHARE fake abort, the host touching or trying to take back a protected page, and teardown.
+import type { RunReport } from "../../run.ts";
+import { defineScenario, type GuestStepInput } from "../spec.ts";
+
+const PAGE = 0x1000;
+const BASE = 0x100000; // 1M
+
+/** Lines of the run log matching a predicate on effects. */
+function effects(
+  run: RunReport,
+  keep: (e: Extract<RunReport["log"][number], { type: "effect" }>["effect"]) => boolean,
+) {
+  return run.log.flatMap((l) => (l.type === "effect" && keep(l.effect) ? [l.effect] : []));
+}
+
+function returns(run: RunReport, type: string): number[] {
+  return run.log.flatMap((l) =>
+    l.type === "msg" && l.kind === "response" && l.msg.type === type && "ret" in l.msg
+      ? [Number(l.msg.ret)]
+      : [],
+  );
+}
+
+const touch = (pages: number): GuestStepInput[] =>
+  Array.from({ length: pages }, (_, i) => [
+    { op: "write" as const, gpa: BASE + i * 0x40000, tag: `page-${i}`, secret: true },
+    { op: "read" as const, gpa: BASE + i * 0x40000 },
+  ]).flat();
+
+export const pkvmBoot = defineScenario(
+  {
+    name: "pkvm/boot",
+    description:
+      "A protected guest touches 8 pages: each first touch is a stage-2 fault, and the host pins a page and donates it (__pkvm_host_donate_guest).",
+    platform: "pkvm",
+    guest: { memory: "16M", workload: [touch(8)] },
+    expect: { outcome: "completed" },
+  },
+  (run) => {
+    const donations = returns(run, "__pkvm_host_donate_guest");
+    return donations.length === 8 && donations.every((r) => r === 0)
+      ? []
+      : [`donations: ${donations.join(",")}`];
+  },
+);
+
+const roundTrip = (policy: "linux" | "naive"): GuestStepInput[] => [
+  { op: "write", gpa: BASE, tag: "left-behind-secret", secret: true },
+  { op: "convert", gpa: BASE, size: "4K", to: "shared" },
+  { op: "post", value: 1 },
+  { op: "write", gpa: BASE, tag: `public-${policy}`, secret: false },
+  { op: "post", value: 1 },
+  { op: "convert", gpa: BASE, size: "4K", to: "private" },
+  { op: "read", gpa: BASE },
+];
+
+const readShared = [{ value: 1, do: [{ op: "read-shared" as const, gpa: BASE, size: "4K" }] }];
+
+/** What the host read from a frame, in order: content labels. */
+function hostReads(run: RunReport): string[] {
+  return effects(run, (e) => e.e === "read" && e.by.startsWith("host/")).map((e) =>
+    e.e === "read" ? (e.content.k === "data" ? e.content.tag : e.content.k) : "",
+  );
+}
+
+export const pkvmShareLinux = defineScenario(
+  {
+    name: "pkvm/share-unshare",
+    description:
+      "Share and unshare in place: the Linux guest zeroes the page before MEM_SHARE, so the host reads zero then the public data, never the secret; contents survive the round trip.",
+    platform: "pkvm",
+    guest: { memory: "16M", workload: [roundTrip("linux")] },
+    host: { onPost: readShared },
+    expect: { outcome: "completed" },
+  },
+  (run) => {
+    const seen = hostReads(run).join(",");
+    return seen === "zero,public-linux" ? [] : [`host read ${seen}, expected zero,public-linux`];
+  },
+);
+
+export const pkvmShareNaive = defineScenario(
+  {
+    name: "pkvm/share-unshare-naive",
+    description:
+      "The same round trip with a guest that shares without zeroing: sharing is in place, so the host reads the secret left in the page; the guest is responsible.",
+    platform: "pkvm",
+    guest: { memory: "16M", policy: "naive", workload: [roundTrip("naive")] },
+    host: { onPost: readShared },
+    expect: { outcome: "violation", violations: ["no guest secret reaches the host"] },
+    expectWithPolicy: { linux: { outcome: "completed", violations: [] } },
+  },
+  (run) =>
+    run.result.violations.every((v) => v.responsible === "guest")
+      ? []
+      : ["the leak was not blamed on the guest"],
+);
+
+export const pkvmMemShareUntouched = defineScenario(
+  {
+    name: "pkvm/mem-share-untouched",
+    description:
+      "MEM_SHARE on an IPA the guest never touched: EL2 fakes a data abort (ELR -= 4), the host donates a page, and the HVC re-executes and shares it.",
+    platform: "pkvm",
+    guest: {
+      memory: "16M",
+      policy: "naive",
+      workload: [
+        [
+          { op: "convert", gpa: BASE, size: "4K", to: "shared" },
+          { op: "write", gpa: BASE, tag: "public", secret: false },
+          { op: "post", value: 1 },
+        ],
+      ],
+    },
+    host: { onPost: readShared },
+    expect: { outcome: "completed" },
+    expectWithPolicy: { linux: { outcome: "completed", violations: [] } },
+  },
+  (run) => {
+    const unmet: string[] = [];
+    const fake = run.log.filter(
+      (l) =>
+        l.type === "msg" &&
+        l.msg.type === "__kvm_vcpu_run" &&
+        "exit" in l.msg &&
+        l.msg.exit?.reason === "DABT_LOW" &&
+        l.msg.exit.memshare,
+    );
+    if (fake.length !== 1) unmet.push(`expected one fake data abort for MEM_SHARE, saw ${fake.length}`);
+    const shares = returns(run, "ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE");
+    const x0 = run.log.flatMap((l) =>
+      l.type === "msg" &&
+      l.kind === "response" &&
+      l.msg.type === "ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE" &&
+      "x0" in l.msg
+        ? [l.msg.x0]
+        : [],
+    );
+    if (shares.length !== 0 || x0.join(",") !== "0")
+      unmet.push(`MEM_SHARE answered ${x0.join(",")}, expected one 0`);
+    if (hostReads(run).join(",") !== "public") unmet.push(`host read ${hostReads(run).join(",")}`);
+    return unmet;
+  },
+);
+
+const touchThenHost = (value: number): GuestStepInput[] => [
+  { op: "write", gpa: BASE, tag: "private-secret", secret: true },
+  { op: "post", value },
+  { op: "read", gpa: BASE },
+];
+
+export const pkvmVmmTouch = defineScenario(
+  {
+    name: "pkvm/host-vmm-touches-donated",
+    description:
+      "The VMM (EL0) reads a page it donated: the host stage-2 no longer maps it, the abort becomes SIGSEGV; nothing leaks and the guest goes on.",
+    platform: "pkvm",
+    guest: { memory: "16M", workload: [touchThenHost(1)] },
+    host: { onPost: readShared },
+    expect: { outcome: "completed" },
+  },
+  (run) =>
+    effects(run, (e) => e.e === "fault" && e.kind === "SIGSEGV").length === 1
+      ? []
+      : ["expected one SIGSEGV in the VMM"],
+);
+
+export const pkvmKernelTouch = defineScenario(
+  {
+    name: "pkvm/host-kernel-touches-donated",
+    description:
+      "The host kernel (EL1) reads a donated page: it force-reclaims it, EL2 poisons the IPA and zeroes the page, the kernel reads zero; the guest's next access ends KVM_RUN with -EFAULT. The host destroyed the page but never read it.",
+    platform: "pkvm",
+    guest: { memory: "16M", workload: [touchThenHost(1)] },
+    host: { onPost: [{ value: 1, do: [{ op: "kernel-read", gpa: BASE }] }] },
+    expect: { outcome: "vm-killed-by-host" },
+  },
+  (run) => {
+    const unmet: string[] = [];
+    if (returns(run, "__pkvm_force_reclaim_guest_page").join(",") !== "0")
+      unmet.push("no successful force reclaim");
+    if (hostReads(run).join(",") !== "zero")
+      unmet.push(`host read ${hostReads(run).join(",")}, expected zero`);
+    const kvmRun = returns(run, "KVM_RUN");
+    if (!kvmRun.includes(-14)) unmet.push("KVM_RUN never failed with -EFAULT");
+    return unmet;
+  },
+);
+
+export const pkvmUnmap = defineScenario(
+  {
+    name: "pkvm/host-unmap-protected",
+    description:
+      "The host tries to unmap a protected page and to discard the memory behind it: EL2 answers -EPERM to both, the page stays with the guest, whose data is intact.",
+    platform: "pkvm",
+    guest: { memory: "16M", workload: [touchThenHost(1)] },
+    host: {
+      onPost: [
+        {
+          value: 1,
+          do: [
+            { op: "unmap", gpa: BASE },
+            { op: "discard", gpa: BASE, size: "4K" },
+          ],
+        },
+      ],
+    },
+    expect: { outcome: "completed" },
+  },
+  (run) => {
+    const refused = returns(run, "__pkvm_host_wrprotect_guest");
+    return refused.length === 2 && refused.every((r) => r === -1)
+      ? []
+      : [`wrprotect returned ${refused.join(",")}, expected -EPERM twice`];
+  },
+);
+
+export const pkvmGmemVmmTouch = defineScenario(
+  {
+    name: "pkvm/gmem-vmm-touches-private",
+    description:
+      "guest_memfd with in-place sharing (2026 proposal): the VMM's mapping faults on a private page with SIGBUS, and reads the page once the guest shared it.",
+    platform: "pkvm",
+    guest: {
+      memory: "16M",
+      workload: [
+        [
+          { op: "write", gpa: BASE, tag: "private", secret: true },
+          { op: "post", value: 1 },
+          { op: "convert", gpa: BASE, size: "4K", to: "shared" },
+          { op: "write", gpa: BASE, tag: "public", secret: false },
+          { op: "post", value: 1 },
+        ],
+      ],
+    },
+    host: { variant: "gmem", onPost: readShared },
+    expect: { outcome: "completed" },
+  },
+  (run) => {
+    const unmet: string[] = [];
+    if (effects(run, (e) => e.e === "fault" && e.kind === "SIGBUS").length !== 1)
+      unmet.push("expected one SIGBUS");
+    if (hostReads(run).join(",") !== "public") unmet.push(`host read ${hostReads(run).join(",")}`);
+    return unmet;
+  },
+);
+
+export const pkvmTeardown = defineScenario(
+  {
+    name: "pkvm/teardown",
+    description:
+      "Teardown of a protected VM with 4 private pages and 1 shared page: __pkvm_start_teardown_vm, then every page reclaimed; EL2 zeroes the 4 guest-owned pages before the host gets them back, the shared one comes back as it is.",
+    platform: "pkvm",
+    guest: {
+      memory: "16M",
+      workload: [
+        [
+          ...touch(4),
+          { op: "convert", gpa: BASE + 0x200000, size: "4K", to: "shared" },
+          { op: "write", gpa: BASE + 0x200000, tag: "published", secret: false },
+        ],
+      ],
+    },
+    expect: { outcome: "completed" },
+  },
+  (run) => {
+    const unmet: string[] = [];
+    const zeroes = effects(
+      run,
+      (e) => e.e === "zero" && e.by === "fw" && e.why.includes("__pkvm_reclaim_dying_guest_page"),
+    );
+    if (zeroes.length !== 4) unmet.push(`EL2 zeroed ${zeroes.length} pages at teardown, expected 4`);
+    const reclaims = returns(run, "__pkvm_reclaim_dying_guest_page");
+    if (reclaims.length !== 5 || reclaims.some((r) => r !== 0)) unmet.push(`reclaims: ${reclaims.join(",")}`);
+    if (returns(run, "__pkvm_finalize_teardown_vm").join(",") !== "0") unmet.push("teardown not finalized");
+    return unmet;
+  },
+);
