@@ -1,6 +1,7 @@
 // `cocomem describe tdx`: the legality table, the TD lifecycle, the status codes and the message
 // catalogue, printed from the same data the model runs on, so the documentation cannot drift.
 import { Command, CommanderError, Option } from "commander";
+import { PAGE_STATES, TRANSITIONS } from "../../actors/pkvm/page-state.ts";
 import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState } from "../../actors/tdx/machine.ts";
 import { SEPT_STATES, SEPT_TABLE, type SeptRule } from "../../actors/tdx/sept-table.ts";
 import { catalogue } from "../../protocol/index.ts";
@@ -67,20 +68,73 @@ function statuses(format: Format): string {
   return table(["status", "value"], rows, format);
 }
 
-function messages(format: Format): string {
+function messages(format: Format, boundaries: readonly string[] = TDX_BOUNDARIES): string {
   const fields = (shape: Record<string, unknown>) =>
     Object.keys(shape)
       .filter((k) => k !== "type")
       .join(", ") || "-";
-  const rows = catalogue.map((def) => [
-    def.name,
-    routeOf(def.name)?.text ?? def.boundary,
-    def.kind === "call" ? fields(def.request.shape) : fields(def.payload.shape),
-    def.kind === "call" ? fields(def.response.shape) : "(event)",
-    def.doc,
-  ]);
+  const rows = catalogue
+    .filter((def) => boundaries.includes(def.boundary))
+    .map((def) => [
+      def.name,
+      routeOf(def.name)?.text ?? def.boundary,
+      def.kind === "call" ? fields(def.request.shape) : fields(def.payload.shape),
+      def.kind === "call" ? fields(def.response.shape) : "(event)",
+      def.doc,
+    ]);
   return table(["message", "route", "request", "response", "what it does"], rows, format);
 }
+
+function pkvmTransitions(format: Format): string {
+  const change = (c?: { from: readonly string[]; to: string }) =>
+    c
+      ? `${c.from.map((s) => s.replace("PKVM_", "").replace("PAGE_", "")).join("|")} -> ${c.to.replace("PKVM_", "").replace("PAGE_", "")}`
+      : "-";
+  const rows = Object.entries(TRANSITIONS).map(([call, row]) => [
+    call,
+    change(row.host),
+    change(row.hyp),
+    change(row.guest),
+    row.wrongState,
+    row.zeroes ?? "nobody",
+    row.note ?? "",
+  ]);
+  return table(["call", "host", "hyp", "guest", "wrong state", "zeroes", "note"], rows, format);
+}
+
+function describePkvm(format: Format): string {
+  if (format === "json") {
+    return JSON.stringify(
+      {
+        pageStates: PAGE_STATES,
+        transitions: TRANSITIONS,
+        messages: catalogue
+          .filter((d) => PKVM_BOUNDARIES.includes(d.boundary))
+          .map((d) => ({
+            name: d.name,
+            kind: d.kind,
+            boundary: d.boundary,
+            route: routeOf(d.name)?.text,
+            doc: d.doc,
+          })),
+      },
+      null,
+      2,
+    );
+  }
+  const heading = (title: string) => (format === "markdown" ? `## ${title}` : `== ${title} ==`);
+  return [
+    heading("Page states (per component, per page)"),
+    PAGE_STATES.join(", "),
+    heading("Transitions: every component is checked before anything changes"),
+    pkvmTransitions(format),
+    heading("Message catalogue"),
+    messages(format, PKVM_BOUNDARIES),
+  ].join("\n\n");
+}
+
+const PKVM_BOUNDARIES: readonly string[] = ["guest-hvc", "host-hvc", "kvm", "memory"];
+const TDX_BOUNDARIES: readonly string[] = ["tdcall", "seamcall", "kvm", "memory"];
 
 function describeTdx(format: Format): string {
   if (format === "json") {
@@ -93,13 +147,15 @@ function describeTdx(format: Format): string {
         statuses: Object.fromEntries(
           Object.entries({ ...TDX_STATUS, ...TDVMCALL_STATUS }).map(([k, v]) => [k, `0x${v.toString(16)}`]),
         ),
-        messages: catalogue.map((d) => ({
-          name: d.name,
-          kind: d.kind,
-          boundary: d.boundary,
-          route: routeOf(d.name)?.text,
-          doc: d.doc,
-        })),
+        messages: catalogue
+          .filter((d) => TDX_BOUNDARIES.includes(d.boundary))
+          .map((d) => ({
+            name: d.name,
+            kind: d.kind,
+            boundary: d.boundary,
+            route: routeOf(d.name)?.text,
+            doc: d.doc,
+          })),
       },
       null,
       2,
@@ -122,7 +178,7 @@ function describeTdx(format: Format): string {
 export async function describeCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   const command = new Command("describe")
     .description("print a platform's state tables and message catalogue from the model's own data")
-    .argument("<platform>", "the platform to describe (tdx)")
+    .argument("<platform>", "the platform to describe (tdx or pkvm)")
     .addOption(
       new Option("--format <format>", "output format").choices(["text", "markdown", "json"]).default("text"),
     )
@@ -135,7 +191,9 @@ export async function describeCommand(argv: string[], io: CliIo = processIo): Pr
     return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
   }
   const platform = command.args[0];
-  if (platform !== "tdx") return usageError(io, `unknown platform "${platform}" (known: tdx)`);
-  io.out(`${describeTdx(command.opts<{ format: Format }>().format)}\n`);
+  const format = command.opts<{ format: Format }>().format;
+  if (platform === "tdx") io.out(`${describeTdx(format)}\n`);
+  else if (platform === "pkvm") io.out(`${describePkvm(format)}\n`);
+  else return usageError(io, `unknown platform "${platform}" (known: tdx, pkvm)`);
   return EXIT.ok;
 }

@@ -1,5 +1,6 @@
 // The `cocomem` command: dispatches to one module per subcommand. Each subcommand returns its exit
 // code (0 as expected, 1 violation or unmet expectation, 2 usage or input error).
+import { compareCommand } from "./compare-command.ts";
 import { describeCommand } from "./describe-command.ts";
 import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
 import { listCommand } from "./list-command.ts";
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   list: listCommand,
   log: logCommand,
   describe: describeCommand,
+  compare: compareCommand,
 };
 
 const HELP = `cocomem: confidential-VM memory protocols as guest, host and trusted-entity actors
@@ -22,7 +24,8 @@ commands:
                       run a scenario and print its verdict (--all: every built-in, as a table)
   list                list the built-in scenarios
   log FILE [filters]  filter a run log, trace a page (--page GPA), or draw it (--format mermaid)
-  describe tdx        print the TDX state tables and message catalogue the model runs on
+  describe tdx|pkvm   print a platform's state tables and message catalogue, from the model's own data
+  compare             the same workload on TDX and pKVM: who zeroed what on each
 
 Run \`cocomem <command> --help\` for a command's options.
 `;

@@ -27,7 +27,7 @@ async function file(name: string, content: string): Promise<string> {
 describe("cocomem usage errors", () => {
   it("should refuse an unknown command", async () => {
     const message = expectUsageError(await cli("frobnicate"));
-    expect(message).toBe('unknown command "frobnicate" (commands: run, list, log, describe)');
+    expect(message).toBe('unknown command "frobnicate" (commands: run, list, log, describe, compare)');
   });
 
   it("should refuse an unknown scenario name", async () => {
@@ -109,8 +109,8 @@ describe("cocomem usage errors", () => {
   });
 
   it("should refuse an unknown platform for describe", async () => {
-    const message = expectUsageError(await cli("describe", "pkvm"));
-    expect(message).toBe('unknown platform "pkvm" (known: tdx)');
+    const message = expectUsageError(await cli("describe", "sev-snp"));
+    expect(message).toBe('unknown platform "sev-snp" (known: tdx, pkvm)');
   });
 
   it("should refuse describe with no platform or a bad format", async () => {

@@ -3,7 +3,6 @@
 import type { RunReport } from "../../run.ts";
 import { defineScenario, type GuestStepInput } from "../spec.ts";
 
-const PAGE = 0x1000;
 const BASE = 0x100000; // 1M
 
 /** Lines of the run log matching a predicate on effects. */

@@ -1,0 +1,105 @@
+// `cocomem compare`: the same guest workload (write a secret, convert to shared, publish, convert
+// back) on TDX and on pKVM, with who zeroed what on each: the seed thread's argument, side by side.
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { DEFAULT_SEED, type RunReport, runScenario } from "../run.ts";
+import { defineScenario, type GuestStepInput } from "../scenarios/spec.ts";
+import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
+
+const PAGE = 0x400000;
+
+/** The shared workload: identical steps, only the platform differs. */
+export const SIDE_BY_SIDE_WORKLOAD: GuestStepInput[] = [
+  { op: "accept", gpa: PAGE, size: "4K", level: "4K" },
+  { op: "write", gpa: PAGE, tag: "secret", secret: true },
+  { op: "convert", gpa: PAGE, size: "4K", to: "shared" },
+  { op: "write", gpa: PAGE, tag: "published", secret: false },
+  { op: "post", value: 1 },
+  { op: "convert", gpa: PAGE, size: "4K", to: "private" },
+  { op: "read", gpa: PAGE },
+];
+
+export function sideBySide(platform: "tdx" | "pkvm", policy: "linux" | "naive") {
+  return defineScenario({
+    name: `compare/${platform}`,
+    description: "write a secret, convert to shared, publish, convert back",
+    platform,
+    guest: { memory: "16M", policy, workload: [SIDE_BY_SIDE_WORKLOAD] },
+    host: { onPost: [{ value: 1, do: [{ op: "read-shared", gpa: PAGE, size: "4K" }] }] },
+    expect: { outcome: "completed" },
+  });
+}
+
+/** Who zeroed how many pages, and why: "who zeroes what", from the run's zero effects. */
+export function zeroings(run: RunReport): Map<string, number> {
+  const counts = new Map<string, number>();
+  const add = (key: string, pages: number) => counts.set(key, (counts.get(key) ?? 0) + pages);
+  for (const line of run.log) {
+    if (line.type !== "effect") continue;
+    const e = line.effect;
+    if (e.e === "zero") add(`${e.by.replace(/\d+$/, "N")}: ${e.why}`, e.pages);
+    // A guest clears a page with ordinary stores of zeros (pKVM: before sharing, before trusting).
+    if (e.e === "write" && e.by.startsWith("guest/") && e.content.k === "zero") add("guest/vcpuN: stores zeros", 1);
+  }
+  return counts;
+}
+
+function report(runs: Record<"tdx" | "pkvm", RunReport>): string {
+  const keys = [...new Set([...zeroings(runs.tdx).keys(), ...zeroings(runs.pkvm).keys()])].sort();
+  const tdx = zeroings(runs.tdx);
+  const pkvm = zeroings(runs.pkvm);
+  const width = Math.max(12, ...keys.map((k) => k.length));
+  const lines = [
+    `workload: ${SIDE_BY_SIDE_WORKLOAD.map((s) => s.op).join(", ")} (guest policy ${runs.tdx.policy})`,
+    "",
+    `${"who zeroed, and why".padEnd(width)}  ${"TDX".padStart(6)}  ${"pKVM".padStart(6)}`,
+    ...keys.map(
+      (k) =>
+        `${k.padEnd(width)}  ${String(tdx.get(k) ?? 0).padStart(6)}  ${String(pkvm.get(k) ?? 0).padStart(6)}`,
+    ),
+    "",
+  ];
+  for (const platform of ["tdx", "pkvm"] as const) {
+    const r = runs[platform].result;
+    const blame = r.violations.map((v) => `${v.invariant} (${v.responsible})`).join("; ");
+    lines.push(`${platform.padEnd(5)} ${r.outcome}${blame ? `: ${blame}` : ""}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export async function compareCommand(argv: string[], io: CliIo = processIo): Promise<number> {
+  const command = new Command("compare")
+    .description("run the same workload on TDX and pKVM and show who zeroed what on each")
+    .option(
+      "--guest-policy <policy>",
+      "linux or naive",
+      (v) => {
+        if (v !== "linux" && v !== "naive") throw new InvalidArgumentError("linux or naive");
+        return v;
+      },
+      "linux",
+    )
+    .option(
+      "--seed <n>",
+      "scheduler seed",
+      (v) => {
+        if (!/^\d+$/.test(v)) throw new InvalidArgumentError("an integer");
+        return Number(v);
+      },
+      DEFAULT_SEED,
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
+  try {
+    command.parse(argv, { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
+  }
+  const { guestPolicy, seed } = command.opts<{ guestPolicy: "linux" | "naive"; seed: number }>();
+  const runs = {
+    tdx: await runScenario(sideBySide("tdx", guestPolicy), { seed }),
+    pkvm: await runScenario(sideBySide("pkvm", guestPolicy), { seed }),
+  };
+  io.out(report(runs));
+  return EXIT.ok;
+}
