@@ -26,6 +26,27 @@ export function acceptScenario(memory: string, size: string, level: Level, hostL
   });
 }
 
+/** A protected pKVM guest touching `pages` pages (each a donation) and sharing then unsharing every 16th. */
+export function pkvmScenario(pages: number): Scenario {
+  const touch = Array.from({ length: pages }, (_, i) => ({
+    op: "write" as const,
+    gpa: i * 0x1000,
+    tag: "t",
+    secret: false,
+  }));
+  const share = Array.from({ length: pages / 16 }, (_, i) => [
+    { op: "convert" as const, gpa: i * 0x10000, size: "4K", to: "shared" as const },
+    { op: "convert" as const, gpa: i * 0x10000, size: "4K", to: "private" as const },
+  ]).flat();
+  return defineScenario({
+    name: "bench/pkvm",
+    description: `protected guest touching ${pages} pages, sharing and unsharing every 16th`,
+    platform: "pkvm",
+    guest: { memory: "1G", workload: [[...touch, ...share]] },
+    expect: { outcome: "completed" },
+  });
+}
+
 /** Milestones a held run can mark (lifecycle effects the parties emit). */
 export type Milestone = "td-finalized" | "workload-complete";
 
