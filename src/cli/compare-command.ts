@@ -38,7 +38,8 @@ export function zeroings(run: RunReport): Map<string, number> {
     const e = line.effect;
     if (e.e === "zero") add(`${e.by.replace(/\d+$/, "N")}: ${e.why}`, e.pages);
     // A guest clears a page with ordinary stores of zeros (pKVM: before sharing, before trusting).
-    if (e.e === "write" && e.by.startsWith("guest/") && e.content.k === "zero") add("guest/vcpuN: stores zeros", 1);
+    if (e.e === "write" && e.by.startsWith("guest/") && e.content.k === "zero")
+      add("guest/vcpuN: stores zeros", 1);
   }
   return counts;
 }

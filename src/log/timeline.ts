@@ -104,11 +104,14 @@ function backingClaims(annotated: readonly Annotated[], page: number, sharedBit:
   return claims.sort((a, b) => a.from - b.from);
 }
 
+/** Entry states with a frame behind them: TDX leaves, and pKVM guest pages (owned or shared). */
+const BACKED_STATES = new Set(["MAPPED", "PENDING", "PKVM_PAGE_OWNED", "PKVM_PAGE_SHARED_OWNED"]);
+
 /** An effect that puts a frame behind a GPA range. */
 function mappingOf(effect: Effect): { gpa: number; hpa: number; size: number } | undefined {
   switch (effect.e) {
     case "sept":
-      if (effect.hpa === undefined || (effect.to !== "MAPPED" && effect.to !== "PENDING")) return undefined;
+      if (effect.hpa === undefined || !BACKED_STATES.has(effect.to)) return undefined;
       return { gpa: effect.gpa, hpa: effect.hpa, size: levelSize(effect.level) };
     case "ept":
       return effect.op === "map" && effect.hpa !== undefined
@@ -151,7 +154,8 @@ function entryOf(
 export function describeEffect(effect: Effect, cause?: Envelope): string {
   switch (effect.e) {
     case "sept":
-      return `S-EPT ${levelName(effect.level)} ${hex(effect.gpa)}: ${effect.from} -> ${effect.to}${effect.hpa === undefined ? "" : ` hpa=${hex(effect.hpa)}`}`;
+      // pKVM's entries are the guest stage-2 (its states say so); TDX's are the Secure EPT.
+      return `${effect.to.startsWith("PKVM_") ? "stage-2" : "S-EPT"} ${levelName(effect.level)} ${hex(effect.gpa)}: ${effect.from} -> ${effect.to}${effect.hpa === undefined ? "" : ` hpa=${hex(effect.hpa)}`}`;
     case "ept":
       return `shared EPT ${effect.op} ${hex(effect.gpa)}${effect.hpa === undefined ? "" : ` -> hpa=${hex(effect.hpa)}`}`;
     case "attr":
