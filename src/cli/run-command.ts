@@ -7,7 +7,7 @@ import { BUILT_IN } from "../scenarios/index.ts";
 import { loadScenario } from "../scenarios/load.ts";
 import type { Scenario } from "../scenarios/spec.ts";
 import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
-import { tableHeader, tableRow, verdictBlock } from "./verdict.ts";
+import { tableHeader, tableRow, verdictBlock, WORK_LEGEND } from "./verdict.ts";
 
 interface RunFlags {
   all?: boolean;
@@ -77,7 +77,7 @@ async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
   if (flags.json) io.out(`${JSON.stringify(reports.map(jsonReport), null, 2)}\n`);
   else
     io.out(
-      `${reports.length} scenarios: ${reports.length - failed.length} as expected, ${failed.length} not\n`,
+      `${WORK_LEGEND}\n${reports.length} scenarios: ${reports.length - failed.length} as expected, ${failed.length} not\n`,
     );
   return failed.length === 0 ? EXIT.ok : EXIT.failed;
 }

@@ -2,20 +2,38 @@
 // `run --all` (what `npm start` prints).
 import type { RunReport } from "../run.ts";
 
-/** The host work a run cost, from its stats: TD exits, AUGs, accepts. */
+/** The host work a run cost, from its stats. TDX: EPT-violation exits / AUGs / ACCEPTs; pKVM:
+ *  stage-2 aborts / donations / MEM_SHARE + MEM_UNSHARE calls. */
 export function workSummary(stats: Record<string, number>): string {
+  if (isPkvm(stats)) {
+    const aborts = stats["exit:DABT_LOW"] ?? 0;
+    const donations = stats.__pkvm_host_donate_guest ?? 0;
+    const shares =
+      (stats.ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE ?? 0) + (stats.ARM_SMCCC_VENDOR_HYP_KVM_MEM_UNSHARE ?? 0);
+    return `${aborts}/${donations}/${shares}`;
+  }
   const exits = stats["exit:EPT_VIOLATION"] ?? 0;
   const augs = stats["TDH.MEM.PAGE.AUG"] ?? 0;
   const accepts = stats["TDG.MEM.PAGE.ACCEPT"] ?? 0;
   return `${exits}/${augs}/${accepts}`;
 }
 
+const isPkvm = (stats: Record<string, number>) => (stats.KVM_CREATE_VM ?? 0) > 0;
+
+function workLabel(stats: Record<string, number>): string {
+  return isPkvm(stats) ? "stage-2 aborts/donations/MEM_SHARE+UNSHARE" : "EPT exits/AUG/ACCEPT";
+}
+
+/** What the work column counts, printed under the table. */
+export const WORK_LEGEND =
+  "work: TDX = EPT-violation exits/AUGs/ACCEPTs; pKVM = stage-2 aborts/donations/MEM_SHARE+UNSHARE";
+
 export function verdictBlock(report: RunReport, command: string): string {
   const { result } = report;
   const lines = [
     `scenario  ${report.scenario}   seed ${report.seed}   guest policy ${report.policy}`,
     `outcome   ${result.outcome}: ${result.reason}`,
-    `steps     ${result.steps} messages; EPT exits/AUG/ACCEPT ${workSummary(result.stats)}`,
+    `steps     ${result.steps} messages; ${workLabel(result.stats)} ${workSummary(result.stats)}`,
   ];
   if (result.violations.length > 0) {
     lines.push(`violations (${result.violations.length}):`);
@@ -47,7 +65,7 @@ const COLUMNS = [
   ["expected", 19],
   ["viol.", 6],
   ["steps", 8],
-  ["exits/AUG/ACCEPT", 18],
+  ["work", 18],
   ["", 0],
 ] as const;
 
