@@ -18,13 +18,18 @@ interface GuestContext {
   workload: GuestStep[][];
 }
 
-type GuestEvent = PartyEvent & { env?: Envelope; ref?: number };
+type GuestEvent =
+  | (PartyEvent & { env?: Envelope; ref?: number })
+  | { type: "@terminated"; env?: undefined; ref?: undefined };
+
+/** A flow that panics sets kernel.terminated while it runs; the machine then moves to terminated. */
+function runFlows(context: GuestContext, self: { send(event: GuestEvent): void }, step: () => void): void {
+  step();
+  if (context.kernel.terminated !== undefined) self.send({ type: "@terminated" });
+}
 
 export const guestMachine = setup({
   types: { context: {} as GuestContext, events: {} as GuestEvent, input: {} as GuestContext },
-  guards: {
-    terminated: ({ context }) => context.kernel.terminated !== undefined,
-  },
 }).createMachine({
   id: "guest-kernel",
   context: ({ input }) => input,
@@ -32,18 +37,22 @@ export const guestMachine = setup({
   states: {
     booting: {
       on: {
-        "@start": { target: "running", actions: ({ context }) => context.kernel.start(context.workload) },
+        "@start": {
+          target: "running",
+          actions: ({ context, self }) =>
+            runFlows(context, self, () => context.kernel.start(context.workload)),
+        },
       },
     },
     running: {
-      // A panicking flow sets kernel.terminated while it runs; the machine follows it.
-      always: { guard: "terminated", target: "terminated" },
       on: {
         "@response": {
-          actions: ({ context, event }) => {
-            if (event.ref !== undefined) context.tasks.resume(event.ref, event.env!.msg);
-          },
+          actions: ({ context, event, self }) =>
+            runFlows(context, self, () => {
+              if (event.ref !== undefined) context.tasks.resume(event.ref, event.env!.msg);
+            }),
         },
+        "@terminated": "terminated",
       },
     },
     /** A dead kernel runs nothing: late responses are dropped. */
