@@ -8,6 +8,8 @@ import type { PartyName } from "../protocol/index.ts";
 import type { LogLine, Outcome } from "./log/format.ts";
 import { LOG_FORMAT_VERSION } from "./log/format.ts";
 import { standardMonitors } from "./monitors/index.ts";
+import type { Adversary } from "./plugins/adversary.ts";
+import { WrappedHost } from "./plugins/wrap.ts";
 import { FileLog, type LogWriter, MemoryLog, TeeLog } from "./runtime/log-writer.ts";
 import { Orchestrator, type RunResult } from "./runtime/orchestrator.ts";
 import type { PartyEndpoint } from "./runtime/party.ts";
@@ -23,6 +25,10 @@ export interface RunOptions {
   /** Keep the log in memory (default true; benchmarks turn it off). */
   keepLog?: boolean;
   maxSteps?: number;
+  /** An adversarial host in place of the honest one (wrapping it, or replacing it). */
+  adversary?: Adversary;
+  /** How long the (untrusted) host may take to answer one delivery. */
+  answerTimeoutMs?: number;
 }
 
 export interface RunReport {
@@ -80,20 +86,44 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     platform: spec.platform,
     seed,
     transport: "inproc",
-    options: { guestPolicy: policy },
+    options: options.adversary
+      ? { guestPolicy: policy, host: options.adversary.name }
+      : { guestPolicy: policy },
   });
+  const parties = buildParties(spec);
+  if (options.adversary) parties.host = adversaryHost(options.adversary, spec, parties.host);
   const orchestrator = new Orchestrator({
     seed,
-    parties: buildParties(spec),
+    parties,
     log,
     monitors: standardMonitors(spec.platform),
-    untrusted: new Set(),
+    untrusted: new Set(options.adversary ? ["host"] : []),
     maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
+    ...(options.answerTimeoutMs === undefined ? {} : { answerTimeoutMs: options.answerTimeoutMs }),
   });
   const result = await orchestrator.run();
   const report: RunReport = { scenario: spec.name, seed, policy, result, log: memory.lines, unmet: [] };
-  report.unmet = await expectationsUnmet(scenario, spec, report);
+  report.unmet = options.adversary
+    ? defencesHeld(options.adversary, report)
+    : await expectationsUnmet(scenario, spec, report);
   return report;
+}
+
+/** The host party an adversary puts in place of the honest one. */
+function adversaryHost(adversary: Adversary, spec: ScenarioSpec, honest: PartyEndpoint): PartyEndpoint {
+  if (adversary.replace) return adversary.replace({ platform: spec.platform, spec });
+  return new WrappedHost(honest, adversary.wrap!, spec.platform);
+}
+
+/**
+ * Under an adversarial host the expectation is that the defences hold: no violation. Refusing
+ * service (a stall, a killed VM) is allowed; the guest stopping itself is a detection.
+ */
+function defencesHeld(adversary: Adversary, report: RunReport): string[] {
+  const v = report.result.violations[0];
+  return v
+    ? [`host "${adversary.name}" caused a violation: ${v.invariant} (${v.responsible} responsible)`]
+    : [];
 }
 
 /** The expectations of the scenario that this run did not meet. */

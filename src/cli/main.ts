@@ -49,6 +49,11 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // `cocomem log run.jsonl | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

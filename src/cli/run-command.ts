@@ -2,6 +2,8 @@
 import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import type { Adversary } from "../plugins/adversary.ts";
+import { loadAdversary } from "../plugins/load.ts";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run.ts";
 import { BUILT_IN } from "../scenarios/index.ts";
 import { loadScenario } from "../scenarios/load.ts";
@@ -15,6 +17,7 @@ interface RunFlags {
   guestPolicy?: "linux" | "naive";
   log?: string;
   json?: boolean;
+  host?: string;
 }
 
 function parseSeed(text: string): number {
@@ -32,6 +35,10 @@ function buildCommand(io: CliIo): Command {
     .addOption(new Option("--guest-policy <policy>", "override the guest policy").choices(["linux", "naive"]))
     .option("--log <file>", "write the JSONL log to this file (line by line: a crash keeps what was written)")
     .option("--json", "print the report as JSON")
+    .option(
+      "--host <file>",
+      "run with an adversarial host plug-in (a .ts/.js file exporting defineAdversary(...))",
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
 }
@@ -50,13 +57,23 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
   if (flags.all) {
     if (name) return usageError(io, "give either a scenario or --all, not both");
     if (flags.log) return usageError(io, "--log takes one scenario, not --all");
+    if (flags.host) return usageError(io, "--host takes one scenario, not --all");
     return runAll(flags, io);
   }
   if (!name) return usageError(io, "which scenario? give a name (see `cocomem list`), a file, or --all");
   const loaded = await loadScenario(name);
   if (!loaded.ok) return usageError(io, loaded.error);
   if (flags.log && !writable(flags.log)) return usageError(io, `cannot write the log to ${flags.log}`);
-  const report = await runScenario(loaded.scenario, options(flags));
+  let adversary: Adversary | undefined;
+  if (flags.host) {
+    const plugin = await loadAdversary(flags.host);
+    if (!plugin.ok) return usageError(io, plugin.error);
+    adversary = plugin.adversary;
+  }
+  const report = await runScenario(loaded.scenario, {
+    ...options(flags),
+    ...(adversary ? { adversary } : {}),
+  });
   if (flags.json) io.out(`${JSON.stringify(jsonReport(report), null, 2)}\n`);
   else io.out(verdictBlock(report, reproduce(name, flags)));
   return report.unmet.length === 0 ? EXIT.ok : EXIT.failed;

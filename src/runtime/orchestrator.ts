@@ -24,6 +24,11 @@ export interface OrchestratorOptions {
   /** Parties whose messages are schema-checked on arrival (plug-ins, other processes). */
   untrusted: ReadonlySet<PartyName>;
   maxSteps: number;
+  /**
+   * How long an untrusted party may take to answer one delivery before the run ends as hung.
+   * Wall-clock time guards the harness only: it never changes what the log says up to the hang.
+   */
+  answerTimeoutMs?: number;
 }
 
 interface Pending {
@@ -53,6 +58,7 @@ interface RunFacts {
   workloadComplete: boolean;
   tornDown: boolean;
   crashed?: { party: PartyName; error: string };
+  hung?: { party: PartyName; step: number; ms: number };
 }
 
 export interface RunResult {
@@ -62,6 +68,8 @@ export interface RunResult {
   violations: ViolationLine[];
   stats: Record<string, number>;
 }
+
+const DEFAULT_ANSWER_TIMEOUT_MS = 5000;
 
 export class Orchestrator {
   private readonly schedule: Rng;
@@ -100,7 +108,12 @@ export class Orchestrator {
       if (!started) return this.finish();
       this.accept(name, started, undefined);
     }
-    while (this.active.length > 0 && this.steps < this.opts.maxSteps && !this.facts.crashed) {
+    while (
+      this.active.length > 0 &&
+      this.steps < this.opts.maxSteps &&
+      !this.facts.crashed &&
+      !this.facts.hung
+    ) {
       const next = this.pickNext();
       this.steps++;
       this.record(next.env);
@@ -127,11 +140,23 @@ export class Orchestrator {
   }
 
   private async settle(party: PartyName, pending: Promise<StepOutput>): Promise<StepOutput | undefined> {
+    const ms = this.opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const hang = new Promise<"hung">((resolve) => {
+      timer = setTimeout(() => resolve("hung"), ms);
+    });
     try {
-      return await pending;
+      const answer = await Promise.race([pending, hang]);
+      if (answer === "hung") {
+        this.facts.hung = { party, step: this.steps, ms };
+        return undefined;
+      }
+      return answer;
     } catch (error) {
       this.crash(party, error);
       return undefined;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -328,6 +353,12 @@ export class Orchestrator {
     if (this.violations.length > 0) {
       const first = this.violations[0]!;
       return { outcome: "violation", reason: `${first.invariant} (${first.responsible}): ${first.detail}` };
+    }
+    if (f.hung) {
+      return {
+        outcome: f.hung.party === "host" ? "host-hung" : "error",
+        reason: `${f.hung.party} hung: no answer to delivery ${f.hung.step} within ${f.hung.ms} ms`,
+      };
     }
     if (f.crashed) {
       return f.crashed.party === "host"

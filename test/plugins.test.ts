@@ -1,0 +1,137 @@
+// Adversarial host plug-ins: the README's example as written, and what happens to plug-ins that
+// send malformed messages, throw, or stop answering.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { LogLine } from "../src/log/format.ts";
+import { parseLog } from "../src/log/read.ts";
+import { defineAdversary } from "../src/plugins/adversary.ts";
+import { loadAdversary } from "../src/plugins/load.ts";
+import { runScenario } from "../src/run.ts";
+import { findBuiltIn } from "../src/scenarios/index.ts";
+
+// Inside the package, so `cocomem/plugins` resolves as it does for a user's file.
+const dir = join(import.meta.dirname, ".tmp-plugins");
+mkdirSync(dir, { recursive: true });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+const example = /```ts\n([\s\S]*?)```/.exec(readme)![1]!;
+
+/** Every line of a JSONL log parses (schema-checked, line by line) and the last one is the verdict. */
+function expectValidLog(path: string): LogLine[] {
+  const read = parseLog(readFileSync(path, "utf8"), path);
+  expect(read.ok ? "ok" : read.message).toBe("ok");
+  const lines = read.ok ? read.lines : [];
+  expect(lines.at(-1)?.type).toBe("verdict");
+  return lines;
+}
+
+describe("the README plug-in example", () => {
+  it("should load, read only ciphertext from private frames on TDX, and leave the defences holding", async () => {
+    const file = join(dir, "snoop.ts");
+    writeFileSync(file, example);
+    const loaded = await loadAdversary(file);
+    expect(loaded.ok).toBe(true);
+    const run = await runScenario(findBuiltIn("tdx/convert-roundtrips")!, {
+      adversary: loaded.ok ? loaded.adversary : undefined,
+    });
+    expect(run.result.outcome).toBe("completed");
+    expect(run.unmet).toEqual([]);
+    const hostReads = run.log.flatMap((l) =>
+      l.type === "effect" && l.effect.e === "read" && l.effect.by === "host/kvm" ? [l.effect.content.k] : [],
+    );
+    expect(hostReads).toContain("ciphertext");
+    expect(hostReads).not.toContain("uninit");
+  });
+});
+
+describe("misbehaving plug-ins", () => {
+  const scenario = findBuiltIn("tdx/punch-hole")!;
+
+  it("should reject a malformed message, log it as rejected, and never deliver it", async () => {
+    const logFile = join(dir, "malformed.jsonl");
+    const adversary = defineAdversary({
+      name: "malformed",
+      description: "sends an AUG with a negative GPA",
+      wrap: {
+        tick(ctx) {
+          if (ctx.step === 3)
+            ctx.request("fw", { type: "TDH.MEM.PAGE.AUG", gpa: -4096, level: 0, hpa: 0 } as never);
+        },
+      },
+    });
+    const run = await runScenario(scenario, { adversary, logFile });
+    const lines = expectValidLog(logFile);
+    const rejected = lines.filter((l) => l.type === "rejected");
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatchObject({
+      from: "host/kvm",
+      reason: expect.stringMatching(/^malformed TDH.MEM.PAGE.AUG: /),
+    });
+    const augs = lines.filter(
+      (l) => l.type === "msg" && l.msg.type === "TDH.MEM.PAGE.AUG" && "gpa" in l.msg && l.msg.gpa < 0,
+    );
+    expect(augs).toEqual([]);
+    expect(run.result.outcome).toBe("vm-killed-by-host");
+  });
+
+  it("should end the run as host-crashed when the plug-in throws, with a complete log", async () => {
+    const logFile = join(dir, "throws.jsonl");
+    const adversary = defineAdversary({
+      name: "throws",
+      description: "throws on its 40th delivery",
+      wrap: {
+        onReceive(_env, ctx) {
+          if (ctx.step === 40) throw new Error("plug-in bug at step 40");
+          return "keep";
+        },
+      },
+    });
+    const run = await runScenario(scenario, { adversary, logFile });
+    expect(run.result.outcome).toBe("host-crashed");
+    expect(run.result.reason).toBe("host threw: plug-in bug at step 40");
+    expect(expectValidLog(logFile).at(-1)).toMatchObject({ type: "verdict", outcome: "host-crashed" });
+  });
+
+  it("should end the run as host-hung when the plug-in stops answering, with a complete log", async () => {
+    const logFile = join(dir, "hangs.jsonl");
+    // A host whose VMM asks its own kernel for something, and whose kernel then never answers.
+    const hangs = defineAdversary({
+      name: "hangs",
+      description: "never finishes handling its first delivery",
+      replace: () => ({
+        name: "host",
+        start: () => ({
+          out: [
+            {
+              from: "host/vmm",
+              to: "host/kvm",
+              kind: "request",
+              msg: { type: "KVM_TDX_FINALIZE_VM" },
+              ref: 1,
+            },
+          ],
+          effects: [],
+        }),
+        deliver: () => new Promise<never>(() => {}),
+      }),
+    });
+    const run = await runScenario(scenario, { adversary: hangs, logFile, answerTimeoutMs: 200 });
+    expect(run.result.outcome).toBe("host-hung");
+    expect(run.result.reason).toMatch(/^host hung: no answer to delivery \d+ within 200 ms$/);
+    expect(expectValidLog(logFile).at(-1)).toMatchObject({ type: "verdict", outcome: "host-hung" });
+  });
+
+  it("should refuse a plug-in file whose default export is not an adversary", async () => {
+    const file = join(dir, "bad.ts");
+    writeFileSync(file, "export default { hello: 1 };\n");
+    expect(await loadAdversary(file)).toEqual({
+      ok: false,
+      error: `${file}: the default export must be defineAdversary({ name, description, wrap | replace })`,
+    });
+    expect(() =>
+      defineAdversary({ name: "both", description: "", wrap: {}, replace: () => ({}) as never }),
+    ).toThrow(/give exactly one of `wrap` \(hooks\) or `replace`/);
+  });
+});
