@@ -5,6 +5,7 @@ import { describeCommand } from "./describe-command.ts";
 import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
 import { listCommand } from "./list-command.ts";
 import { logCommand } from "./log-command.ts";
+import { matrixCommand } from "./matrix-command.ts";
 import { runCommand } from "./run-command.ts";
 
 const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   log: logCommand,
   describe: describeCommand,
   compare: compareCommand,
+  matrix: matrixCommand,
 };
 
 const HELP = `cocomem: confidential-VM memory protocols as guest, host and trusted-entity actors
@@ -20,12 +22,13 @@ const HELP = `cocomem: confidential-VM memory protocols as guest, host and trust
 usage: cocomem <command> [options]
 
 commands:
-  run [SCENARIO|FILE] [--all] [--seed N] [--guest-policy linux|naive] [--log FILE] [--json]
+  run [SCENARIO|FILE] [--all] [--seed N] [--guest-policy linux|naive] [--log FILE] [--json] [--host FILE]
                       run a scenario and print its verdict (--all: every built-in, as a table)
   list                list the built-in scenarios
   log FILE [filters]  filter a run log, trace a page (--page GPA), or draw it (--format mermaid)
   describe tdx|pkvm   print a platform's state tables and message catalogue, from the model's own data
   compare             the same workload on TDX and pKVM: who zeroed what on each
+  matrix              every attack x platform x guest policy: blocked / detected / DoS / violation
 
 Run \`cocomem <command> --help\` for a command's options.
 `;

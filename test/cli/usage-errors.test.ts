@@ -27,7 +27,9 @@ async function file(name: string, content: string): Promise<string> {
 describe("cocomem usage errors", () => {
   it("should refuse an unknown command", async () => {
     const message = expectUsageError(await cli("frobnicate"));
-    expect(message).toBe('unknown command "frobnicate" (commands: run, list, log, describe, compare)');
+    expect(message).toBe(
+      'unknown command "frobnicate" (commands: run, list, log, describe, compare, matrix)',
+    );
   });
 
   it("should refuse an unknown scenario name", async () => {

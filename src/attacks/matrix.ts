@@ -1,0 +1,73 @@
+// The attack matrix: every attack of the corpus against TDX and pKVM, with the `linux` and
+// `naive` guest policies, each run classified in attacks.md's words.
+import { ATTACKS, type Attack, type Cell, type Policy } from "../../actors/host/adversaries/corpus.ts";
+import type { Platform } from "../plugins/adversary.ts";
+import { type RunReport, runScenario } from "../run.ts";
+import { defineScenario } from "../scenarios/spec.ts";
+
+export const PLATFORMS: readonly Platform[] = ["tdx", "pkvm"];
+export const POLICIES: readonly Policy[] = ["linux", "naive"];
+
+/** What a run's outcome says about the attack. */
+export function classify(run: RunReport): Cell | "error" {
+  const { outcome } = run.result;
+  // A malicious host that skips its own hygiene (clearing pages it got back) only endangers
+  // itself: that is not the attack succeeding against the guest.
+  const violations = run.result.violations.filter((v) => v.responsible !== "host");
+  if (violations.length > 0) return `violation (${violations[0]!.responsible})` as Cell;
+  switch (outcome) {
+    case "completed":
+    case "violation":
+      return "blocked";
+    case "guest-terminated":
+      return "detected";
+    case "vm-killed-by-host":
+    case "stalled":
+    case "host-hung":
+      return "DoS";
+    default:
+      return "error";
+  }
+}
+
+export interface MatrixCell {
+  attack: string;
+  platform: Platform;
+  policy: Policy;
+  got: Cell | "error";
+  expected: Cell;
+  reason: string;
+}
+
+export async function runAttack(
+  attack: Attack,
+  platform: Platform,
+  policy: Policy,
+  seed = 1,
+): Promise<MatrixCell> {
+  const scenario = defineScenario({
+    name: `attack/${attack.id.toLowerCase()}`,
+    description: attack.title,
+    platform,
+    guest: { memory: "16M", policy, workload: [[...attack.workload]] },
+    expect: { outcome: "completed" },
+  });
+  const run = await runScenario(scenario, { seed, adversary: attack.adversary(platform) });
+  return {
+    attack: attack.id,
+    platform,
+    policy,
+    got: classify(run),
+    expected: attack.expected[platform][policy],
+    reason: run.result.violations.find((v) => v.responsible !== "host")?.detail ?? run.result.reason,
+  };
+}
+
+export async function runMatrix(seed = 1): Promise<MatrixCell[]> {
+  const cells: MatrixCell[] = [];
+  for (const attack of ATTACKS) {
+    for (const platform of PLATFORMS)
+      for (const policy of POLICIES) cells.push(await runAttack(attack, platform, policy, seed));
+  }
+  return cells;
+}

@@ -1,0 +1,55 @@
+// `cocomem matrix`: every attack of the corpus against TDX and pKVM with the linux and naive
+// guests, each cell the outcome in attacks.md's words; a cell that differs from what attacks.md
+// predicts is marked and makes the exit code 1.
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { ATTACKS } from "../../actors/host/adversaries/corpus.ts";
+import { type MatrixCell, PLATFORMS, POLICIES, runMatrix } from "../attacks/matrix.ts";
+import { DEFAULT_SEED } from "../run.ts";
+import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
+
+function table(cells: MatrixCell[]): string {
+  const columns = PLATFORMS.flatMap((p) =>
+    POLICIES.map((q) => ({ p, q, title: `${p === "tdx" ? "TDX" : "pKVM"} ${q}` })),
+  );
+  const titleWidth = Math.max(...ATTACKS.map((a) => a.title.length));
+  const lines = [
+    `${"id".padEnd(5)}${"attack".padEnd(titleWidth + 2)}${columns.map((c) => c.title.padEnd(20)).join("")}`,
+  ];
+  for (const attack of ATTACKS) {
+    const row = columns.map(({ p, q }) => {
+      const cell = cells.find((c) => c.attack === attack.id && c.platform === p && c.policy === q)!;
+      return (cell.got === cell.expected ? cell.got : `${cell.got} (!= ${cell.expected})`).padEnd(20);
+    });
+    lines.push(`${attack.id.padEnd(5)}${attack.title.padEnd(titleWidth + 2)}${row.join("")}`);
+  }
+  const wrong = cells.filter((c) => c.got !== c.expected).length;
+  lines.push("", `${cells.length} cells: ${cells.length - wrong} as attacks.md predicts, ${wrong} not`);
+  return `${lines.join("\n")}\n`;
+}
+
+export async function matrixCommand(argv: string[], io: CliIo = processIo): Promise<number> {
+  const command = new Command("matrix")
+    .description("run every attack against TDX and pKVM with the linux and naive guests")
+    .option(
+      "--seed <n>",
+      "scheduler seed",
+      (v) => {
+        if (!/^\d+$/.test(v)) throw new InvalidArgumentError("an integer");
+        return Number(v);
+      },
+      DEFAULT_SEED,
+    )
+    .option("--json", "print the cells as JSON")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
+  try {
+    command.parse(argv, { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
+  }
+  const { seed, json } = command.opts<{ seed: number; json?: boolean }>();
+  const cells = await runMatrix(seed);
+  io.out(json ? `${JSON.stringify(cells, null, 2)}\n` : table(cells));
+  return cells.every((c) => c.got === c.expected) ? EXIT.ok : EXIT.failed;
+}
