@@ -29,6 +29,8 @@ export interface RunOptions {
   adversary?: Adversary;
   /** How long the (untrusted) host may take to answer one delivery. */
   answerTimeoutMs?: number;
+  /** Run a deliberately broken trusted entity (attack A11). */
+  mutant?: TrustedMutant;
 }
 
 export interface RunReport {
@@ -48,13 +50,28 @@ const DEFAULT_MAX_STEPS = 20_000_000;
 /** Host RAM the pKVM hypervisor treats as memory (the host allocator's pools lie below it). */
 const PKVM_HOST_RAM = 4 * 2 ** 40;
 
-export function buildParties(spec: ScenarioSpec): Record<PartyName, PartyEndpoint> {
+/** Deliberately broken trusted entities, to show what the monitors say when the TE fails its duty. */
+export interface TrustedMutant {
+  /** TDX: TDG.MEM.PAGE.ACCEPT maps without zeroing. pKVM: no hyp_poison_page on reclaim. */
+  skipZeroing?: boolean;
+}
+
+export function buildParties(
+  spec: ScenarioSpec,
+  mutant: TrustedMutant = {},
+): Record<PartyName, PartyEndpoint> {
   const { guest, host, platform } = spec;
   return {
     trusted:
       platform === "tdx"
-        ? createTdxTrustedParty({ hostReadMachineChecks: host.hostReadMachineChecks })
-        : createPkvmTrustedParty({ ramBytes: PKVM_HOST_RAM }),
+        ? createTdxTrustedParty({
+            hostReadMachineChecks: host.hostReadMachineChecks,
+            mutant: { acceptWithoutZeroing: mutant.skipZeroing === true },
+          })
+        : createPkvmTrustedParty({
+            ramBytes: PKVM_HOST_RAM,
+            mutant: { skipPoison: mutant.skipZeroing === true },
+          }),
     host: createHonestHost({
       platform,
       variant: host.variant,
@@ -90,7 +107,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       ? { guestPolicy: policy, host: options.adversary.name }
       : { guestPolicy: policy },
   });
-  const parties = buildParties(spec);
+  const parties = buildParties(spec, options.mutant);
   if (options.adversary) parties.host = adversaryHost(options.adversary, spec, parties.host);
   const orchestrator = new Orchestrator({
     seed,

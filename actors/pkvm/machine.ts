@@ -131,12 +131,14 @@ export const pkvmMachine = setup({
 export interface PkvmOptions {
   /** Host RAM in bytes: a pfn beyond it is not memory (-EPERM). */
   ramBytes: number;
+  /** A deliberately broken hypervisor (attack A11): no poisoning when pages leave the guest. */
+  mutant?: { skipPoison?: boolean };
 }
 
 export function createPkvmTrustedParty(options: PkvmOptions): XStateParty {
   const io = new PartyIO();
   const frames = new FrameStore();
-  const mem = new PkvmMemProtect(frames, io, Math.ceil(options.ramBytes / 0x1000));
+  const mem = new PkvmMemProtect(frames, io, Math.ceil(options.ramBytes / 0x1000), options.mutant);
   const cpu = new Arm64Platform(frames, io, mem);
   const context: PkvmContext = { mem, cpu, io, vcpus: new PkvmVcpus(mem, cpu, io) };
   return new XStateParty("trusted", pkvmMachine, context, io, classifyPkvm);

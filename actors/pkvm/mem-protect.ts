@@ -57,6 +57,8 @@ export class PkvmMemProtect {
     private readonly io: PartyIO,
     /** Host RAM, in pages: a pfn beyond it is not memory. */
     private readonly ramPages: number,
+    /** A deliberately broken hypervisor (attack A11): pages leave the guest without hyp_poison_page. */
+    private readonly mutant: { skipPoison?: boolean } = {},
   ) {}
 
   // ---- component state (the mem_protect.c helpers) ----
@@ -362,6 +364,7 @@ export class PkvmMemProtect {
 
   /** hyp_poison_page(): zero the page and clean it to the point of coherency. */
   private poisonPage(pfn: number, gfn: number, why: string): void {
+    if (this.mutant.skipPoison) return;
     this.frames.set(pfn, { content: ZERO, keyId: 0, poisoned: false });
     this.io.effect({
       e: "zero",

@@ -16,6 +16,8 @@ import { VcpuRunner } from "./vcpus.ts";
 export interface TdxOptions {
   /** Erratum parts: a host read of a private line machine-checks the host. */
   hostReadMachineChecks: boolean;
+  /** A deliberately broken module (attack A11): ACCEPT does not zero. */
+  mutant?: { acceptWithoutZeroing?: boolean };
 }
 
 interface TdxContext {
@@ -249,7 +251,7 @@ function hardware(ctx: TdxContext, env: RequestEnvelope): void {
 export function createTdxTrustedParty(options: TdxOptions): XStateParty {
   const io = new PartyIO();
   const frames = new FrameStore();
-  const module = new TdxModule(frames, io);
+  const module = new TdxModule(frames, io, options.mutant);
   const cpu = new X86TdxPlatform(frames, io, options);
   const context: TdxContext = { module, cpu, io, vcpus: new VcpuRunner(module, cpu, io) };
   return new XStateParty("trusted", tdxMachine, context, io, classifyTrusted);

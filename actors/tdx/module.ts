@@ -36,6 +36,8 @@ export class TdxModule {
   constructor(
     private readonly frames: FrameStore,
     private readonly io: PartyIO,
+    /** A broken module for attack A11: ACCEPT maps the page without zeroing it. */
+    private readonly mutant: { acceptWithoutZeroing?: boolean } = {},
   ) {}
 
   get sharedBit(): number {
@@ -355,6 +357,11 @@ export class TdxModule {
     const leaf = walk.leaf!;
     const pages = levelSize(req.level) / 0x1000;
     const first = pfnOf(leaf.hpa);
+    if (this.mutant.acceptWithoutZeroing) {
+      leaf.state = "MAPPED";
+      this.septEffect(req.gpa, req.level, "PENDING", "MAPPED", { hpa: leaf.hpa });
+      return ok();
+    }
     for (let p = first; p < first + pages; p++)
       this.frames.set(p, { content: { k: "zero" }, keyId: this.hkid, poisoned: false });
     this.io.effect({

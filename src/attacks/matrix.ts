@@ -10,14 +10,13 @@ export const POLICIES: readonly Policy[] = ["linux", "naive"];
 
 /** What a run's outcome says about the attack. */
 export function classify(run: RunReport): Cell | "error" {
-  const { outcome } = run.result;
+  const { outcome } = run.result.underlying;
   // A malicious host that skips its own hygiene (clearing pages it got back) only endangers
   // itself: that is not the attack succeeding against the guest.
   const violations = run.result.violations.filter((v) => v.responsible !== "host");
   if (violations.length > 0) return `violation (${violations[0]!.responsible})` as Cell;
   switch (outcome) {
     case "completed":
-    case "violation":
       return "blocked";
     case "guest-terminated":
       return "detected";
@@ -52,7 +51,11 @@ export async function runAttack(
     guest: { memory: "16M", policy, workload: [[...attack.workload]] },
     expect: { outcome: "completed" },
   });
-  const run = await runScenario(scenario, { seed, adversary: attack.adversary(platform) });
+  const run = await runScenario(scenario, {
+    seed,
+    adversary: attack.adversary(platform),
+    ...(attack.mutant?.[platform] ? { mutant: attack.mutant[platform] } : {}),
+  });
   return {
     attack: attack.id,
     platform,

@@ -64,6 +64,8 @@ interface RunFacts {
 export interface RunResult {
   outcome: Outcome;
   reason: string;
+  /** What the run would have ended as if no monitor had spoken (the guest's and host's own story). */
+  underlying: { outcome: Outcome; reason: string };
   steps: number;
   violations: ViolationLine[];
   stats: Record<string, number>;
@@ -333,6 +335,7 @@ export class Orchestrator {
   private finish(): RunResult {
     for (const monitor of this.opts.monitors) monitor.finish?.(this.reporters.get(monitor)!);
     const { outcome, reason } = this.verdict();
+    const underlying = this.violations.length > 0 ? this.verdictWithoutViolations() : { outcome, reason };
     const stats = this.stats;
     const verdict: VerdictLine = {
       type: "verdict",
@@ -345,15 +348,19 @@ export class Orchestrator {
     };
     this.opts.log.write(verdict);
     this.opts.log.close();
-    return { outcome, reason, steps: this.steps, violations: this.violations, stats };
+    return { outcome, reason, underlying, steps: this.steps, violations: this.violations, stats };
   }
 
   private verdict(): { outcome: Outcome; reason: string } {
-    const f = this.facts;
     if (this.violations.length > 0) {
       const first = this.violations[0]!;
       return { outcome: "violation", reason: `${first.invariant} (${first.responsible}): ${first.detail}` };
     }
+    return this.verdictWithoutViolations();
+  }
+
+  private verdictWithoutViolations(): { outcome: Outcome; reason: string } {
+    const f = this.facts;
     if (f.hung) {
       return {
         outcome: f.hung.party === "host" ? "host-hung" : "error",

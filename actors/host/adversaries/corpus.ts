@@ -9,6 +9,7 @@ import {
   defineAdversary,
   type Platform,
 } from "../../../src/plugins/adversary.ts";
+import type { TrustedMutant } from "../../../src/run.ts";
 import type { GuestStepInput } from "../../../src/scenarios/spec.ts";
 import { chain, HostKnowledge, isMilestone } from "./observe.ts";
 
@@ -32,6 +33,8 @@ export interface Attack {
   /** A fresh adversary per run (they keep what they observed). */
   readonly adversary: (platform: Platform) => Adversary;
   readonly expected: Readonly<Record<Platform, Readonly<Record<Policy, Cell>>>>;
+  /** Run it against a deliberately broken trusted entity (A11), per platform. */
+  readonly mutant?: Partial<Record<Platform, TrustedMutant>>;
 }
 
 const A = 0x400000;
@@ -66,6 +69,83 @@ const INJECT: readonly GuestStepInput[] = [
   { op: "convert", gpa: A, size: "4K", to: "private" },
   { op: "read", gpa: A },
 ];
+
+/** A4 (and A11 on TDX): plant chosen data where the guest's page comes back from. */
+const inject = (platform: Platform): Adversary => {
+  const seen = new HostKnowledge();
+  let armed = false;
+  const forged = { k: "data" as const, writer: "host" as const, tag: "injected", secret: false };
+  return defineAdversary({
+    name: "A4-inject",
+    description: "write chosen data where the guest's page will come back from (and, on TDX, AUG that frame)",
+    wrap: {
+      onSend(out, ctx) {
+        seen.learn(out);
+        // TDX: hand the guest a frame the host filled itself instead of a fresh guest_memfd page.
+        if (
+          armed &&
+          out.kind === "request" &&
+          out.msg.type === "TDH.MEM.PAGE.AUG" &&
+          "gpa" in out.msg &&
+          out.msg.gpa === A
+        ) {
+          ctx.request(
+            "hw",
+            { type: "host.access", op: "write", hpa: SPARE, content: forged },
+            undefined,
+            "host/kvm",
+          );
+          return { replace: { ...out, msg: { ...out.msg, hpa: SPARE } } };
+        }
+        return "keep";
+      },
+      onReceive(env, ctx) {
+        if (!armed && isMilestone(env)) {
+          armed = true;
+          const frame = seen.frameOf(A);
+          if (frame !== undefined && platform === "pkvm") {
+            ctx.request(
+              "hw",
+              { type: "host.access", op: "write", hpa: frame, content: forged },
+              undefined,
+              "host/vmm",
+            );
+          }
+        }
+        return "keep";
+      },
+    },
+  });
+};
+
+/** A11 on TDX: reclaim a guest page while the TD still runs (the module only reclaims at teardown). */
+function reclaimEarly(): Adversary {
+  return atMilestone("A11-reclaim-early", "TDH.PHYMEM.PAGE.RECLAIM of A's frame mid-run", (ctx, seen) => {
+    ctx.request("fw", { type: "TDH.PHYMEM.PAGE.RECLAIM", hpa: seen.frameOf(A)! });
+  })("tdx");
+}
+
+/** A11 on pKVM: read every page as the dying VM's pages come back to the host. */
+function readOnReclaim(): Adversary {
+  const seen = new HostKnowledge();
+  return defineAdversary({
+    name: "A11-read-reclaimed",
+    description: "read each page the hypervisor hands back at teardown",
+    wrap: {
+      onSend(out) {
+        seen.learn(out);
+        return "keep";
+      },
+      onReceive(env, ctx) {
+        const re = env.kind === "response" && env.msg.type === "__pkvm_reclaim_dying_guest_page";
+        if (re)
+          for (const hpa of seen.privateFrames.values())
+            ctx.request("hw", { type: "host.access", op: "read", hpa }, undefined, "host/kvm");
+        return "keep";
+      },
+    },
+  });
+}
 
 /** An adversary that learns what the honest host maps and acts once, at the first milestone. */
 function atMilestone(
@@ -215,53 +295,7 @@ export const ATTACKS: readonly Attack[] = [
     title: "data injection on shared -> private: fill the page with chosen data before it comes back",
     stoppedBy: "trusted entity (TDX: ACCEPT zeroes); guest (pKVM: must not trust an unshared page)",
     workload: INJECT,
-    adversary: (platform) => {
-      const seen = new HostKnowledge();
-      let armed = false;
-      const forged = { k: "data" as const, writer: "host" as const, tag: "injected", secret: false };
-      return defineAdversary({
-        name: "A4-inject",
-        description:
-          "write chosen data where the guest's page will come back from (and, on TDX, AUG that frame)",
-        wrap: {
-          onSend(out, ctx) {
-            seen.learn(out);
-            // TDX: hand the guest a frame the host filled itself instead of a fresh guest_memfd page.
-            if (
-              armed &&
-              out.kind === "request" &&
-              out.msg.type === "TDH.MEM.PAGE.AUG" &&
-              "gpa" in out.msg &&
-              out.msg.gpa === A
-            ) {
-              ctx.request(
-                "hw",
-                { type: "host.access", op: "write", hpa: SPARE, content: forged },
-                undefined,
-                "host/kvm",
-              );
-              return { replace: { ...out, msg: { ...out.msg, hpa: SPARE } } };
-            }
-            return "keep";
-          },
-          onReceive(env, ctx) {
-            if (!armed && isMilestone(env)) {
-              armed = true;
-              const frame = seen.frameOf(A);
-              if (frame !== undefined && platform === "pkvm") {
-                ctx.request(
-                  "hw",
-                  { type: "host.access", op: "write", hpa: frame, content: forged },
-                  undefined,
-                  "host/vmm",
-                );
-              }
-            }
-            return "keep";
-          },
-        },
-      });
-    },
+    adversary: inject,
     expected: {
       tdx: { linux: "blocked", naive: "blocked" },
       pkvm: { linux: "blocked", naive: "violation (guest)" },
@@ -345,5 +379,17 @@ export const ATTACKS: readonly Attack[] = [
       });
     },
     expected: { tdx: { linux: "DoS", naive: "DoS" }, pkvm: { linux: "DoS", naive: "DoS" } },
+  },
+  {
+    id: "A11",
+    title: "reclaim without scrub: take a guest page back to host use",
+    stoppedBy: "trusted entity (run here as a mutant that skips its zeroing on pKVM)",
+    workload: BASIC,
+    mutant: { pkvm: { skipZeroing: true } },
+    adversary: (platform) => (platform === "tdx" ? reclaimEarly() : readOnReclaim()),
+    expected: {
+      tdx: { linux: "blocked", naive: "blocked" },
+      pkvm: { linux: "violation (fw)", naive: "violation (fw)" },
+    },
   },
 ];
