@@ -5,6 +5,9 @@ import type { Platform } from "../plugins/adversary.ts";
 import { type RunReport, runScenario } from "../run.ts";
 import { defineScenario } from "../scenarios/spec.ts";
 
+/** Every corpus run finishes in well under this many messages. */
+const ATTACK_MAX_STEPS = 500_000;
+
 export const PLATFORMS: readonly Platform[] = ["tdx", "pkvm"];
 export const POLICIES: readonly Policy[] = ["linux", "naive"];
 
@@ -53,6 +56,8 @@ export async function runAttack(
   });
   const run = await runScenario(scenario, {
     seed,
+    // An attack that sends the guest round in circles ends as "error" quickly, not after minutes.
+    maxSteps: ATTACK_MAX_STEPS,
     adversary: attack.adversary(platform),
     ...(attack.mutant?.[platform] ? { mutant: attack.mutant[platform] } : {}),
   });

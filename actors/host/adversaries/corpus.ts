@@ -147,6 +147,15 @@ function readOnReclaim(): Adversary {
   });
 }
 
+const ROUND_TRIP: readonly GuestStepInput[] = [
+  { op: "accept", gpa: A, size: "16K", level: "4K" },
+  { op: "convert", gpa: A, size: "4K", to: "shared" },
+  { op: "write", gpa: A, tag: "public", secret: false },
+  { op: "convert", gpa: A, size: "4K", to: "private" },
+  { op: "write", gpa: A, tag: "secret-a", secret: true },
+  { op: "read", gpa: A },
+];
+
 /** An adversary that learns what the honest host maps and acts once, at the first milestone. */
 function atMilestone(
   name: string,
@@ -355,6 +364,38 @@ export const ATTACKS: readonly Attack[] = [
       ctx.request("host/kvm", msg, undefined, "host/vmm");
     }),
     expected: { tdx: { linux: "DoS", naive: "DoS" }, pkvm: { linux: "blocked", naive: "blocked" } },
+  },
+  {
+    id: "A9",
+    title: "lie about a conversion: bogus RETRY progress for MapGPA",
+    stoppedBy: "guest (TDX); nothing to lie about on pKVM (EL2 performs the share)",
+    workload: ROUND_TRIP,
+    adversary: (platform) => {
+      let toPrivate = false;
+      let lied = false;
+      return defineAdversary({
+        name: "A9-lie",
+        description: "answer the to-private MapGPA with RETRY pointing outside the range",
+        wrap: {
+          onReceive(env) {
+            const exit = (env.msg as { exit?: { reason?: string; gpa?: number } }).exit;
+            if (env.kind === "response" && exit?.reason === "TDVMCALL<MapGPA>")
+              toPrivate = exit.gpa! < 2 ** 47;
+            return "keep";
+          },
+          onSend(out) {
+            const msg = out.msg as Request;
+            if (platform !== "tdx" || lied || !toPrivate || msg.type !== "TDH.VP.ENTER" || !msg.vmcall)
+              return "keep";
+            lied = true;
+            return {
+              replace: { ...out, msg: { ...msg, vmcall: { status: "0x0000000000000001", retryGpa: 0 } } },
+            };
+          },
+        },
+      });
+    },
+    expected: { tdx: { linux: "detected", naive: "blocked" }, pkvm: { linux: "blocked", naive: "blocked" } },
   },
   {
     id: "A10",
