@@ -1,9 +1,9 @@
 // `cocomem compare`: the same guest workload (write a secret, convert to shared, publish, convert
 // back) on TDX and on pKVM, with who zeroed what on each: the seed thread's argument, side by side.
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { InvalidArgumentError } from "commander";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run.ts";
 import { defineScenario, type GuestStepInput } from "../scenarios/spec.ts";
-import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
+import { type CliIo, EXIT, parseArgs, parseSeed, processIo, subcommand } from "./io.ts";
 
 const PAGE = 0x400000;
 
@@ -68,8 +68,11 @@ function report(runs: Record<"tdx" | "pkvm", RunReport>): string {
 }
 
 export async function compareCommand(argv: string[], io: CliIo = processIo): Promise<number> {
-  const command = new Command("compare")
-    .description("run the same workload on TDX and pKVM and show who zeroed what on each")
+  const command = subcommand(
+    "compare",
+    "run the same workload on TDX and pKVM and show who zeroed what on each",
+    io,
+  )
     .option(
       "--guest-policy <policy>",
       "linux or naive",
@@ -79,23 +82,9 @@ export async function compareCommand(argv: string[], io: CliIo = processIo): Pro
       },
       "linux",
     )
-    .option(
-      "--seed <n>",
-      "scheduler seed",
-      (v) => {
-        if (!/^\d+$/.test(v)) throw new InvalidArgumentError("an integer");
-        return Number(v);
-      },
-      DEFAULT_SEED,
-    )
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
-  try {
-    command.parse(argv, { from: "user" });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
-  }
+    .option("--seed <n>", "scheduler seed", parseSeed, DEFAULT_SEED);
+  const stop = parseArgs(command, argv, io);
+  if (stop !== undefined) return stop;
   const { guestPolicy, seed } = command.opts<{ guestPolicy: "linux" | "naive"; seed: number }>();
   const runs = {
     tdx: await runScenario(sideBySide("tdx", guestPolicy), { seed }),

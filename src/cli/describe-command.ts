@@ -1,13 +1,13 @@
 // `cocomem describe tdx`: the legality table, the TD lifecycle, the status codes and the message
 // catalogue, printed from the same data the model runs on, so the documentation cannot drift.
-import { Command, CommanderError, Option } from "commander";
+import { Option } from "commander";
 import { PAGE_STATES, TRANSITIONS } from "../../actors/pkvm/page-state.ts";
 import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState } from "../../actors/tdx/machine.ts";
 import { SEPT_STATES, SEPT_TABLE, type SeptRule } from "../../actors/tdx/sept-table.ts";
 import { catalogue } from "../../protocol/index.ts";
 import { routeOf } from "../../protocol/routes.ts";
 import { TDVMCALL_STATUS, TDX_STATUS } from "../../protocol/status.ts";
-import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
+import { type CliIo, EXIT, parseArgs, processIo, subcommand, usageError } from "./io.ts";
 
 type Format = "text" | "markdown" | "json";
 
@@ -108,15 +108,7 @@ function describePkvm(format: Format): string {
       {
         pageStates: PAGE_STATES,
         transitions: TRANSITIONS,
-        messages: catalogue
-          .filter((d) => PKVM_BOUNDARIES.includes(d.boundary))
-          .map((d) => ({
-            name: d.name,
-            kind: d.kind,
-            boundary: d.boundary,
-            route: routeOf(d.name)?.text,
-            doc: d.doc,
-          })),
+        messages: messageList(PKVM_BOUNDARIES),
       },
       null,
       2,
@@ -133,6 +125,19 @@ function describePkvm(format: Format): string {
   ].join("\n\n");
 }
 
+/** The catalogue entries of some boundaries, as plain data for --format json. */
+function messageList(boundaries: readonly string[]) {
+  return catalogue
+    .filter((d) => boundaries.includes(d.boundary))
+    .map((d) => ({
+      name: d.name,
+      kind: d.kind,
+      boundary: d.boundary,
+      route: routeOf(d.name)?.text,
+      doc: d.doc,
+    }));
+}
+
 const PKVM_BOUNDARIES: readonly string[] = ["guest-hvc", "host-hvc", "kvm", "memory"];
 const TDX_BOUNDARIES: readonly string[] = ["tdcall", "seamcall", "kvm", "memory"];
 
@@ -147,15 +152,7 @@ function describeTdx(format: Format): string {
         statuses: Object.fromEntries(
           Object.entries({ ...TDX_STATUS, ...TDVMCALL_STATUS }).map(([k, v]) => [k, `0x${v.toString(16)}`]),
         ),
-        messages: catalogue
-          .filter((d) => TDX_BOUNDARIES.includes(d.boundary))
-          .map((d) => ({
-            name: d.name,
-            kind: d.kind,
-            boundary: d.boundary,
-            route: routeOf(d.name)?.text,
-            doc: d.doc,
-          })),
+        messages: messageList(TDX_BOUNDARIES),
       },
       null,
       2,
@@ -176,20 +173,17 @@ function describeTdx(format: Format): string {
 
 /** Run `cocomem describe` on the arguments after `describe`; resolves to the exit code. */
 export async function describeCommand(argv: string[], io: CliIo = processIo): Promise<number> {
-  const command = new Command("describe")
-    .description("print a platform's state tables and message catalogue from the model's own data")
+  const command = subcommand(
+    "describe",
+    "print a platform's state tables and message catalogue from the model's own data",
+    io,
+  )
     .argument("<platform>", "the platform to describe (tdx or pkvm)")
     .addOption(
       new Option("--format <format>", "output format").choices(["text", "markdown", "json"]).default("text"),
-    )
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
-  try {
-    command.parse(argv, { from: "user" });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
-  }
+    );
+  const stop = parseArgs(command, argv, io);
+  if (stop !== undefined) return stop;
   const platform = command.args[0];
   const format = command.opts<{ format: Format }>().format;
   if (platform === "tdx") io.out(`${describeTdx(format)}\n`);

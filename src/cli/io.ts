@@ -1,4 +1,6 @@
-// Where CLI commands write, so tests can capture output without touching the process.
+// Where CLI commands write, so tests can capture output without touching the process, and the
+// parsing every subcommand shares: commander set up to report instead of exiting.
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
@@ -16,4 +18,31 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 export function usageError(io: CliIo, message: string): number {
   io.err(`cocomem: ${message.split("\n")[0]}\n`);
   return EXIT.usage;
+}
+
+/** A subcommand whose help goes to `io` and whose errors come back as exceptions, not exits. */
+export function subcommand(name: string, description: string, io: CliIo): Command {
+  return new Command(name)
+    .description(description)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
+}
+
+/** Parse; undefined to go on, or the exit code (0 after --help, 2 on a usage error). */
+export function parseArgs(command: Command, argv: string[], io: CliIo): number | undefined {
+  try {
+    command.parse(argv, { from: "user" });
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
+  }
+}
+
+/** A --seed value: an integer from 0 to 2^32 - 1. */
+export function parseSeed(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > 0xffffffff) {
+    throw new InvalidArgumentError("a seed is an integer from 0 to 4294967295");
+  }
+  return Number(text);
 }

@@ -1,11 +1,7 @@
-// `cocomem matrix`: every attack of the corpus against TDX and pKVM with the linux and naive
-// guests, each cell the outcome in attacks.md's words; a cell that differs from what attacks.md
-// predicts is marked and makes the exit code 1.
-import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ATTACKS } from "../../actors/host/adversaries/corpus.ts";
 import { type MatrixCell, PLATFORMS, POLICIES, runMatrix } from "../attacks/matrix.ts";
 import { DEFAULT_SEED } from "../run.ts";
-import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
+import { type CliIo, EXIT, parseArgs, parseSeed, processIo, subcommand } from "./io.ts";
 
 function table(cells: MatrixCell[]): string {
   const columns = PLATFORMS.flatMap((p) =>
@@ -28,26 +24,15 @@ function table(cells: MatrixCell[]): string {
 }
 
 export async function matrixCommand(argv: string[], io: CliIo = processIo): Promise<number> {
-  const command = new Command("matrix")
-    .description("run every attack against TDX and pKVM with the linux and naive guests")
-    .option(
-      "--seed <n>",
-      "scheduler seed",
-      (v) => {
-        if (!/^\d+$/.test(v)) throw new InvalidArgumentError("an integer");
-        return Number(v);
-      },
-      DEFAULT_SEED,
-    )
-    .option("--json", "print the cells as JSON")
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
-  try {
-    command.parse(argv, { from: "user" });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
-  }
+  const command = subcommand(
+    "matrix",
+    "run every attack against TDX and pKVM with the linux and naive guests",
+    io,
+  )
+    .option("--seed <n>", "scheduler seed", parseSeed, DEFAULT_SEED)
+    .option("--json", "print the cells as JSON");
+  const stop = parseArgs(command, argv, io);
+  if (stop !== undefined) return stop;
   const { seed, json } = command.opts<{ seed: number; json?: boolean }>();
   const cells = await runMatrix(seed);
   io.out(json ? `${JSON.stringify(cells, null, 2)}\n` : table(cells));

@@ -1,14 +1,14 @@
 // `cocomem run`: run one scenario (built-in or from a file), or every built-in with --all.
 import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import type { Adversary } from "../plugins/adversary.ts";
 import { loadAdversary } from "../plugins/load.ts";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run.ts";
 import { BUILT_IN } from "../scenarios/index.ts";
 import { loadScenario } from "../scenarios/load.ts";
 import type { Scenario } from "../scenarios/spec.ts";
-import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
+import { type CliIo, EXIT, parseArgs, parseSeed, processIo, subcommand, usageError } from "./io.ts";
 import { tableHeader, tableRow, verdictBlock, WORK_LEGEND } from "./verdict.ts";
 
 interface RunFlags {
@@ -20,15 +20,12 @@ interface RunFlags {
   host?: string;
 }
 
-function parseSeed(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) > 0xffffffff)
-    throw new InvalidArgumentError("a seed is an integer from 0 to 4294967295");
-  return Number(text);
-}
-
 function buildCommand(io: CliIo): Command {
-  return new Command("run")
-    .description("run a scenario (a built-in name, or a .json/.ts scenario file) and print its verdict")
+  return subcommand(
+    "run",
+    "run a scenario (a built-in name, or a .json/.ts scenario file) and print its verdict",
+    io,
+  )
     .argument("[scenario]", "built-in scenario name or path to a scenario file")
     .option("--all", "run every built-in scenario and print the verdict table")
     .option("--seed <n>", "scheduler seed: same scenario + seed = same log", parseSeed, DEFAULT_SEED)
@@ -38,20 +35,14 @@ function buildCommand(io: CliIo): Command {
     .option(
       "--host <file>",
       "run with an adversarial host plug-in (a .ts/.js file exporting defineAdversary(...))",
-    )
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });
+    );
 }
 
 /** Run `cocomem run` on the arguments after `run`; resolves to the exit code. */
 export async function runCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   const command = buildCommand(io);
-  try {
-    command.parse(argv, { from: "user" });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    return error.exitCode === 0 ? EXIT.ok : usageError(io, error.message.replace(/^error: /, ""));
-  }
+  const stop = parseArgs(command, argv, io);
+  if (stop !== undefined) return stop;
   const flags = command.opts<RunFlags>();
   const name = command.args[0];
   if (flags.all) {
