@@ -46,6 +46,44 @@ describe("the README plug-in example", () => {
   });
 });
 
+describe("a replace plug-in loaded from a file", () => {
+  it("should run its own host party built from the public kit, and be held to the protocol", async () => {
+    const file = join(dir, "replace.ts");
+    // A host that is the honest host, rebuilt by the plug-in itself from the exported pieces.
+    writeFileSync(
+      file,
+      `import { createHonestHost, defineAdversary } from "cocomem/plugins";
+export default defineAdversary({
+  name: "rebuilt-honest-host",
+  description: "the honest host, built by the plug-in",
+  replace: ({ spec, platform }) =>
+    createHonestHost({
+      platform,
+      memory: spec.guest.memory,
+      vcpus: spec.guest.vcpus,
+      septVeDisable: spec.host.septVeDisable,
+      image: spec.guest.image,
+      onPost: spec.host.onPost,
+      privateLevel: spec.host.privateLevel === "2M" ? 1 : 0,
+      variant: spec.host.variant,
+    }),
+});
+`,
+    );
+    const loaded = await loadAdversary(file);
+    expect(loaded.ok ? loaded.adversary.name : loaded.error).toBe("rebuilt-honest-host");
+    if (!loaded.ok) return;
+    for (const name of ["tdx/punch-hole", "pkvm/share-unshare"]) {
+      const run = await runScenario(findBuiltIn(name)!, { adversary: loaded.adversary });
+      expect(run.result.outcome, name).toBe(findBuiltIn(name)!.spec.expect.outcome);
+      expect(
+        run.log.filter((l) => l.type === "rejected"),
+        name,
+      ).toEqual([]);
+    }
+  });
+});
+
 describe("misbehaving plug-ins", () => {
   const scenario = findBuiltIn("tdx/punch-hole")!;
 
