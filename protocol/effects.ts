@@ -80,6 +80,8 @@ export const Effect = z.discriminatedUnion("e", [
     size: Addr,
     view: z.enum(["private", "shared"]),
   }),
+  /** The guest acted on a request it read from memory: what it checked, and what it then used. */
+  z.strictObject({ e: z.literal("consumed"), by: Address, gpa: Addr, checked: Content, used: Content }),
   /** Lifecycle of the TD / VM and of parties. */
   z.strictObject({
     e: z.literal("lifecycle"),

@@ -17,7 +17,7 @@ export interface GuestArch {
     gpa: number,
     alias: "own" | "other",
     content: Content | undefined,
-  ): Flow<void>;
+  ): Flow<Content | undefined>;
   /** Make memory usable (TDX: accept_memory; pKVM: nothing, the host donates on first touch). */
   accept(gpa: number, size: number, level: Level): Flow<void>;
   toShared(self: Address, gpa: number, size: number): Flow<void>;

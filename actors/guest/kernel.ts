@@ -5,6 +5,7 @@ import type { PartyIO } from "../../src/runtime/party.ts";
 import type { Flow, TaskRunner } from "../../src/runtime/tasks.ts";
 import type { GuestStep } from "../../src/scenarios/spec.ts";
 import { type GuestArch, GuestPanic } from "./arch.ts";
+import type { GuestPolicy } from "./policy.ts";
 
 export class GuestKernel {
   terminated: string | undefined;
@@ -12,6 +13,7 @@ export class GuestKernel {
 
   constructor(
     readonly arch: GuestArch,
+    private readonly policy: GuestPolicy,
     private readonly io: PartyIO,
     private readonly tasks: TaskRunner,
   ) {}
@@ -47,17 +49,36 @@ export class GuestKernel {
         return yield* this.arch.accept(step.gpa, step.size, step.level === "2M" ? 1 : 0);
       case "write": {
         const content: Content = { k: "data", writer: "guest", tag: step.tag, secret: step.secret };
-        return yield* this.arch.access(self, vcpu, "write", step.gpa, step.alias, content);
+        yield* this.arch.access(self, vcpu, "write", step.gpa, step.alias, content);
+        return;
       }
       case "read":
-        return yield* this.arch.access(self, vcpu, "read", step.gpa, step.alias, undefined);
+        yield* this.arch.access(self, vcpu, "read", step.gpa, step.alias, undefined);
+        return;
       case "convert":
         return step.to === "shared"
           ? yield* this.arch.toShared(self, step.gpa, step.size)
           : yield* this.arch.toPrivate(self, step.gpa, step.size);
       case "post":
         return yield* this.arch.post(step.value);
+      case "consume":
+        return yield* this.consume(self, vcpu, step.gpa, step.bounce);
     }
+  }
+
+  /** Check a request in shared memory, then use it: from a private copy, or (naive) in place. */
+  private *consume(self: Address, vcpu: number, gpa: number, bounce: number): Flow<void> {
+    let source = gpa;
+    if (this.policy.copyBeforeUse) {
+      const request = yield* this.arch.access(self, vcpu, "read", gpa, "own", undefined);
+      yield* this.arch.access(self, vcpu, "write", bounce, "own", request ?? { k: "zero" });
+      source = bounce;
+    }
+    const checked = (yield* this.arch.access(self, vcpu, "read", source, "own", undefined)) ?? { k: "zero" };
+    // Validating takes time (here: recording what was checked): the window a double fetch opens.
+    yield* this.arch.access(self, vcpu, "write", bounce + 0x800, "own", checked);
+    const used = (yield* this.arch.access(self, vcpu, "read", source, "own", undefined)) ?? { k: "zero" };
+    this.io.effect({ e: "consumed", by: self, gpa, checked, used });
   }
 
   private *panic(self: Address, reason: string): Flow<void> {

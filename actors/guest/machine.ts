@@ -73,6 +73,6 @@ export function createGuestParty(options: GuestOptions): XStateParty {
   const tasks = new TaskRunner(io);
   const policy = GUEST_POLICIES[options.policy];
   const arch = options.platform === "tdx" ? new TdxGuest(policy, io, tasks) : new PkvmGuest(policy, io);
-  const kernel = new GuestKernel(arch, io, tasks);
+  const kernel = new GuestKernel(arch, policy, io, tasks);
   return new XStateParty("guest", guestMachine, { kernel, tasks, workload: options.workload }, io);
 }

@@ -35,13 +35,17 @@ export class PkvmGuest implements GuestArch {
     gpa: number,
     _alias: "own" | "other",
     content: Content | undefined,
-  ): Flow<void> {
+  ): Flow<Content | undefined> {
     const page = gpa - (gpa % PAGE_4K);
     if (op === "read" && this.policy.zeroUntrusted && !this.initialised.has(page)) {
       yield* this.store(vcpu, page, ZERO);
     }
-    if (op === "write") yield* this.store(vcpu, gpa, content ?? ZERO);
-    else yield* call("hw", { type: "guest.access", vcpu, op: "read", gpa });
+    if (op === "write") {
+      yield* this.store(vcpu, gpa, content ?? ZERO);
+      return undefined;
+    }
+    const r = yield* call("hw", { type: "guest.access", vcpu, op: "read", gpa });
+    return r.outcome.result === "ok" ? r.outcome.content : undefined;
   }
 
   /** Nothing to accept: the host donates a page when the guest first touches it. */

@@ -17,6 +17,8 @@ export interface GuestPolicy {
   readonly zeroBeforeShare: boolean;
   /** pKVM: zero a donated or unshared page before first use instead of trusting its contents. */
   readonly zeroUntrusted: boolean;
+  /** Copy data from shared memory into private memory before checking and using it. */
+  readonly copyBeforeUse: boolean;
 }
 
 export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> = {
@@ -29,6 +31,7 @@ export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> 
     trackAccepted: true,
     zeroBeforeShare: true,
     zeroUntrusted: true,
+    copyBeforeUse: true,
   },
   naive: {
     name: "naive",
@@ -39,5 +42,6 @@ export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> 
     trackAccepted: false,
     zeroBeforeShare: false,
     zeroUntrusted: false,
+    copyBeforeUse: false,
   },
 };

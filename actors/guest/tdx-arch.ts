@@ -49,7 +49,7 @@ export class TdxGuest implements GuestArch {
     gpa: number,
     alias: "own" | "other",
     content: Content | undefined,
-  ): Flow<void> {
+  ): Flow<Content | undefined> {
     const ownShared = this.sharedView.has(gpa);
     const viaShared = alias === "own" ? ownShared : !ownShared;
     const target = viaShared ? gpa + this.sharedBit : gpa;
@@ -62,7 +62,7 @@ export class TdxGuest implements GuestArch {
         ...(content ? { content } : {}),
       });
       const outcome = r.outcome;
-      if (outcome.result === "ok") return;
+      if (outcome.result === "ok") return outcome.content;
       if (outcome.result === "#MC")
         throw new GuestPanic(`machine check at GPA 0x${gpa.toString(16)}: poison consumed`);
       // #VE on a PENDING private page: only possible without SEPT_VE_DISABLE.

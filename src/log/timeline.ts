@@ -182,6 +182,8 @@ export function describeEffect(effect: Effect, cause?: Envelope): string {
       return `guest view ${hex(effect.gpa)}+${hex(effect.size)} -> ${effect.view}`;
     case "lifecycle":
       return `lifecycle ${effect.state}${effect.detail === undefined ? "" : `: ${effect.detail}`}`;
+    case "consumed":
+      return `consumed 0x${effect.gpa.toString(16)}: checked ${describeContent(effect.checked)}, used ${describeContent(effect.used)}`;
     case "terminated":
       return `terminated: ${effect.reason}`;
   }

@@ -23,7 +23,7 @@ export type IntegrityContract = "tdx" | "pkvm";
 
 export class IntegrityMonitor implements Monitor {
   readonly name = "integrity";
-  readonly interests = ["msg", "write", "zero", "guest-view", "read"];
+  readonly interests = ["msg", "write", "zero", "guest-view", "read", "consumed"];
   private readonly sharedBit = new SharedBitTracker();
   /** Per private 4K GPA page: what a read must return. Absent: nothing legitimate yet. */
   private readonly expected = new Map<number, Expected>();
@@ -57,6 +57,17 @@ export class IntegrityMonitor implements Monitor {
           else this.shared.delete(gpa);
           // TDX: the guest gave the range up, or asked for fresh pages. pKVM: contents stay.
           if (this.contract === "tdx") this.expected.delete(gpa);
+        }
+        return;
+      case "consumed":
+        if (!sameContent(e.checked, e.used)) {
+          report({
+            invariant: "the guest uses what it checked",
+            responsible: "guest",
+            gpa: e.gpa,
+            evidence: [line.seq],
+            detail: `checked ${describeContent(e.checked)}, then used ${describeContent(e.used)} (double fetch from shared memory)`,
+          });
         }
         return;
       case "read": {

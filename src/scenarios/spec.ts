@@ -34,6 +34,12 @@ export const GuestStep = z.discriminatedUnion("op", [
   }),
   z.strictObject({ op: z.literal("read"), gpa: Size, alias: Alias.default("own") }),
   z.strictObject({ op: z.literal("convert"), gpa: Size, size: Size, to: z.enum(["shared", "private"]) }),
+  /**
+   * Take a request from a shared page and act on it. Linux copies it into a private bounce page
+   * first and checks and uses the copy; the naive guest checks and then uses the shared page
+   * itself, so the host can change it in between (a double fetch).
+   */
+  z.strictObject({ op: z.literal("consume"), gpa: Size, bounce: Size }),
   /** A POST code on port 0x80: a milestone host hooks can react to. */
   z.strictObject({ op: z.literal("post"), value: z.number().int().nonnegative() }),
 ]);

@@ -156,6 +156,53 @@ const ROUND_TRIP: readonly GuestStepInput[] = [
   { op: "read", gpa: A },
 ];
 
+const TOCTOU: readonly GuestStepInput[] = [
+  { op: "accept", gpa: A, size: "16K", level: "4K" },
+  { op: "convert", gpa: A, size: "4K", to: "shared" },
+  { op: "write", gpa: A, tag: "request", secret: false },
+  { op: "post", value: 1 },
+  { op: "consume", gpa: A, bounce: B },
+  { op: "read", gpa: B },
+];
+/** A bound on the A12 host's rewrites, in case the guest never halts. */
+const MAX_FLIPS = 5000;
+
+/** A12: from the milestone until the vCPU halts, rewrite the shared request page without pause. */
+function doubleFetch(platform: Platform): Adversary {
+  const seen = new HostKnowledge();
+  let flipping = false;
+  let halted = false;
+  return defineAdversary({
+    name: "A12-double-fetch",
+    description: "keep rewriting the shared request page while the guest consumes it",
+    wrap: {
+      onSend(out) {
+        seen.learn(out);
+        return "keep";
+      },
+      onReceive(env, ctx) {
+        const reason = (env.msg as { exit?: { reason?: string } }).exit?.reason;
+        if (reason === "HLT" || reason === "PSCI_CPU_OFF") halted = true;
+        if (flipping || !isMilestone(env)) return "keep";
+        flipping = true;
+        const frame = platform === "tdx" ? seen.sharedFrames.get(A + 2 ** 47) : seen.frameOf(A);
+        const rewrite = (n: number): void => {
+          if (halted || n >= MAX_FLIPS || frame === undefined) return;
+          const content = { k: "data" as const, writer: "host" as const, tag: `request-${n}`, secret: false };
+          ctx.request(
+            "hw",
+            { type: "host.access", op: "write", hpa: frame, content },
+            () => rewrite(n + 1),
+            "host/vmm",
+          );
+        };
+        rewrite(0);
+        return "keep";
+      },
+    },
+  });
+}
+
 /** An adversary that learns what the honest host maps and acts once, at the first milestone. */
 function atMilestone(
   name: string,
@@ -431,6 +478,17 @@ export const ATTACKS: readonly Attack[] = [
     expected: {
       tdx: { linux: "blocked", naive: "blocked" },
       pkvm: { linux: "violation (fw)", naive: "violation (fw)" },
+    },
+  },
+  {
+    id: "A12",
+    title: "shared-page TOCTOU: change a request between the guest's check and its use",
+    stoppedBy: "guest (copy into private memory, then check and use the copy)",
+    workload: TOCTOU,
+    adversary: doubleFetch,
+    expected: {
+      tdx: { linux: "blocked", naive: "violation (guest)" },
+      pkvm: { linux: "blocked", naive: "violation (guest)" },
     },
   },
 ];
