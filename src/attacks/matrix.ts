@@ -51,7 +51,12 @@ export async function runAttack(
     name: `attack/${attack.id.toLowerCase()}`,
     description: attack.title,
     platform,
-    guest: { memory: "16M", policy, workload: [[...attack.workload]] },
+    guest: {
+      memory: "16M",
+      policy,
+      vcpus: attack.secondVcpu ? 2 : 1,
+      workload: attack.secondVcpu ? [[...attack.workload], [...attack.secondVcpu]] : [[...attack.workload]],
+    },
     expect: { outcome: "completed" },
   });
   const run = await runScenario(scenario, {

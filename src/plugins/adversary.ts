@@ -15,7 +15,10 @@ export type Platform = ScenarioSpec["platform"];
 
 /** What to do with a message: let it through, drop it, or swap it for another. */
 export type Decision<M> = "keep" | "drop" | { replace: M };
-/** For outgoing messages the host may also hold one back for `delay` deliveries (reordering it). */
+/**
+ * For outgoing messages the host may also hold one back until `delay` more deliveries have reached
+ * it (reordering it). If nothing more arrives, the message is never sent: a withheld message.
+ */
 export type SendDecision = Decision<OutMsg> | { delay: number };
 
 export interface AttackContext {

@@ -30,6 +30,8 @@ export interface Attack {
   /** Who must stop it, per attacks.md. */
   readonly stoppedBy: string;
   readonly workload: readonly GuestStepInput[];
+  /** A second vCPU's steps, for attacks that race two vCPUs. */
+  readonly secondVcpu?: readonly GuestStepInput[];
   /** A fresh adversary per run (they keep what they observed). */
   readonly adversary: (platform: Platform) => Adversary;
   readonly expected: Readonly<Record<Platform, Readonly<Record<Policy, Cell>>>>;
@@ -164,6 +166,25 @@ const TOCTOU: readonly GuestStepInput[] = [
   { op: "consume", gpa: A, bounce: B },
   { op: "read", gpa: B },
 ];
+/** A13: one vCPU converts a page back and forth while the other keeps faulting in its neighbours. */
+const CONVERTER: readonly GuestStepInput[] = [
+  { op: "accept", gpa: A, size: "64K", level: "4K" },
+  ...[0, 1, 2].flatMap((round): GuestStepInput[] => [
+    { op: "write", gpa: A, tag: `mine-${round}`, secret: true },
+    { op: "convert", gpa: A, size: "4K", to: "shared" },
+    { op: "write", gpa: A, tag: `pub-${round}`, secret: false },
+    { op: "convert", gpa: A, size: "4K", to: "private" },
+    { op: "read", gpa: A },
+  ]),
+];
+const TOUCHER: readonly GuestStepInput[] = [
+  { op: "accept", gpa: A + 0x20000, size: "64K", level: "4K" },
+  ...Array.from({ length: 16 }, (_, i): GuestStepInput[] => [
+    { op: "write", gpa: A + 0x20000 + i * 0x1000, tag: `near-${i}`, secret: true },
+    { op: "read", gpa: A + 0x20000 + i * 0x1000 },
+  ]).flat(),
+];
+
 /** A bound on the A12 host's rewrites, in case the guest never halts. */
 const MAX_FLIPS = 5000;
 
@@ -490,5 +511,32 @@ export const ATTACKS: readonly Attack[] = [
       tdx: { linux: "blocked", naive: "violation (guest)" },
       pkvm: { linux: "blocked", naive: "violation (guest)" },
     },
+  },
+  {
+    id: "A13",
+    title: "race a conversion with an access: IPI storms while another vCPU faults nearby",
+    stoppedBy: "host kernel (invalidation sequence + retry) and guest (never touch what it converts)",
+    workload: CONVERTER,
+    secondVcpu: TOUCHER,
+    adversary: () =>
+      defineAdversary({
+        name: "A13-storm",
+        description: "kick both vCPUs out of the guest around every step of the host's conversion work",
+        wrap: {
+          onSend(out, ctx) {
+            const conversionStep = [
+              "TDH.MEM.RANGE.BLOCK",
+              "TDH.MEM.PAGE.REMOVE",
+              "TDH.MEM.PAGE.AUG",
+              "__pkvm_host_donate_guest",
+            ];
+            if (out.kind === "request" && conversionStep.includes(out.msg.type)) {
+              for (const vcpu of [0, 1]) ctx.request("hw", { type: "vcpu.kick", vcpu });
+            }
+            return "keep";
+          },
+        },
+      }),
+    expected: { tdx: { linux: "blocked", naive: "blocked" }, pkvm: { linux: "blocked", naive: "blocked" } },
   },
 ];
