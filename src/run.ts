@@ -1,10 +1,12 @@
 // Running a scenario: build the three parties for its platform, hand them to the orchestrator
 // with the standard monitors, and compare the verdict with what the scenario expects.
+
+import { resolve } from "node:path";
 import { createGuestParty } from "../actors/guest/machine.ts";
 import { createHonestHost } from "../actors/host/machine.ts";
 import { createPkvmTrustedParty } from "../actors/pkvm/machine.ts";
 import { createTdxTrustedParty } from "../actors/tdx/machine.ts";
-import type { PartyName } from "../protocol/index.ts";
+import { PARTIES, type PartyName } from "../protocol/index.ts";
 import type { LogLine, Outcome } from "./log/format.ts";
 import { LOG_FORMAT_VERSION } from "./log/format.ts";
 import { standardMonitors } from "./monitors/index.ts";
@@ -14,6 +16,7 @@ import { FileLog, type LogWriter, MemoryLog, TeeLog } from "./runtime/log-writer
 import { Orchestrator, type RunResult } from "./runtime/orchestrator.ts";
 import type { PartyEndpoint } from "./runtime/party.ts";
 import type { Scenario, ScenarioSpec } from "./scenarios/spec.ts";
+import { ProcessParty } from "./transport/process-party.ts";
 import { COCOMEM_VERSION } from "./version.ts";
 
 export interface RunOptions {
@@ -31,6 +34,10 @@ export interface RunOptions {
   answerTimeoutMs?: number;
   /** Run a deliberately broken trusted entity (attack A11). */
   mutant?: TrustedMutant;
+  /** `inproc` (default): all parties in this process. `process`: each party in its own process. */
+  transport?: "inproc" | "process";
+  /** A host plug-in by path: the `process` transport loads it inside the host's process. */
+  hostPlugin?: string;
 }
 
 export interface RunReport {
@@ -88,6 +95,7 @@ export function buildParties(
 
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunReport> {
   const seed = options.seed ?? DEFAULT_SEED;
+  const transport = options.transport ?? "inproc";
   const policy = options.guestPolicy ?? scenario.spec.guest.policy;
   const spec: ScenarioSpec = { ...scenario.spec, guest: { ...scenario.spec.guest, policy } };
   const memory = new MemoryLog();
@@ -102,28 +110,49 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     scenario: spec.name,
     platform: spec.platform,
     seed,
-    transport: "inproc",
-    options: options.adversary
-      ? { guestPolicy: policy, host: options.adversary.name }
-      : { guestPolicy: policy },
+    transport,
+    options: {
+      guestPolicy: policy,
+      ...(options.adversary ? { host: options.adversary.name } : {}),
+      ...(options.hostPlugin ? { hostPlugin: options.hostPlugin } : {}),
+      ...(options.mutant ? { mutant: options.mutant } : {}),
+    },
   });
-  const parties = buildParties(spec, options.mutant);
-  if (options.adversary) parties.host = adversaryHost(options.adversary, spec, parties.host);
+  const parties =
+    transport === "process" ? processParties(spec, options) : buildParties(spec, options.mutant);
+  if (options.adversary && transport === "inproc")
+    parties.host = adversaryHost(options.adversary, spec, parties.host);
+  const hostIsPlugin = options.adversary !== undefined || options.hostPlugin !== undefined;
   const orchestrator = new Orchestrator({
     seed,
     parties,
     log,
     monitors: standardMonitors(spec.platform),
-    untrusted: new Set(options.adversary ? ["host"] : []),
+    // Another process's messages are checked on arrival; so are a plug-in host's.
+    untrusted: new Set<PartyName>(transport === "process" ? PARTIES : hostIsPlugin ? ["host"] : []),
     maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
     ...(options.answerTimeoutMs === undefined ? {} : { answerTimeoutMs: options.answerTimeoutMs }),
   });
-  const result = await orchestrator.run();
+  const result = await orchestrator.run().finally(() => {
+    for (const party of Object.values(parties)) party.close?.();
+  });
   const report: RunReport = { scenario: spec.name, seed, policy, result, log: memory.lines, unmet: [] };
-  report.unmet = options.adversary
-    ? defencesHeld(options.adversary, report)
-    : await expectationsUnmet(scenario, spec, report);
+  const plugin = options.adversary?.name ?? options.hostPlugin;
+  report.unmet = plugin ? defencesHeld(plugin, report) : await expectationsUnmet(scenario, spec, report);
   return report;
+}
+
+/** Each party in its own child process, built there from the same spec. */
+function processParties(spec: ScenarioSpec, options: RunOptions): Record<PartyName, PartyEndpoint> {
+  const make = (party: PartyName) =>
+    new ProcessParty(party, {
+      type: "init",
+      party,
+      spec,
+      ...(options.mutant ? { mutant: options.mutant } : {}),
+      ...(party === "host" && options.hostPlugin ? { hostPlugin: resolve(options.hostPlugin) } : {}),
+    });
+  return { trusted: make("trusted"), host: make("host"), guest: make("guest") };
 }
 
 /** The host party an adversary puts in place of the honest one. */
@@ -136,11 +165,9 @@ function adversaryHost(adversary: Adversary, spec: ScenarioSpec, honest: PartyEn
  * Under an adversarial host the expectation is that the defences hold: no violation. Refusing
  * service (a stall, a killed VM) is allowed; the guest stopping itself is a detection.
  */
-function defencesHeld(adversary: Adversary, report: RunReport): string[] {
+function defencesHeld(plugin: string, report: RunReport): string[] {
   const v = report.result.violations[0];
-  return v
-    ? [`host "${adversary.name}" caused a violation: ${v.invariant} (${v.responsible} responsible)`]
-    : [];
+  return v ? [`host "${plugin}" caused a violation: ${v.invariant} (${v.responsible} responsible)`] : [];
 }
 
 /** The expectations of the scenario that this run did not meet. */

@@ -18,6 +18,7 @@ interface RunFlags {
   log?: string;
   json?: boolean;
   host?: string;
+  transport: "inproc" | "process";
 }
 
 function buildCommand(io: CliIo): Command {
@@ -35,6 +36,11 @@ function buildCommand(io: CliIo): Command {
     .option(
       "--host <file>",
       "run with an adversarial host plug-in (a .ts/.js file exporting defineAdversary(...))",
+    )
+    .addOption(
+      new Option("--transport <transport>", "inproc: one process; process: each party in its own OS process")
+        .choices(["inproc", "process"])
+        .default("inproc"),
     );
 }
 
@@ -61,9 +67,12 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
     if (!plugin.ok) return usageError(io, plugin.error);
     adversary = plugin.adversary;
   }
+  // In-process the plug-in object is used directly; with processes, the host's process loads it.
+  const plugin = flags.transport === "process" ? { hostPlugin: flags.host } : adversary ? { adversary } : {};
   const report = await runScenario(loaded.scenario, {
     ...options(flags),
-    ...(adversary ? { adversary } : {}),
+    transport: flags.transport,
+    ...plugin,
   });
   if (flags.json) io.out(`${JSON.stringify(jsonReport(report), null, 2)}\n`);
   else io.out(verdictBlock(report, reproduce(name, flags)));

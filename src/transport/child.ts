@@ -1,0 +1,53 @@
+// A party in its own OS process. The parent (the orchestrator) sends `init` (which party, the
+// scenario, an optional host plug-in), then `start` and `deliver` requests; this process answers
+// each with the party's step output. Messages are plain JSON: nothing but data crosses.
+import type { PartyName } from "../../protocol/index.ts";
+import { loadAdversary } from "../plugins/load.ts";
+import { WrappedHost } from "../plugins/wrap.ts";
+import { buildParties, type TrustedMutant } from "../run.ts";
+import type { Delivery, PartyEndpoint, StepOutput } from "../runtime/party.ts";
+import type { ScenarioSpec } from "../scenarios/spec.ts";
+
+export type ToChild =
+  | { type: "init"; party: PartyName; spec: ScenarioSpec; mutant?: TrustedMutant; hostPlugin?: string }
+  | { type: "start" }
+  | { type: "deliver"; delivery: Delivery };
+
+export type FromChild =
+  | { type: "ready" }
+  | { type: "output"; output: StepOutput }
+  | { type: "error"; message: string };
+
+let party: PartyEndpoint | undefined;
+
+function reply(message: FromChild): void {
+  process.send?.(message);
+}
+
+async function init(message: Extract<ToChild, { type: "init" }>): Promise<void> {
+  const parties = buildParties(message.spec, message.mutant);
+  party = parties[message.party];
+  if (message.party === "host" && message.hostPlugin) {
+    const plugin = await loadAdversary(message.hostPlugin);
+    if (!plugin.ok) throw new Error(plugin.error);
+    const { adversary } = plugin;
+    party = adversary.replace
+      ? adversary.replace({ platform: message.spec.platform, spec: message.spec })
+      : new WrappedHost(party, adversary.wrap!, message.spec.platform);
+  }
+}
+
+process.on("message", async (message: ToChild) => {
+  try {
+    if (message.type === "init") {
+      await init(message);
+      return reply({ type: "ready" });
+    }
+    if (!party) throw new Error("party not initialised");
+    const output = message.type === "start" ? await party.start() : await party.deliver(message.delivery);
+    // Copy: the party reuses its buffers for the next step.
+    reply({ type: "output", output: { out: [...output.out], effects: [...output.effects] } });
+  } catch (error) {
+    reply({ type: "error", message: error instanceof Error ? error.message : String(error) });
+  }
+});

@@ -1,0 +1,71 @@
+// The orchestrator's side of a party running in a child process (child_process.fork). Each start
+// or delivery is one IPC round trip; a child that exits, is killed or answers with an error fails
+// the pending call, which the orchestrator turns into a verdict naming the party.
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { PartyName } from "../../protocol/index.ts";
+import type { Delivery, PartyEndpoint, StepOutput } from "../runtime/party.ts";
+import type { FromChild, ToChild } from "./child.ts";
+
+const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
+
+export class ProcessParty implements PartyEndpoint {
+  private readonly child: ChildProcess;
+  private pending: { resolve: (m: FromChild) => void; reject: (e: Error) => void } | undefined;
+  private exited: string | undefined;
+
+  constructor(
+    readonly name: PartyName,
+    private readonly init: Extract<ToChild, { type: "init" }>,
+  ) {
+    this.child = fork(CHILD, [], {
+      execArgv: ["--import", "tsx"],
+      serialization: "json",
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    this.child.on("message", (message: FromChild) => {
+      const pending = this.pending;
+      this.pending = undefined;
+      pending?.resolve(message);
+    });
+    this.child.on("exit", (code, signal) => {
+      this.exited = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      const pending = this.pending;
+      this.pending = undefined;
+      pending?.reject(new Error(`${this.name} process ${this.exited}`));
+    });
+  }
+
+  /** The child's process id (for fault tests). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  async start(): Promise<StepOutput> {
+    const ready = await this.ask(this.init);
+    if (ready.type === "error") throw new Error(ready.message);
+    return this.output(await this.ask({ type: "start" }));
+  }
+
+  async deliver(delivery: Delivery): Promise<StepOutput> {
+    return this.output(await this.ask({ type: "deliver", delivery }));
+  }
+
+  close(): void {
+    if (this.exited === undefined) this.child.kill("SIGKILL");
+  }
+
+  private output(message: FromChild): StepOutput {
+    if (message.type === "error") throw new Error(message.message);
+    if (message.type !== "output") throw new Error(`${this.name} process answered out of turn`);
+    return message.output;
+  }
+
+  private ask(message: ToChild): Promise<FromChild> {
+    if (this.exited !== undefined) return Promise.reject(new Error(`${this.name} process ${this.exited}`));
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.child.send(message);
+    });
+  }
+}
