@@ -6,13 +6,14 @@ import { hugeGuest } from "./huge-guest.ts";
 import { ensureGc, machine } from "./measure.ts";
 import { messageRate } from "./rate.ts";
 import { printReport, writeJson } from "./report.ts";
+import { transportRate } from "./transport.ts";
 
 ensureGc(import.meta.url);
 
 async function main(): Promise<void> {
   const t0 = performance.now();
   // One after the other, never overlapped: each section's timing wants the cores to itself.
-  const sections = [await messageRate(), await heapPerFrame(), await hugeGuest()];
+  const sections = [await messageRate(), await transportRate(), await heapPerFrame(), await hugeGuest()];
   const wallSeconds = (performance.now() - t0) / 1000;
   const info = machine();
   printReport(info, sections, wallSeconds);
