@@ -121,8 +121,8 @@ export class Orchestrator {
       this.record(next.env);
       if (next.env.kind === "response") this.open.delete(next.env.re!);
       const party = partyOf(next.env.to);
-      const delivery: Delivery =
-        next.ref === undefined ? { env: next.env } : { env: next.env, ref: next.ref };
+      // A queued message already has the shape of a delivery: hand it over as it is.
+      const delivery: Delivery = next;
       // In-process parties answer synchronously: only a real promise (another process) is awaited,
       // so the common path costs no microtask per message.
       let output = this.callSync(party, delivery);
