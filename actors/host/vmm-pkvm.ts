@@ -6,26 +6,23 @@ import type { PartyIO } from "../../src/runtime/party.ts";
 import { call, type Flow, lock, type TaskRunner } from "../../src/runtime/tasks.ts";
 import type { HostAction } from "../../src/scenarios/spec.ts";
 import type { KvmPkvm } from "./kvm-pkvm.ts";
+import { type MilestoneHooks, VmmBase } from "./vmm-base.ts";
 
 const VMM = "host/vmm" as const;
 const KVM = "host/kvm" as const;
 const EFAULT = -14;
 
-export interface VmmPkvmOptions {
-  vcpus: number;
-  onPost: { value: number; do: HostAction[] }[];
-}
+export type VmmPkvmOptions = MilestoneHooks;
 
-export class VmmPkvm {
-  private halted = 0;
-  private destroyed = false;
-
+export class VmmPkvm extends VmmBase {
   constructor(
     private readonly io: PartyIO,
     private readonly tasks: TaskRunner,
     private readonly kvm: KvmPkvm,
     private readonly options: VmmPkvmOptions,
-  ) {}
+  ) {
+    super(options);
+  }
 
   start(): void {
     this.tasks.spawn(VMM, this.main());
@@ -54,8 +51,7 @@ export class VmmPkvm {
       if (r.ret < 0 || !exit) return yield* this.destroy();
       switch (exit.exit_reason) {
         case "KVM_EXIT_HLT":
-          this.halted++;
-          if (this.halted === this.options.vcpus) yield* this.destroy();
+          yield* this.vcpuHalted();
           return;
         case "KVM_EXIT_MMIO":
           yield* this.onPost(exit.value);
@@ -66,14 +62,7 @@ export class VmmPkvm {
     }
   }
 
-  private *onPost(value: number): Flow<void> {
-    for (const hook of this.options.onPost) {
-      if (hook.value !== value) continue;
-      for (const action of hook.do) yield* this.act(action);
-    }
-  }
-
-  private *act(action: HostAction): Flow<void> {
+  protected *act(action: HostAction): Flow<void> {
     switch (action.op) {
       case "read-shared":
         for (let gpa = action.gpa; gpa < action.gpa + action.size; gpa += PAGE_4K) yield* this.vmmRead(gpa);
@@ -147,11 +136,5 @@ export class VmmPkvm {
         detail: "SEGV_ACCERR: the page belongs to the guest",
       });
     }
-  }
-
-  private *destroy(): Flow<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    yield* call(KVM, { type: "KVM_DESTROY_VM" });
   }
 }

@@ -7,23 +7,20 @@ import type { PartyIO } from "../../src/runtime/party.ts";
 import { call, type Flow, type TaskRunner } from "../../src/runtime/tasks.ts";
 import type { HostAction } from "../../src/scenarios/spec.ts";
 import type { KvmTdx } from "./kvm-tdx.ts";
+import { type MilestoneHooks, VmmBase } from "./vmm-base.ts";
 
 const VMM = "host/vmm" as const;
 const KVM = "host/kvm" as const;
 const KVM_MEMORY_ATTRIBUTE_PRIVATE = 1 << 3;
 const PUNCH_HOLE_KEEP_SIZE = 0x3;
 
-export interface VmmOptions {
+export interface VmmOptions extends MilestoneHooks {
   memory: number;
-  vcpus: number;
   septVeDisable: boolean;
   image?: { pages: string[]; measure: boolean } | undefined;
-  onPost: { value: number; do: HostAction[] }[];
 }
 
-export class Vmm {
-  private halted = 0;
-  private destroyed = false;
+export class Vmm extends VmmBase {
   mrtd: string | undefined;
 
   constructor(
@@ -31,7 +28,9 @@ export class Vmm {
     private readonly tasks: TaskRunner,
     private readonly kvm: KvmTdx,
     private readonly options: VmmOptions,
-  ) {}
+  ) {
+    super(options);
+  }
 
   start(): void {
     this.tasks.spawn(VMM, this.main());
@@ -83,8 +82,7 @@ export class Vmm {
       if (r.ret < 0 || !exit) return yield* this.destroy();
       switch (exit.exit_reason) {
         case "KVM_EXIT_HLT":
-          this.halted++;
-          if (this.halted === this.options.vcpus) yield* this.destroy();
+          yield* this.vcpuHalted();
           return;
         case "KVM_EXIT_IO":
           if (exit.port === 0x80) yield* this.onPost(exit.value);
@@ -127,14 +125,7 @@ export class Vmm {
     return punched.ret;
   }
 
-  private *onPost(value: number): Flow<void> {
-    for (const hook of this.options.onPost) {
-      if (hook.value !== value) continue;
-      for (const action of hook.do) yield* this.act(action);
-    }
-  }
-
-  private *act(action: HostAction): Flow<void> {
+  protected *act(action: HostAction): Flow<void> {
     switch (action.op) {
       case "discard":
       case "punch-hole": {
@@ -174,12 +165,6 @@ export class Vmm {
         // TDX has no host request to unmap one private page without removing it: nothing to try.
         return;
     }
-  }
-
-  private *destroy(): Flow<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    yield* call(KVM, { type: "KVM_DESTROY_VM" });
   }
 
   private fail(reason: string): void {
