@@ -337,7 +337,7 @@ export const ATTACKS: readonly Attack[] = [
     adversary: atMilestone(
       "A3-double-accept",
       "build the TD without SEPT_VE_DISABLE; at the milestone remove A and AUG a fresh page there",
-      (ctx, seen, p) => {
+      (ctx, _seen, p) => {
         if (p === "pkvm") {
           ctx.request("fw", { type: "__pkvm_host_wrprotect_guest", handle: 1, gfn: A / 0x1000 });
           ctx.request("fw", {
@@ -355,7 +355,6 @@ export const ATTACKS: readonly Attack[] = [
           () => ({ to: "fw", msg: { type: "TDH.MEM.PAGE.REMOVE", gpa: A, level: 0 } }),
           () => ({ to: "fw", msg: { type: "TDH.MEM.PAGE.AUG", gpa: A, level: 0, hpa: SPARE } }),
         ]);
-        void seen;
       },
       {
         onSendReplace: (msg) =>
