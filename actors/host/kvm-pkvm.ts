@@ -19,7 +19,6 @@ const TEARDOWN_TRIES = 64;
 
 export interface KvmPkvmOptions {
   variant: "pinned" | "gmem";
-  memory: number;
 }
 
 export class KvmPkvm {

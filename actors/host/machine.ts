@@ -53,7 +53,7 @@ export function createHonestHost(options: HonestHostOptions): XStateParty {
   const io = new PartyIO();
   const tasks = new TaskRunner(io);
   if (options.platform === "pkvm") {
-    const kvm = new KvmPkvm(io, tasks, { variant: options.variant, memory: options.memory });
+    const kvm = new KvmPkvm(io, tasks, { variant: options.variant });
     const vmm = new VmmPkvm(io, tasks, kvm, { vcpus: options.vcpus, onPost: options.onPost });
     return new XStateParty("host", hostMachine, { kvm, vmm, tasks }, io);
   }

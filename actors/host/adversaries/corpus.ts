@@ -134,10 +134,7 @@ function readOnReclaim(): Adversary {
     name: "A11-read-reclaimed",
     description: "read each page the hypervisor hands back at teardown",
     wrap: {
-      onSend(out) {
-        seen.learn(out);
-        return "keep";
-      },
+      onSend: seen.watch,
       onReceive(env, ctx) {
         const re = env.kind === "response" && env.msg.type === "__pkvm_reclaim_dying_guest_page";
         if (re)
@@ -197,10 +194,7 @@ function doubleFetch(platform: Platform): Adversary {
     name: "A12-double-fetch",
     description: "keep rewriting the shared request page while the guest consumes it",
     wrap: {
-      onSend(out) {
-        seen.learn(out);
-        return "keep";
-      },
+      onSend: seen.watch,
       onReceive(env, ctx) {
         const reason = (env.msg as { exit?: { reason?: string } }).exit?.reason;
         if (reason === "HLT" || reason === "PSCI_CPU_OFF") halted = true;

@@ -34,6 +34,12 @@ export class HostKnowledge {
     }
   }
 
+  /** An `onSend` hook that only watches: learn, let everything through. */
+  readonly watch = (out: OutMsg): "keep" => {
+    this.learn(out);
+    return "keep";
+  };
+
   /** The frame the guest's page at `gpa` lives in, as far as the host knows. */
   frameOf(gpa: number): number | undefined {
     return this.privateFrames.get(gpa - (gpa % 0x1000));
