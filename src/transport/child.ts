@@ -24,7 +24,9 @@ function reply(message: FromChild): void {
   process.send?.(message);
 }
 
+/** Build the party afresh: a pooled process is re-initialised for each run. */
 async function init(message: Extract<ToChild, { type: "init" }>): Promise<void> {
+  party = undefined;
   const parties = buildParties(message.spec, message.mutant);
   party = parties[message.party];
   if (message.party === "host" && message.hostPlugin) {
@@ -37,6 +39,9 @@ async function init(message: Extract<ToChild, { type: "init" }>): Promise<void> 
   }
 }
 
+// The orchestrator is gone: so is the reason to live (no orphan outlives its parent).
+process.on("disconnect", () => process.exit(0));
+
 process.on("message", async (message: ToChild) => {
   try {
     if (message.type === "init") {
@@ -45,8 +50,8 @@ process.on("message", async (message: ToChild) => {
     }
     if (!party) throw new Error("party not initialised");
     const output = message.type === "start" ? await party.start() : await party.deliver(message.delivery);
-    // Copy: the party reuses its buffers for the next step.
-    reply({ type: "output", output: { out: [...output.out], effects: [...output.effects] } });
+    // No copy needed although the party reuses these arrays: send() serialises synchronously.
+    reply({ type: "output", output });
   } catch (error) {
     reply({ type: "error", message: error instanceof Error ? error.message : String(error) });
   }

@@ -1,28 +1,25 @@
 // The orchestrator's side of a party running in a child process (child_process.fork). Each start
 // or delivery is one IPC round trip; a child that exits, is killed or answers with an error fails
 // the pending call, which the orchestrator turns into a verdict naming the party.
-import { type ChildProcess, fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import type { PartyName } from "../../protocol/index.ts";
 import type { Delivery, PartyEndpoint, StepOutput } from "../runtime/party.ts";
 import type { FromChild, ToChild } from "./child.ts";
-
-const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
+import { giveBack, takeChild } from "./pool.ts";
 
 export class ProcessParty implements PartyEndpoint {
   private readonly child: ChildProcess;
   private pending: { resolve: (m: FromChild) => void; reject: (e: Error) => void } | undefined;
   private exited: string | undefined;
+  /** The child's answer to `init`, asked at once so the three children build their parties together. */
+  private readonly ready: Promise<FromChild>;
 
   constructor(
     readonly name: PartyName,
     private readonly init: Extract<ToChild, { type: "init" }>,
   ) {
-    this.child = fork(CHILD, [], {
-      execArgv: ["--import", "tsx"],
-      serialization: "json",
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
+    // A plug-in gets a process of its own, never reused after it.
+    this.child = takeChild(init.hostPlugin !== undefined);
     this.child.on("message", (message: FromChild) => {
       const pending = this.pending;
       this.pending = undefined;
@@ -34,6 +31,9 @@ export class ProcessParty implements PartyEndpoint {
       this.pending = undefined;
       pending?.reject(new Error(`${this.name} process ${this.exited}`));
     });
+    this.ready = this.ask(init);
+    // A child that dies before start() is reported there; do not let it go unhandled meanwhile.
+    this.ready.catch(() => undefined);
   }
 
   /** The child's process id (for fault tests). */
@@ -42,7 +42,7 @@ export class ProcessParty implements PartyEndpoint {
   }
 
   async start(): Promise<StepOutput> {
-    const ready = await this.ask(this.init);
+    const ready = await this.ready;
     if (ready.type === "error") throw new Error(ready.message);
     return this.output(await this.ask({ type: "start" }));
   }
@@ -51,8 +51,11 @@ export class ProcessParty implements PartyEndpoint {
     return this.output(await this.ask({ type: "deliver", delivery }));
   }
 
+  /** After a clean run the child goes back to the pool; a hung, dead or plug-in child is killed. */
   close(): void {
-    if (this.exited === undefined) this.child.kill("SIGKILL");
+    if (this.exited !== undefined) return;
+    if (this.pending !== undefined || this.init.hostPlugin !== undefined) this.child.kill("SIGKILL");
+    else giveBack(this.child);
   }
 
   private output(message: FromChild): StepOutput {

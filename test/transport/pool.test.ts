@@ -1,0 +1,104 @@
+// Warm party processes: a clean run hands its children back for the next run, which must behave
+// exactly as if they were fresh; a plug-in's process is never reused; idle children neither keep
+// the program alive nor outlive it.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { LogLine } from "../../src/log/format.ts";
+import { runScenario } from "../../src/run.ts";
+import { findBuiltIn } from "../../src/scenarios/index.ts";
+
+const dir = join(import.meta.dirname, ".tmp-pool");
+mkdirSync(dir, { recursive: true });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const root = join(import.meta.dirname, "../..");
+const scenario = findBuiltIn("tdx/punch-hole")!;
+const expected = scenario.spec.expect.outcome;
+
+/** Process ids of the node processes this process forked (Linux `ps`). */
+function children(): number[] {
+  const out = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([pid, command]) => Number(pid) > 0 && command === "node")
+    .map(([pid]) => Number(pid))
+    .sort((a, b) => a - b);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const body = (log: LogLine[]) => log.filter((line) => line.type !== "header").map((l) => JSON.stringify(l));
+
+describe("the party process pool", () => {
+  it("should run the next scenario in the same processes, with the same log as fresh ones", async () => {
+    const first = await runScenario(scenario, { transport: "process" });
+    const afterFirst = children();
+    expect(afterFirst.length).toBeGreaterThanOrEqual(3);
+    const second = await runScenario(scenario, { transport: "process" });
+    expect(children()).toEqual(afterFirst);
+    expect(second.result.outcome).toBe(expected);
+    expect(body(second.log)).toEqual(body(first.log));
+  }, 60_000);
+
+  it("should kill a plug-in host's process after a clean run rather than reuse it", async () => {
+    const pidFile = join(dir, "quiet.pid");
+    const file = join(dir, "quiet.ts");
+    writeFileSync(
+      file,
+      `import { writeFileSync } from "node:fs";
+import { defineAdversary } from "cocomem/plugins";
+writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
+export default defineAdversary({ name: "quiet", description: "changes nothing", wrap: {} });
+`,
+    );
+    const run = await runScenario(scenario, { transport: "process", hostPlugin: file });
+    expect(run.result.outcome).toBe(expected);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(alive(pid)).toBe(false);
+    expect(children()).not.toContain(pid);
+  }, 60_000);
+
+  it("should let the program end on its own, taking its idle children with it", () => {
+    const script = join(dir, "main.ts");
+    writeFileSync(
+      script,
+      `import { execFileSync } from "node:child_process";
+import { runScenario } from ${JSON.stringify(join(root, "src/run.ts"))};
+import { findBuiltIn } from ${JSON.stringify(join(root, "src/scenarios/index.ts"))};
+const run = await runScenario(findBuiltIn("tdx/punch-hole")!, { transport: "process" });
+const ps = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
+const pids = ps.split("\\n").map((l) => l.trim().split(/\\s+/)).filter(([pid, c]) => Number(pid) > 0 && c === "node").map(([pid]) => Number(pid));
+console.log(JSON.stringify({ outcome: run.result.outcome, pids }));
+`,
+    );
+    // No process.exit in the script: it must end because nothing is left to wait for.
+    const ran = spawnSync(process.execPath, ["--import", "tsx", script], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(ran.signal).toBeNull();
+    expect(ran.status).toBe(0);
+    const { outcome, pids } = JSON.parse(ran.stdout.trim().split("\n").at(-1)!) as {
+      outcome: string;
+      pids: number[];
+    };
+    expect(outcome).toBe(expected);
+    // The three parties' processes, idle in the pool.
+    expect(pids).toHaveLength(3);
+    const start = Date.now();
+    while (pids.some(alive) && Date.now() - start < 5000) execFileSync("sleep", ["0.05"]);
+    expect(pids.filter(alive)).toEqual([]);
+  }, 60_000);
+});
