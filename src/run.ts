@@ -44,6 +44,7 @@ export interface RunReport {
   scenario: string;
   seed: number;
   policy: "linux" | "naive";
+  transport: "inproc" | "process";
   result: RunResult;
   /** The log lines, when kept in memory. */
   log: LogLine[];
@@ -136,7 +137,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const result = await orchestrator.run().finally(() => {
     for (const party of Object.values(parties)) party.close?.();
   });
-  const report: RunReport = { scenario: spec.name, seed, policy, result, log: memory.lines, unmet: [] };
+  const report: RunReport = {
+    scenario: spec.name,
+    seed,
+    policy,
+    transport,
+    result,
+    log: memory.lines,
+    unmet: [],
+  };
   const plugin = options.adversary?.name ?? options.hostPlugin;
   report.unmet = plugin ? defencesHeld(plugin, report) : await expectationsUnmet(scenario, spec, report);
   return report;

@@ -39,6 +39,14 @@ export function parseArgs(command: Command, argv: string[], io: CliIo): number |
   }
 }
 
+/** A duration in milliseconds: a whole number from 1 to 600000 (ten minutes). */
+export function parseMilliseconds(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 600_000) {
+    throw new InvalidArgumentError("a duration is a whole number of milliseconds from 1 to 600000");
+  }
+  return Number(text);
+}
+
 /** A --seed value: an integer from 0 to 2^32 - 1. */
 export function parseSeed(text: string): number {
   if (!/^\d+$/.test(text) || Number(text) > 0xffffffff) {

@@ -8,7 +8,16 @@ import { DEFAULT_SEED, type RunReport, runScenario } from "../run.ts";
 import { BUILT_IN } from "../scenarios/index.ts";
 import { loadScenario } from "../scenarios/load.ts";
 import type { Scenario } from "../scenarios/spec.ts";
-import { type CliIo, EXIT, parseArgs, parseSeed, processIo, subcommand, usageError } from "./io.ts";
+import {
+  type CliIo,
+  EXIT,
+  parseArgs,
+  parseMilliseconds,
+  parseSeed,
+  processIo,
+  subcommand,
+  usageError,
+} from "./io.ts";
 import { tableHeader, tableRow, verdictBlock, WORK_LEGEND } from "./verdict.ts";
 
 interface RunFlags {
@@ -19,6 +28,7 @@ interface RunFlags {
   json?: boolean;
   host?: string;
   transport: "inproc" | "process";
+  answerTimeout?: number;
 }
 
 function buildCommand(io: CliIo): Command {
@@ -41,6 +51,11 @@ function buildCommand(io: CliIo): Command {
       new Option("--transport <transport>", "inproc: one process; process: each party in its own OS process")
         .choices(["inproc", "process"])
         .default("inproc"),
+    )
+    .option(
+      "--answer-timeout <ms>",
+      "how long a party process or plug-in host may take over one delivery before the run ends as hung (default 5000)",
+      parseMilliseconds,
     );
 }
 
@@ -69,11 +84,7 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
   }
   // In-process the plug-in object is used directly; with processes, the host's process loads it.
   const plugin = flags.transport === "process" ? { hostPlugin: flags.host } : adversary ? { adversary } : {};
-  const report = await runScenario(loaded.scenario, {
-    ...options(flags),
-    transport: flags.transport,
-    ...plugin,
-  });
+  const report = await runScenario(loaded.scenario, { ...options(flags), ...plugin });
   if (flags.json) io.out(`${JSON.stringify(jsonReport(report), null, 2)}\n`);
   else io.out(verdictBlock(report, reproduce(name, flags)));
   return report.unmet.length === 0 ? EXIT.ok : EXIT.failed;
@@ -83,7 +94,7 @@ async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
   const reports: RunReport[] = [];
   if (!flags.json)
     io.out(
-      `SEED=${flags.seed}${flags.guestPolicy ? ` guest policy ${flags.guestPolicy}` : ""}\n${tableHeader()}`,
+      `SEED=${flags.seed}${flags.guestPolicy ? ` guest policy ${flags.guestPolicy}` : ""}${flags.transport === "process" ? " transport process" : ""}\n${tableHeader()}`,
     );
   for (const scenario of BUILT_IN) {
     const report = await runScenario(scenario, { ...options(flags), keepLog: scenario.check !== undefined });
@@ -112,6 +123,8 @@ function writable(path: string): boolean {
 function options(flags: RunFlags) {
   return {
     seed: flags.seed,
+    transport: flags.transport,
+    ...(flags.answerTimeout ? { answerTimeoutMs: flags.answerTimeout } : {}),
     ...(flags.guestPolicy ? { guestPolicy: flags.guestPolicy } : {}),
     ...(flags.log ? { logFile: flags.log } : {}),
   };
@@ -130,5 +143,6 @@ function jsonReport(report: RunReport) {
 
 function reproduce(name: string, flags: RunFlags): string {
   const policy = flags.guestPolicy ? ` --guest-policy ${flags.guestPolicy}` : "";
-  return `cocomem run ${name} --seed ${flags.seed}${policy} --log run.jsonl`;
+  const transport = flags.transport === "process" ? " --transport process" : "";
+  return `cocomem run ${name} --seed ${flags.seed}${policy}${transport} --log run.jsonl`;
 }

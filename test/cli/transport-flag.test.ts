@@ -1,18 +1,70 @@
-// `cocomem run --transport`: the process transport from the CLI, and a bad value refused.
-import { describe, expect, it } from "vitest";
+// `cocomem run --transport` and `--answer-timeout`: the process transport from the CLI (one
+// scenario and --all), the hang bound from the CLI, and bad values refused.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { cli, expectUsageError } from "./capture.ts";
+
+const dir = join(import.meta.dirname, ".tmp-transport-flag");
+mkdirSync(dir, { recursive: true });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("cocomem run --transport", () => {
   it("should run a scenario with each party in its own process and say it went as expected", async () => {
     const result = await cli("run", "pkvm/share-unshare-naive", "--transport", "process", "--json");
     expect(result.code).toBe(0);
     const report = JSON.parse(result.out);
+    expect(report.transport).toBe("process");
     expect(report.result.outcome).toBe("violation");
     expect(report.unmet).toEqual([]);
   }, 60_000);
+
+  it("should run every built-in scenario in processes under --all, each as expected", async () => {
+    const result = await cli("run", "--all", "--transport", "process", "--json");
+    expect(result.code).toBe(0);
+    const reports = JSON.parse(result.out) as { transport: string; unmet: string[] }[];
+    expect(reports.length).toBeGreaterThanOrEqual(21);
+    expect(new Set(reports.map((r) => r.transport))).toEqual(new Set(["process"]));
+    expect(reports.flatMap((r) => r.unmet)).toEqual([]);
+  }, 240_000);
 
   it("should refuse an unknown transport as a usage error", async () => {
     const message = expectUsageError(await cli("run", "tdx/punch-hole", "--transport", "carrier-pigeon"));
     expect(message).toMatch(/--transport <transport>' argument 'carrier-pigeon' is invalid/);
   });
+});
+
+describe("cocomem run --answer-timeout", () => {
+  it("should end the run as host-hung after the given time when a plug-in host stops answering", async () => {
+    const file = join(dir, "stalls.ts");
+    writeFileSync(
+      file,
+      `import { defineAdversary } from "cocomem/plugins";
+// A host whose VMM asks its own kernel for something, and whose kernel then never answers.
+export default defineAdversary({
+  name: "stalls",
+  description: "never finishes handling its first delivery",
+  replace: () => ({
+    name: "host",
+    start: () => ({
+      out: [{ from: "host/vmm", to: "host/kvm", kind: "request", msg: { type: "KVM_TDX_FINALIZE_VM" }, ref: 1 }],
+      effects: [],
+    }),
+    deliver: () => new Promise(() => {}),
+  }),
+});
+`,
+    );
+    const result = await cli("run", "tdx/punch-hole", "--host", file, "--answer-timeout", "150", "--json");
+    const report = JSON.parse(result.out);
+    expect(report.result.outcome).toBe("host-hung");
+    expect(report.result.reason).toMatch(/^host hung: no answer to delivery \d+ within 150 ms$/);
+  });
+
+  for (const bad of ["0", "-5", "1.5", "soon", "600001"]) {
+    it(`should refuse --answer-timeout ${bad} as a usage error`, async () => {
+      const message = expectUsageError(await cli("run", "tdx/punch-hole", "--answer-timeout", bad));
+      expect(message).toMatch(/a duration is a whole number of milliseconds from 1 to 600000/);
+    });
+  }
 });
