@@ -27,6 +27,8 @@ function reply(message: FromChild): void {
 /** Build the party afresh: a pooled process is re-initialised for each run. */
 async function init(message: Extract<ToChild, { type: "init" }>): Promise<void> {
   party = undefined;
+  // Named in `ps` by the party it plays now, so a user (or a test) can tell the children apart.
+  process.title = `cocomem-${message.party}`;
   const parties = buildParties(message.spec, message.mutant);
   party = parties[message.party];
   if (message.party === "host" && message.hostPlugin) {

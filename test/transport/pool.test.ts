@@ -17,13 +17,13 @@ const root = join(import.meta.dirname, "../..");
 const scenario = findBuiltIn("tdx/punch-hole")!;
 const expected = scenario.spec.expect.outcome;
 
-/** Process ids of the node processes this process forked (Linux `ps`). */
+/** Process ids of the party processes this process forked, named cocomem-<party> (Linux `ps`). */
 function children(): number[] {
   const out = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
   return out
     .split("\n")
     .map((line) => line.trim().split(/\s+/))
-    .filter(([pid, command]) => Number(pid) > 0 && command === "node")
+    .filter(([pid, command]) => Number(pid) > 0 && command?.startsWith("cocomem-"))
     .map(([pid]) => Number(pid))
     .sort((a, b) => a - b);
 }
@@ -78,7 +78,7 @@ import { runScenario } from ${JSON.stringify(join(root, "src/run.ts"))};
 import { findBuiltIn } from ${JSON.stringify(join(root, "src/scenarios/index.ts"))};
 const run = await runScenario(findBuiltIn("tdx/punch-hole")!, { transport: "process" });
 const ps = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
-const pids = ps.split("\\n").map((l) => l.trim().split(/\\s+/)).filter(([pid, c]) => Number(pid) > 0 && c === "node").map(([pid]) => Number(pid));
+const pids = ps.split("\\n").map((l) => l.trim().split(/\\s+/)).filter(([pid, c]) => Number(pid) > 0 && c?.startsWith("cocomem-")).map(([pid]) => Number(pid));
 console.log(JSON.stringify({ outcome: run.result.outcome, pids }));
 `,
     );
