@@ -30,8 +30,10 @@ export interface RunOptions {
   maxSteps?: number;
   /** An adversarial host in place of the honest one (wrapping it, or replacing it). */
   adversary?: Adversary;
-  /** How long the (untrusted) host may take to answer one delivery. */
+  /** How long a party in another process, or a plug-in host, may take to answer one delivery. */
   answerTimeoutMs?: number;
+  /** The same for its start (forking, loading the model and any plug-in); default 30 s. */
+  startTimeoutMs?: number;
   /** Run a deliberately broken trusted entity (attack A11). */
   mutant?: TrustedMutant;
   /** `inproc` (default): all parties in this process. `process`: each party in its own process. */
@@ -133,6 +135,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     untrusted: new Set<PartyName>(transport === "process" ? PARTIES : hostIsPlugin ? ["host"] : []),
     maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
     ...(options.answerTimeoutMs === undefined ? {} : { answerTimeoutMs: options.answerTimeoutMs }),
+    ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
   });
   const result = await orchestrator.run().finally(() => {
     for (const party of Object.values(parties)) party.close?.();

@@ -161,6 +161,23 @@ describe("misbehaving plug-ins", () => {
     expect(expectValidLog(logFile).at(-1)).toMatchObject({ type: "verdict", outcome: "host-hung" });
   });
 
+  it("should end the run as host-hung when a plug-in host never answers its start", async () => {
+    const logFile = join(dir, "never-starts.jsonl");
+    const neverStarts = defineAdversary({
+      name: "never-starts",
+      description: "its start never resolves",
+      replace: () => ({
+        name: "host",
+        start: () => new Promise<never>(() => {}),
+        deliver: () => ({ out: [], effects: [] }),
+      }),
+    });
+    const run = await runScenario(scenario, { adversary: neverStarts, logFile, startTimeoutMs: 200 });
+    expect(run.result.outcome).toBe("host-hung");
+    expect(run.result.reason).toBe("host hung: no answer to its start within 200 ms");
+    expect(expectValidLog(logFile).at(-1)).toMatchObject({ type: "verdict", outcome: "host-hung" });
+  });
+
   it("should refuse a plug-in file whose default export is not an adversary", async () => {
     const file = join(dir, "bad.ts");
     writeFileSync(file, "export default { hello: 1 };\n");

@@ -8,6 +8,7 @@ import { DEFAULT_SEED, type RunReport, runScenario } from "../run.ts";
 import { BUILT_IN } from "../scenarios/index.ts";
 import { loadScenario } from "../scenarios/load.ts";
 import type { Scenario } from "../scenarios/spec.ts";
+import { checkPluginInChild } from "../transport/check-plugin.ts";
 import {
   type CliIo,
   EXIT,
@@ -76,14 +77,18 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
   const loaded = await loadScenario(name);
   if (!loaded.ok) return usageError(io, loaded.error);
   if (flags.log && !writable(flags.log)) return usageError(io, `cannot write the log to ${flags.log}`);
-  let adversary: Adversary | undefined;
-  if (flags.host) {
-    const plugin = await loadAdversary(flags.host);
-    if (!plugin.ok) return usageError(io, plugin.error);
-    adversary = plugin.adversary;
+  // In-process the plug-in object is used directly; with processes, only the host's process (and
+  // a throwaway one that checks it first) ever loads it.
+  let plugin: { adversary: Adversary } | { hostPlugin: string } | Record<string, never> = {};
+  if (flags.host && flags.transport === "process") {
+    const checked = await checkPluginInChild(flags.host);
+    if (!checked.ok) return usageError(io, checked.error);
+    plugin = { hostPlugin: flags.host };
+  } else if (flags.host) {
+    const loaded = await loadAdversary(flags.host);
+    if (!loaded.ok) return usageError(io, loaded.error);
+    plugin = { adversary: loaded.adversary };
   }
-  // In-process the plug-in object is used directly; with processes, the host's process loads it.
-  const plugin = flags.transport === "process" ? { hostPlugin: flags.host } : adversary ? { adversary } : {};
   const report = await runScenario(loaded.scenario, { ...options(flags), ...plugin });
   if (flags.json) io.out(`${JSON.stringify(jsonReport(report), null, 2)}\n`);
   else io.out(verdictBlock(report, reproduce(name, flags)));

@@ -29,6 +29,11 @@ export interface OrchestratorOptions {
    * Wall-clock time guards the harness only: it never changes what the log says up to the hang.
    */
   answerTimeoutMs?: number;
+  /**
+   * The same for a party's start, which under the process transport includes forking the process,
+   * loading the model and any plug-in: longer, so a loaded machine is not mistaken for a hang.
+   */
+  startTimeoutMs?: number;
 }
 
 interface Pending {
@@ -58,6 +63,7 @@ interface RunFacts {
   workloadComplete: boolean;
   tornDown: boolean;
   crashed?: { party: PartyName; error: string };
+  /** `step` 0: the party never answered its start. */
   hung?: { party: PartyName; step: number; ms: number };
 }
 
@@ -72,6 +78,7 @@ export interface RunResult {
 }
 
 const DEFAULT_ANSWER_TIMEOUT_MS = 5000;
+const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 export class Orchestrator {
   private readonly schedule: Rng;
@@ -106,7 +113,7 @@ export class Orchestrator {
 
   async run(): Promise<RunResult> {
     for (const name of ["trusted", "host", "guest"] as const) {
-      const started = await this.call(name, () => this.opts.parties[name].start());
+      const started = await this.start(name);
       if (!started) return this.finish();
       this.accept(name, started, undefined);
     }
@@ -141,8 +148,23 @@ export class Orchestrator {
     }
   }
 
-  private async settle(party: PartyName, pending: Promise<StepOutput>): Promise<StepOutput | undefined> {
-    const ms = this.opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+  private async start(party: PartyName): Promise<StepOutput | undefined> {
+    let output: StepOutput | Promise<StepOutput>;
+    try {
+      output = this.opts.parties[party].start();
+    } catch (error) {
+      this.crash(party, error);
+      return undefined;
+    }
+    if (!(output instanceof Promise)) return output;
+    return this.settle(party, output, this.opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+  }
+
+  private async settle(
+    party: PartyName,
+    pending: Promise<StepOutput>,
+    ms = this.opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS,
+  ): Promise<StepOutput | undefined> {
     let timer: NodeJS.Timeout | undefined;
     const hang = new Promise<"hung">((resolve) => {
       timer = setTimeout(() => resolve("hung"), ms);
@@ -159,19 +181,6 @@ export class Orchestrator {
       return undefined;
     } finally {
       clearTimeout(timer);
-    }
-  }
-
-  /** Run party code; a throw ends the run with the party named, never takes the orchestrator down. */
-  private async call(
-    party: PartyName,
-    fn: () => StepOutput | Promise<StepOutput>,
-  ): Promise<StepOutput | undefined> {
-    try {
-      return await fn();
-    } catch (error) {
-      this.crash(party, error);
-      return undefined;
     }
   }
 
@@ -364,7 +373,7 @@ export class Orchestrator {
     if (f.hung) {
       return {
         outcome: f.hung.party === "host" ? "host-hung" : "error",
-        reason: `${f.hung.party} hung: no answer to delivery ${f.hung.step} within ${f.hung.ms} ms`,
+        reason: `${f.hung.party} hung: no answer to ${f.hung.step === 0 ? "its start" : `delivery ${f.hung.step}`} within ${f.hung.ms} ms`,
       };
     }
     if (f.crashed) {

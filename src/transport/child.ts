@@ -10,6 +10,8 @@ import type { ScenarioSpec } from "../scenarios/spec.ts";
 
 export type ToChild =
   | { type: "init"; party: PartyName; spec: ScenarioSpec; mutant?: TrustedMutant; hostPlugin?: string }
+  /** Load a host plug-in only to say whether it is one (the parent never runs plug-in code). */
+  | { type: "check"; hostPlugin: string }
   | { type: "start" }
   | { type: "deliver"; delivery: Delivery };
 
@@ -49,6 +51,10 @@ process.on("message", async (message: ToChild) => {
     if (message.type === "init") {
       await init(message);
       return reply({ type: "ready" });
+    }
+    if (message.type === "check") {
+      const plugin = await loadAdversary(message.hostPlugin);
+      return reply(plugin.ok ? { type: "ready" } : { type: "error", message: plugin.error });
     }
     if (!party) throw new Error("party not initialised");
     const output = message.type === "start" ? await party.start() : await party.deliver(message.delivery);

@@ -1,6 +1,6 @@
 // `cocomem run --transport` and `--answer-timeout`: the process transport from the CLI (one
 // scenario and --all), the hang bound from the CLI, and bad values refused.
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cli, expectUsageError } from "./capture.ts";
@@ -27,6 +27,38 @@ describe("cocomem run --transport", () => {
     expect(new Set(reports.map((r) => r.transport))).toEqual(new Set(["process"]));
     expect(reports.flatMap((r) => r.unmet)).toEqual([]);
   }, 240_000);
+
+  it("should never run a host plug-in's code in the orchestrator's process", async () => {
+    const pids = join(dir, "spy.pids");
+    const file = join(dir, "spy.ts");
+    writeFileSync(
+      file,
+      `import { appendFileSync } from "node:fs";
+import { defineAdversary } from "cocomem/plugins";
+appendFileSync(${JSON.stringify(pids)}, \`\${process.pid}\\n\`);
+export default defineAdversary({ name: "spy", description: "notes where it runs", wrap: {} });
+`,
+    );
+    const result = await cli("run", "tdx/punch-hole", "--transport", "process", "--host", file, "--json");
+    expect(result.code).toBe(0);
+    const ranIn = readFileSync(pids, "utf8").trim().split("\n").map(Number);
+    // Once in the child that checks it, once in the host's process; never here.
+    expect(ranIn).toHaveLength(2);
+    expect(ranIn).not.toContain(process.pid);
+  }, 60_000);
+
+  it("should refuse a missing or malformed plug-in under the process transport as a usage error", async () => {
+    const missing = expectUsageError(
+      await cli("run", "tdx/punch-hole", "--transport", "process", "--host", join(dir, "nope.ts")),
+    );
+    expect(missing).toMatch(/^no such host plug-in: .*nope\.ts$/);
+    const file = join(dir, "not-an-adversary.ts");
+    writeFileSync(file, "export default { hello: 1 };\n");
+    const malformed = expectUsageError(
+      await cli("run", "tdx/punch-hole", "--transport", "process", "--host", file),
+    );
+    expect(malformed).toMatch(/the default export must be defineAdversary/);
+  }, 60_000);
 
   it("should refuse an unknown transport as a usage error", async () => {
     const message = expectUsageError(await cli("run", "tdx/punch-hole", "--transport", "carrier-pigeon"));

@@ -9,6 +9,7 @@ import { parseLog } from "../../src/log/read.ts";
 import { runScenario } from "../../src/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
 import { defineScenario } from "../../src/scenarios/spec.ts";
+import { checkPluginInChild } from "../../src/transport/check-plugin.ts";
 
 const dir = join(import.meta.dirname, ".tmp-transport");
 mkdirSync(dir, { recursive: true });
@@ -160,6 +161,24 @@ export default defineAdversary({ name: "patch-module", description: "monkey-patc
     const patched = await runScenario(scenario, { transport: "process", hostPlugin: file });
     expect(patched.result.outcome).toBe(honest.result.outcome);
     expect(patched.result.steps).toBe(honest.result.steps);
+  }, 60_000);
+
+  it("should give up on a plug-in whose loading never ends, and kill the process that tried", async () => {
+    const file = join(dir, "spins.ts");
+    writeFileSync(
+      file,
+      `import { writeFileSync } from "node:fs";
+writeFileSync(${JSON.stringify(join(dir, "spins.pid"))}, String(process.pid));
+for (;;) {}
+`,
+    );
+    const checked = await checkPluginInChild(file, 1000);
+    expect(checked).toEqual({
+      ok: false,
+      error: `${file}: could not be loaded (it did not finish loading within 1000 ms)`,
+    });
+    const pid = pidIn("spins.pid");
+    await until(() => !alive(pid));
   }, 60_000);
 
   it("should refuse a message with a forged sender from the host process, stamping the real one", async () => {
