@@ -11,6 +11,7 @@ import type { LogLine, Outcome } from "./log/format.ts";
 import { LOG_FORMAT_VERSION } from "./log/format.ts";
 import { standardMonitors } from "./monitors/index.ts";
 import type { Adversary } from "./plugins/adversary.ts";
+import { loadAdversary } from "./plugins/load.ts";
 import { WrappedHost } from "./plugins/wrap.ts";
 import { FileLog, type LogWriter, MemoryLog, TeeLog } from "./runtime/log-writer.ts";
 import { Orchestrator, type RunResult } from "./runtime/orchestrator.ts";
@@ -38,7 +39,7 @@ export interface RunOptions {
   mutant?: TrustedMutant;
   /** `inproc` (default): all parties in this process. `process`: each party in its own process. */
   transport?: "inproc" | "process";
-  /** A host plug-in by path: the `process` transport loads it inside the host's process. */
+  /** A host plug-in by file (either transport): the `process` transport loads it in the host's process only. */
   hostPlugin?: string;
 }
 
@@ -99,6 +100,7 @@ export function buildParties(
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunReport> {
   const seed = options.seed ?? DEFAULT_SEED;
   const transport = options.transport ?? "inproc";
+  const adversary = await hostAdversary(options, transport);
   const policy = options.guestPolicy ?? scenario.spec.guest.policy;
   const spec: ScenarioSpec = { ...scenario.spec, guest: { ...scenario.spec.guest, policy } };
   const memory = new MemoryLog();
@@ -123,8 +125,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   });
   const parties =
     transport === "process" ? processParties(spec, options) : buildParties(spec, options.mutant);
-  if (options.adversary && transport === "inproc")
-    parties.host = adversaryHost(options.adversary, spec, parties.host);
+  if (adversary) parties.host = adversaryHost(adversary, spec, parties.host);
   const hostIsPlugin = options.adversary !== undefined || options.hostPlugin !== undefined;
   const orchestrator = new Orchestrator({
     seed,
@@ -152,6 +153,26 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const plugin = options.adversary?.name ?? options.hostPlugin;
   report.unmet = plugin ? defencesHeld(plugin, report) : await expectationsUnmet(scenario, spec, report);
   return report;
+}
+
+/**
+ * The plug-in host to run in this process, if any. A plug-in object cannot cross into another
+ * process, so the process transport takes plug-ins by file only (its host process loads them).
+ */
+async function hostAdversary(options: RunOptions, transport: "inproc" | "process") {
+  if (options.adversary && options.hostPlugin) throw new Error("give `adversary` or `hostPlugin`, not both");
+  if (transport === "process") {
+    if (options.adversary) {
+      throw new Error(
+        "an adversary object cannot cross into the host's process: give its file as `hostPlugin`",
+      );
+    }
+    return undefined;
+  }
+  if (!options.hostPlugin) return options.adversary;
+  const loaded = await loadAdversary(options.hostPlugin);
+  if (!loaded.ok) throw new Error(loaded.error);
+  return loaded.adversary;
 }
 
 /** Each party in its own child process, built there from the same spec. */

@@ -178,6 +178,36 @@ describe("misbehaving plug-ins", () => {
     expect(expectValidLog(logFile).at(-1)).toMatchObject({ type: "verdict", outcome: "host-hung" });
   });
 
+  it("should take a plug-in by file in process too, and refuse an adversary object for other processes", async () => {
+    const file = join(dir, "forge-once.ts");
+    writeFileSync(
+      file,
+      `import { defineAdversary } from "cocomem/plugins";
+let forged = false;
+export default defineAdversary({
+  name: "forge-once",
+  description: "sends one message as if it were the TDX module",
+  wrap: {
+    onSend(out) {
+      if (forged) return "keep";
+      forged = true;
+      return { replace: { ...out, from: "fw" } };
+    },
+  },
+});
+`,
+    );
+    const run = await runScenario(scenario, { hostPlugin: file });
+    expect(run.log[0]).toMatchObject({ type: "header", transport: "inproc", options: { hostPlugin: file } });
+    expect(run.log.filter((line) => line.type === "rejected")).toHaveLength(1);
+    const loaded = await loadAdversary(file);
+    await expect(
+      runScenario(scenario, { adversary: loaded.ok ? loaded.adversary : undefined, transport: "process" }),
+    ).rejects.toThrow(
+      "an adversary object cannot cross into the host's process: give its file as `hostPlugin`",
+    );
+  });
+
   it("should refuse a plug-in file whose default export is not an adversary", async () => {
     const file = join(dir, "bad.ts");
     writeFileSync(file, "export default { hello: 1 };\n");
