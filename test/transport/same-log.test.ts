@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { LogLine } from "../../src/log/format.ts";
 import { runScenario } from "../../src/run.ts";
-import { BUILT_IN } from "../../src/scenarios/index.ts";
+import { BUILT_IN, findBuiltIn } from "../../src/scenarios/index.ts";
 
 const body = (log: LogLine[]) =>
   log
@@ -20,5 +20,19 @@ describe("the process transport", () => {
       expect(processes.result.outcome).toBe(inproc.result.outcome);
       expect(body(processes.log)).toBe(body(inproc.log));
     }, 240_000);
+  }
+});
+
+describe("the process transport under other seeds", () => {
+  // Scenarios where the seed changes the interleaving most: two vCPUs, conversions, a pKVM share.
+  for (const name of ["tdx/two-vcpus-convert", "tdx/convert-roundtrips", "pkvm/share-unshare"]) {
+    for (const seed of [2, 7]) {
+      it(`should write the same log as inproc for ${name} with seed ${seed}`, async () => {
+        const scenario = findBuiltIn(name)!;
+        const inproc = await runScenario(scenario, { seed, transport: "inproc" });
+        const processes = await runScenario(scenario, { seed, transport: "process" });
+        expect(body(processes.log)).toBe(body(inproc.log));
+      }, 240_000);
+    }
   }
 });
