@@ -3,6 +3,7 @@
 
 import { resolve } from "node:path";
 import { createGuestParty } from "../actors/guest/machine.ts";
+import { ATTACKS } from "../actors/host/adversaries/corpus.ts";
 import { createHonestHost } from "../actors/host/machine.ts";
 import { createPkvmTrustedParty } from "../actors/pkvm/machine.ts";
 import { createTdxTrustedParty } from "../actors/tdx/machine.ts";
@@ -10,7 +11,7 @@ import { PARTIES, type PartyName } from "../protocol/index.ts";
 import type { LogLine, Outcome } from "./log/format.ts";
 import { LOG_FORMAT_VERSION } from "./log/format.ts";
 import { standardMonitors } from "./monitors/index.ts";
-import type { Adversary } from "./plugins/adversary.ts";
+import type { Adversary, Platform } from "./plugins/adversary.ts";
 import { loadAdversary } from "./plugins/load.ts";
 import { WrappedHost } from "./plugins/wrap.ts";
 import { FileLog, type LogWriter, MemoryLog, TeeLog } from "./runtime/log-writer.ts";
@@ -41,6 +42,8 @@ export interface RunOptions {
   transport?: "inproc" | "process";
   /** A host plug-in by file (either transport): the `process` transport loads it in the host's process only. */
   hostPlugin?: string;
+  /** An attack of the built-in corpus by id (A1-A13) as the host; `process` builds it in the host's process. */
+  attack?: string;
 }
 
 export interface RunReport {
@@ -100,7 +103,7 @@ export function buildParties(
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<RunReport> {
   const seed = options.seed ?? DEFAULT_SEED;
   const transport = options.transport ?? "inproc";
-  const adversary = await hostAdversary(options, transport);
+  const host = await hostAdversary(options, transport, scenario.spec.platform);
   const policy = options.guestPolicy ?? scenario.spec.guest.policy;
   const spec: ScenarioSpec = { ...scenario.spec, guest: { ...scenario.spec.guest, policy } };
   const memory = new MemoryLog();
@@ -118,15 +121,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     transport,
     options: {
       guestPolicy: policy,
-      ...(options.adversary ? { host: options.adversary.name } : {}),
+      ...(host.name ? { host: host.name } : {}),
       ...(options.hostPlugin ? { hostPlugin: options.hostPlugin } : {}),
       ...(options.mutant ? { mutant: options.mutant } : {}),
     },
   });
   const parties =
     transport === "process" ? processParties(spec, options) : buildParties(spec, options.mutant);
-  if (adversary) parties.host = adversaryHost(adversary, spec, parties.host);
-  const hostIsPlugin = options.adversary !== undefined || options.hostPlugin !== undefined;
+  if (host.here) parties.host = adversaryHost(host.here, spec, parties.host);
+  const hostIsPlugin = host.name !== undefined;
   const orchestrator = new Orchestrator({
     seed,
     parties,
@@ -150,29 +153,44 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     log: memory.lines,
     unmet: [],
   };
-  const plugin = options.adversary?.name ?? options.hostPlugin;
-  report.unmet = plugin ? defencesHeld(plugin, report) : await expectationsUnmet(scenario, spec, report);
+  report.unmet = host.name
+    ? defencesHeld(host.name, report)
+    : await expectationsUnmet(scenario, spec, report);
   return report;
 }
 
 /**
- * The plug-in host to run in this process, if any. A plug-in object cannot cross into another
- * process, so the process transport takes plug-ins by file only (its host process loads them).
+ * The adversarial host, if any: its name, and the object to run here (in process). A plug-in object
+ * cannot cross into another process, so the process transport takes plug-ins by file or by corpus
+ * id only, and its host process builds them.
  */
-async function hostAdversary(options: RunOptions, transport: "inproc" | "process") {
-  if (options.adversary && options.hostPlugin) throw new Error("give `adversary` or `hostPlugin`, not both");
+async function hostAdversary(
+  options: RunOptions,
+  transport: "inproc" | "process",
+  platform: Platform,
+): Promise<{ name?: string; here?: Adversary }> {
+  const given = [options.adversary, options.hostPlugin, options.attack].filter((x) => x !== undefined);
+  if (given.length > 1) throw new Error("give one of `adversary`, `hostPlugin` or `attack`");
+  if (options.attack !== undefined) {
+    const attack = ATTACKS.find((a) => a.id === options.attack);
+    if (!attack)
+      throw new Error(`no attack ${options.attack} in the corpus (${ATTACKS[0]!.id}-${ATTACKS.at(-1)!.id})`);
+    const adversary = attack.adversary(platform);
+    return transport === "inproc" ? { name: adversary.name, here: adversary } : { name: adversary.name };
+  }
   if (transport === "process") {
     if (options.adversary) {
       throw new Error(
         "an adversary object cannot cross into the host's process: give its file as `hostPlugin`",
       );
     }
-    return undefined;
+    return options.hostPlugin ? { name: options.hostPlugin } : {};
   }
-  if (!options.hostPlugin) return options.adversary;
+  if (options.adversary) return { name: options.adversary.name, here: options.adversary };
+  if (!options.hostPlugin) return {};
   const loaded = await loadAdversary(options.hostPlugin);
   if (!loaded.ok) throw new Error(loaded.error);
-  return loaded.adversary;
+  return { name: loaded.adversary.name, here: loaded.adversary };
 }
 
 /** Each party in its own child process, built there from the same spec. */
@@ -184,12 +202,17 @@ function processParties(spec: ScenarioSpec, options: RunOptions): Record<PartyNa
       spec,
       ...(options.mutant ? { mutant: options.mutant } : {}),
       ...(party === "host" && options.hostPlugin ? { hostPlugin: resolve(options.hostPlugin) } : {}),
+      ...(party === "host" && options.attack ? { attack: options.attack } : {}),
     });
   return { trusted: make("trusted"), host: make("host"), guest: make("guest") };
 }
 
 /** The host party an adversary puts in place of the honest one. */
-function adversaryHost(adversary: Adversary, spec: ScenarioSpec, honest: PartyEndpoint): PartyEndpoint {
+export function adversaryHost(
+  adversary: Adversary,
+  spec: ScenarioSpec,
+  honest: PartyEndpoint,
+): PartyEndpoint {
   if (adversary.replace) return adversary.replace({ platform: spec.platform, spec });
   return new WrappedHost(honest, adversary.wrap!, spec.platform);
 }

@@ -46,6 +46,7 @@ export async function runAttack(
   platform: Platform,
   policy: Policy,
   seed = 1,
+  transport: "inproc" | "process" = "inproc",
 ): Promise<MatrixCell> {
   const scenario = defineScenario({
     name: `attack/${attack.id.toLowerCase()}`,
@@ -63,7 +64,8 @@ export async function runAttack(
     seed,
     // An attack that sends the guest round in circles ends as "error" quickly, not after minutes.
     maxSteps: ATTACK_MAX_STEPS,
-    adversary: attack.adversary(platform),
+    attack: attack.id,
+    transport,
     ...(attack.mutant?.[platform] ? { mutant: attack.mutant[platform] } : {}),
   });
   return {
@@ -76,11 +78,11 @@ export async function runAttack(
   };
 }
 
-export async function runMatrix(seed = 1): Promise<MatrixCell[]> {
+export async function runMatrix(seed = 1, transport: "inproc" | "process" = "inproc"): Promise<MatrixCell[]> {
   const cells: MatrixCell[] = [];
   for (const attack of ATTACKS) {
     for (const platform of PLATFORMS)
-      for (const policy of POLICIES) cells.push(await runAttack(attack, platform, policy, seed));
+      for (const policy of POLICIES) cells.push(await runAttack(attack, platform, policy, seed, transport));
   }
   return cells;
 }

@@ -1,3 +1,4 @@
+import { Option } from "commander";
 import { ATTACKS } from "../../actors/host/adversaries/corpus.ts";
 import { type MatrixCell, PLATFORMS, POLICIES, runMatrix } from "../attacks/matrix.ts";
 import { DEFAULT_SEED } from "../run.ts";
@@ -30,11 +31,20 @@ export async function matrixCommand(argv: string[], io: CliIo = processIo): Prom
     io,
   )
     .option("--seed <n>", "scheduler seed", parseSeed, DEFAULT_SEED)
-    .option("--json", "print the cells as JSON");
+    .option("--json", "print the cells as JSON")
+    .addOption(
+      new Option("--transport <transport>", "process: each attacking host in its own OS process")
+        .choices(["inproc", "process"])
+        .default("inproc"),
+    );
   const stop = parseArgs(command, argv, io);
   if (stop !== undefined) return stop;
-  const { seed, json } = command.opts<{ seed: number; json?: boolean }>();
-  const cells = await runMatrix(seed);
+  const { seed, json, transport } = command.opts<{
+    seed: number;
+    json?: boolean;
+    transport: "inproc" | "process";
+  }>();
+  const cells = await runMatrix(seed, transport);
   io.out(json ? `${JSON.stringify(cells, null, 2)}\n` : table(cells));
   return cells.every((c) => c.got === c.expected) ? EXIT.ok : EXIT.failed;
 }

@@ -1,15 +1,25 @@
 // A party in its own OS process. The parent (the orchestrator) sends `init` (which party, the
 // scenario, an optional host plug-in), then `start` and `deliver` requests; this process answers
 // each with the party's step output. Messages are plain JSON: nothing but data crosses.
+
+import { ATTACKS } from "../../actors/host/adversaries/corpus.ts";
 import type { PartyName } from "../../protocol/index.ts";
+import type { Adversary } from "../plugins/adversary.ts";
 import { loadAdversary } from "../plugins/load.ts";
-import { WrappedHost } from "../plugins/wrap.ts";
-import { buildParties, type TrustedMutant } from "../run.ts";
+import { adversaryHost, buildParties, type TrustedMutant } from "../run.ts";
 import type { Delivery, PartyEndpoint, StepOutput } from "../runtime/party.ts";
 import type { ScenarioSpec } from "../scenarios/spec.ts";
 
 export type ToChild =
-  | { type: "init"; party: PartyName; spec: ScenarioSpec; mutant?: TrustedMutant; hostPlugin?: string }
+  | {
+      type: "init";
+      party: PartyName;
+      spec: ScenarioSpec;
+      mutant?: TrustedMutant;
+      /** The host only: a plug-in file, or an attack of the corpus by id, to run as the host. */
+      hostPlugin?: string;
+      attack?: string;
+    }
   /** Load a host plug-in only to say whether it is one (the parent never runs plug-in code). */
   | { type: "check"; hostPlugin: string }
   | { type: "start" }
@@ -33,14 +43,21 @@ async function init(message: Extract<ToChild, { type: "init" }>): Promise<void> 
   process.title = `cocomem-${message.party}`;
   const parties = buildParties(message.spec, message.mutant);
   party = parties[message.party];
-  if (message.party === "host" && message.hostPlugin) {
-    const plugin = await loadAdversary(message.hostPlugin);
-    if (!plugin.ok) throw new Error(plugin.error);
-    const { adversary } = plugin;
-    party = adversary.replace
-      ? adversary.replace({ platform: message.spec.platform, spec: message.spec })
-      : new WrappedHost(party, adversary.wrap!, message.spec.platform);
+  if (message.party !== "host") return;
+  const adversary = await hostAdversary(message);
+  if (adversary) party = adversaryHost(adversary, message.spec, party);
+}
+
+async function hostAdversary(message: Extract<ToChild, { type: "init" }>): Promise<Adversary | undefined> {
+  if (message.attack !== undefined) {
+    const attack = ATTACKS.find((a) => a.id === message.attack);
+    if (!attack) throw new Error(`no attack ${message.attack} in the corpus`);
+    return attack.adversary(message.spec.platform);
   }
+  if (message.hostPlugin === undefined) return undefined;
+  const plugin = await loadAdversary(message.hostPlugin);
+  if (!plugin.ok) throw new Error(plugin.error);
+  return plugin.adversary;
 }
 
 // The orchestrator is gone: so is the reason to live (no orphan outlives its parent).

@@ -18,8 +18,8 @@ export class ProcessParty implements PartyEndpoint {
     readonly name: PartyName,
     private readonly init: Extract<ToChild, { type: "init" }>,
   ) {
-    // A plug-in gets a process of its own, never reused after it.
-    this.child = takeChild(init.hostPlugin !== undefined);
+    // An adversarial host gets a process of its own, never reused after it.
+    this.child = takeChild(this.hostile);
     this.child.on("message", (message: FromChild) => {
       const pending = this.pending;
       this.pending = undefined;
@@ -34,6 +34,11 @@ export class ProcessParty implements PartyEndpoint {
     this.ready = this.ask(init);
     // A child that dies before start() is reported there; do not let it go unhandled meanwhile.
     this.ready.catch(() => undefined);
+  }
+
+  /** Whether this process runs adversarial host code (a plug-in or a corpus attack). */
+  private get hostile(): boolean {
+    return this.init.hostPlugin !== undefined || this.init.attack !== undefined;
   }
 
   /** The child's process id (for fault tests). */
@@ -54,7 +59,7 @@ export class ProcessParty implements PartyEndpoint {
   /** After a clean run the child goes back to the pool; a hung, dead or plug-in child is killed. */
   close(): void {
     if (this.exited !== undefined) return;
-    if (this.pending !== undefined || this.init.hostPlugin !== undefined) this.child.kill("SIGKILL");
+    if (this.pending !== undefined || this.hostile) this.child.kill("SIGKILL");
     else giveBack(this.child);
   }
 

@@ -60,9 +60,11 @@ export default defineAdversary({ name: "spy", description: "notes where it runs"
     expect(malformed).toMatch(/the default export must be defineAdversary/);
   }, 60_000);
 
-  it("should refuse an unknown transport as a usage error", async () => {
-    const message = expectUsageError(await cli("run", "tdx/punch-hole", "--transport", "carrier-pigeon"));
-    expect(message).toMatch(/--transport <transport>' argument 'carrier-pigeon' is invalid/);
+  it("should refuse an unknown transport as a usage error, for run and for matrix", async () => {
+    for (const argv of [["run", "tdx/punch-hole"], ["matrix"]]) {
+      const message = expectUsageError(await cli(...argv, "--transport", "carrier-pigeon"));
+      expect(message).toMatch(/--transport <transport>' argument 'carrier-pigeon' is invalid/);
+    }
   });
 });
 
