@@ -114,6 +114,46 @@ describe("misbehaving plug-ins", () => {
     expect(run.result.outcome).toBe("vm-killed-by-host");
   });
 
+  it("should refuse effects a host forges in another party's name or leaves malformed, and never log them", async () => {
+    const logFile = join(dir, "forged-effects.jsonl");
+    const liar = defineAdversary({
+      name: "liar",
+      description: "claims the TDX module zeroed a page, and logs a zeroing of a negative address",
+      replace: () => ({
+        name: "host",
+        start: () => ({
+          out: [null as never],
+          effects: [
+            { e: "zero", by: "fw", hpa: 0x1000, pages: 1, why: "ACCEPT", keyId: 1 },
+            { e: "zero", by: "host/kvm", hpa: -1, pages: 1, why: "MOVDIR64B", keyId: 0 } as never,
+          ],
+        }),
+        deliver: () => ({ out: [], effects: [] }),
+      }),
+    });
+    await runScenario(scenario, { adversary: liar, logFile });
+    const lines = expectValidLog(logFile);
+    expect(lines.filter((l) => l.type === "rejected").map((l) => l.type === "rejected" && l.reason)).toEqual([
+      "forged effect by fw: host may only log what it did itself",
+      expect.stringMatching(/^malformed effect zero: /),
+      "malformed message: not an object",
+    ]);
+    expect(lines.filter((l) => l.type === "effect" && l.effect.e === "zero")).toEqual([]);
+  });
+
+  it("should end the run as host-crashed when the plug-in answers with something that is not a step output", async () => {
+    const logFile = join(dir, "garbage.jsonl");
+    const garbage = defineAdversary({
+      name: "garbage",
+      description: "answers its start with a number",
+      replace: () => ({ name: "host", start: () => 42 as never, deliver: () => 42 as never }),
+    });
+    const run = await runScenario(scenario, { adversary: garbage, logFile });
+    expect(run.result.outcome).toBe("host-crashed");
+    expect(run.result.reason).toBe("host threw: answered with something that is not a step output");
+    expect(expectValidLog(logFile).at(-1)).toMatchObject({ type: "verdict", outcome: "host-crashed" });
+  });
+
   it("should end the run as host-crashed when the plug-in throws, with a complete log", async () => {
     const logFile = join(dir, "throws.jsonl");
     const adversary = defineAdversary({

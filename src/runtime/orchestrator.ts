@@ -4,6 +4,7 @@
 import {
   type Address,
   type Effect,
+  Effect as EffectSchema,
   type Envelope,
   type PartyName,
   partyOf,
@@ -77,6 +78,12 @@ export interface RunResult {
   stats: Record<string, number>;
 }
 
+/** The shape every answer must have; what is inside is checked message by message, effect by effect. */
+function isStepOutput(output: unknown): output is StepOutput {
+  const o = output as StepOutput | null;
+  return typeof o === "object" && o !== null && Array.isArray(o.out) && Array.isArray(o.effects);
+}
+
 const DEFAULT_ANSWER_TIMEOUT_MS = 5000;
 const DEFAULT_START_TIMEOUT_MS = 30_000;
 
@@ -114,8 +121,8 @@ export class Orchestrator {
   async run(): Promise<RunResult> {
     for (const name of ["trusted", "host", "guest"] as const) {
       const started = await this.start(name);
-      if (!started) return this.finish();
-      this.accept(name, started, undefined);
+      if (started) this.accept(name, started, undefined);
+      if (!started || this.facts.crashed) return this.finish();
     }
     while (
       this.active.length > 0 &&
@@ -209,20 +216,42 @@ export class Orchestrator {
 
   /** Log a party's effects, then check and queue its messages. */
   private accept(party: PartyName, output: StepOutput, causedBy: string | undefined): void {
-    for (const effect of output.effects) this.recordEffect(party, effect, causedBy);
+    if (this.opts.untrusted.has(party) && !isStepOutput(output)) {
+      this.crash(party, new Error("answered with something that is not a step output"));
+      return;
+    }
+    for (const effect of output.effects) {
+      const problem = this.effectProblem(party, effect);
+      if (problem) this.reject(party, problem, effect);
+      else this.recordEffect(party, effect, causedBy);
+    }
     for (const out of output.out) this.enqueue(party, out, causedBy);
+  }
+
+  private reject(party: PartyName, reason: string, raw: unknown): void {
+    this.write({ type: "rejected", seq: this.seq++, from: this.defaultAddress(party), reason, raw });
+  }
+
+  /**
+   * Why an effect must not be logged, or undefined. Only the trusted side speaks for the hardware
+   * (it logs a host's load as `by: host/kvm`); the guest and the host may log only what they did.
+   */
+  private effectProblem(party: PartyName, effect: Effect): string | undefined {
+    if (party !== "trusted" && (typeof effect?.by !== "string" || partyOf(effect.by) !== party)) {
+      return `forged effect by ${String(effect?.by)}: ${party} may only log what it did itself`;
+    }
+    if (this.opts.untrusted.has(party)) {
+      const parsed = EffectSchema.safeParse(effect);
+      if (!parsed.success)
+        return `malformed effect ${String(effect?.e)}: ${parsed.error.issues[0]?.message ?? "invalid"}`;
+    }
+    return undefined;
   }
 
   private enqueue(party: PartyName, out: OutMsg, causedBy: string | undefined): void {
     const problem = this.check(party, out);
     if (problem) {
-      this.write({
-        type: "rejected",
-        seq: this.seq++,
-        from: this.defaultAddress(party),
-        reason: problem,
-        raw: out,
-      });
+      this.reject(party, problem, out);
       return;
     }
     const env = {
@@ -262,6 +291,7 @@ export class Orchestrator {
 
   /** Why a message must not be delivered, or undefined if it may go. */
   private check(party: PartyName, out: OutMsg): string | undefined {
+    if (typeof out !== "object" || out === null) return "malformed message: not an object";
     if (typeof out.from !== "string" || partyOf(out.from) !== party) {
       return `forged sender ${String(out.from)}: ${party} may only send from its own addresses`;
     }
