@@ -3,7 +3,7 @@
 
 import { resolve } from "node:path";
 import { createGuestParty } from "../actors/guest/machine.ts";
-import { ATTACKS } from "../actors/host/adversaries/corpus.ts";
+import { findAttack } from "../actors/host/adversaries/corpus.ts";
 import { createHonestHost } from "../actors/host/machine.ts";
 import { createPkvmTrustedParty } from "../actors/pkvm/machine.ts";
 import { createTdxTrustedParty } from "../actors/tdx/machine.ts";
@@ -172,10 +172,7 @@ async function hostAdversary(
   const given = [options.adversary, options.hostPlugin, options.attack].filter((x) => x !== undefined);
   if (given.length > 1) throw new Error("give one of `adversary`, `hostPlugin` or `attack`");
   if (options.attack !== undefined) {
-    const attack = ATTACKS.find((a) => a.id === options.attack);
-    if (!attack)
-      throw new Error(`no attack ${options.attack} in the corpus (${ATTACKS[0]!.id}-${ATTACKS.at(-1)!.id})`);
-    const adversary = attack.adversary(platform);
+    const adversary = findAttack(options.attack).adversary(platform);
     return transport === "inproc" ? { name: adversary.name, here: adversary } : { name: adversary.name };
   }
   if (transport === "process") {

@@ -1,8 +1,8 @@
 // A party in its own OS process. The parent (the orchestrator) sends `init` (which party, the
-// scenario, an optional host plug-in), then `start` and `deliver` requests; this process answers
-// each with the party's step output. Messages are plain JSON: nothing but data crosses.
-
-import { ATTACKS } from "../../actors/host/adversaries/corpus.ts";
+// scenario, an optional adversarial host: a plug-in file or a corpus attack), then `start` and
+// `deliver` requests; this process answers each with the party's step output. Messages are plain
+// JSON: nothing but data crosses. A throwaway child may instead be asked only to `check` a plug-in.
+import { findAttack } from "../../actors/host/adversaries/corpus.ts";
 import type { PartyName } from "../../protocol/index.ts";
 import type { Adversary } from "../plugins/adversary.ts";
 import { loadAdversary } from "../plugins/load.ts";
@@ -49,11 +49,7 @@ async function init(message: Extract<ToChild, { type: "init" }>): Promise<void> 
 }
 
 async function hostAdversary(message: Extract<ToChild, { type: "init" }>): Promise<Adversary | undefined> {
-  if (message.attack !== undefined) {
-    const attack = ATTACKS.find((a) => a.id === message.attack);
-    if (!attack) throw new Error(`no attack ${message.attack} in the corpus`);
-    return attack.adversary(message.spec.platform);
-  }
+  if (message.attack !== undefined) return findAttack(message.attack).adversary(message.spec.platform);
   if (message.hostPlugin === undefined) return undefined;
   const plugin = await loadAdversary(message.hostPlugin);
   if (!plugin.ok) throw new Error(plugin.error);

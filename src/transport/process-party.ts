@@ -41,11 +41,6 @@ export class ProcessParty implements PartyEndpoint {
     return this.init.hostPlugin !== undefined || this.init.attack !== undefined;
   }
 
-  /** The child's process id (for fault tests). */
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
   async start(): Promise<StepOutput> {
     const ready = await this.ready;
     if (ready.type === "error") throw new Error(ready.message);

@@ -533,3 +533,10 @@ export const ATTACKS: readonly Attack[] = [
     expected: { tdx: { linux: "blocked", naive: "blocked" }, pkvm: { linux: "blocked", naive: "blocked" } },
   },
 ];
+
+/** An attack by id, or an error that names the corpus's range. */
+export function findAttack(id: string): Attack {
+  const attack = ATTACKS.find((a) => a.id === id);
+  if (!attack) throw new Error(`no attack ${id} in the corpus (${ATTACKS[0]!.id}-${ATTACKS.at(-1)!.id})`);
+  return attack;
+}
