@@ -36,3 +36,15 @@ describe("the process transport under other seeds", () => {
     }
   }
 });
+
+describe("64-bit values across the process boundary", () => {
+  it("should carry a status above 2^53 exactly (TDX_PAGE_SIZE_MISMATCH with operand RCX)", async () => {
+    const run = await runScenario(findBuiltIn("tdx/accept-2m-on-4k-mapping")!, { transport: "process" });
+    const statuses = run.log.flatMap((line) =>
+      line.type === "msg" && line.kind === "response" && "status" in line.msg ? [line.msg.status] : [],
+    );
+    // 0xc0000b0b00000001 as a double would be 0xc0000b0b00000000: the low bit would be lost.
+    expect(statuses).toContain("0xc0000b0b00000001");
+    expect(BigInt("0xc0000b0b00000001")).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER));
+  }, 60_000);
+});
