@@ -20,21 +20,25 @@ export class ProcessParty implements PartyEndpoint {
   ) {
     // An adversarial host gets a process of its own, never reused after it.
     this.child = takeChild(this.hostile);
-    this.child.on("message", (message: FromChild) => {
-      const pending = this.pending;
-      this.pending = undefined;
-      pending?.resolve(message);
-    });
-    this.child.on("exit", (code, signal) => {
-      this.exited = signal ? `killed by ${signal}` : `exited with code ${code}`;
-      const pending = this.pending;
-      this.pending = undefined;
-      pending?.reject(new Error(`${this.name} process ${this.exited}`));
-    });
+    this.child.on("message", this.onMessage);
+    this.child.on("exit", this.onExit);
     this.ready = this.ask(init);
     // A child that dies before start() is reported there; do not let it go unhandled meanwhile.
     this.ready.catch(() => undefined);
   }
+
+  private readonly onMessage = (message: FromChild): void => {
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.resolve(message);
+  };
+
+  private readonly onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+    this.exited = signal ? `killed by ${signal}` : `exited with code ${code}`;
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.reject(new Error(`${this.name} process ${this.exited}`));
+  };
 
   /** Whether this process runs adversarial host code (a plug-in or a corpus attack). */
   private get hostile(): boolean {
@@ -54,8 +58,13 @@ export class ProcessParty implements PartyEndpoint {
   /** After a clean run the child goes back to the pool; a hung, dead or plug-in child is killed. */
   close(): void {
     if (this.exited !== undefined) return;
-    if (this.pending !== undefined || this.hostile) this.child.kill("SIGKILL");
-    else giveBack(this.child);
+    if (this.pending !== undefined || this.hostile) {
+      this.child.kill("SIGKILL");
+      return;
+    }
+    this.child.off("message", this.onMessage);
+    this.child.off("exit", this.onExit);
+    giveBack(this.child);
   }
 
   private output(message: FromChild): StepOutput {
