@@ -36,6 +36,8 @@ export interface RunOptions {
   answerTimeoutMs?: number;
   /** The same for its start (forking, loading the model and any plug-in); default 30 s. */
   startTimeoutMs?: number;
+  /** Abort to end the run early with an `interrupted` verdict (the log stays complete). */
+  signal?: AbortSignal;
   /** Run a deliberately broken trusted entity (attack A11). */
   mutant?: TrustedMutant;
   /** `inproc` (default): all parties in this process. `process`: each party in its own process. */
@@ -140,6 +142,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
     ...(options.answerTimeoutMs === undefined ? {} : { answerTimeoutMs: options.answerTimeoutMs }),
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   const result = await orchestrator.run().finally(() => {
     for (const party of Object.values(parties)) party.close?.();

@@ -12,7 +12,34 @@ export const processIo: CliIo = {
 };
 
 /** Exit codes: 0 as expected, 1 a violation or unmet expectation, 2 usage or input error. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+/** A second SIGINT this soon after the first is the same Ctrl-C (relayed by npm or tsx). */
+const SAME_CTRL_C_MS = 500;
+
+/**
+ * Run `body` with Ctrl-C wired to an abort signal: the first Ctrl-C ends the current run with an
+ * `interrupted` verdict (its log complete), a second one exits at once.
+ */
+export async function interruptible<T>(
+  body: (signal: AbortSignal) => Promise<T>,
+): Promise<{ result: T; interrupted: boolean }> {
+  const controller = new AbortController();
+  let first = 0;
+  const onSigint = () => {
+    if (!controller.signal.aborted) {
+      first = performance.now();
+      controller.abort("SIGINT");
+    } else if (performance.now() - first > SAME_CTRL_C_MS) process.exit(EXIT.interrupted);
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    const result = await body(controller.signal);
+    return { result, interrupted: controller.signal.aborted };
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
 
 /** One line on stderr, no stack trace: the error a user sees for bad input. */
 export function usageError(io: CliIo, message: string): number {

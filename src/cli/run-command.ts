@@ -12,6 +12,7 @@ import { checkPluginInChild } from "../transport/check-plugin.ts";
 import {
   type CliIo,
   EXIT,
+  interruptible,
   parseArgs,
   parseMilliseconds,
   parseSeed,
@@ -89,9 +90,12 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
     if (!loaded.ok) return usageError(io, loaded.error);
     plugin = { adversary: loaded.adversary };
   }
-  const report = await runScenario(loaded.scenario, { ...options(flags), ...plugin });
+  const { result: report, interrupted } = await interruptible((signal) =>
+    runScenario(loaded.scenario, { ...options(flags), ...plugin, signal }),
+  );
   if (flags.json) io.out(`${JSON.stringify(jsonReport(report), null, 2)}\n`);
   else io.out(verdictBlock(report, reproduce(name, flags)));
+  if (interrupted) return EXIT.interrupted;
   return report.unmet.length === 0 ? EXIT.ok : EXIT.failed;
 }
 
@@ -101,17 +105,25 @@ async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
     io.out(
       `SEED=${flags.seed}${flags.guestPolicy ? ` guest policy ${flags.guestPolicy}` : ""}${flags.transport === "process" ? " transport process" : ""}\n${tableHeader()}`,
     );
-  for (const scenario of BUILT_IN) {
-    const report = await runScenario(scenario, { ...options(flags), keepLog: scenario.check !== undefined });
-    reports.push(report);
-    if (!flags.json) io.out(tableRow(report, expectedOutcome(scenario, report.policy)));
-  }
+  const { interrupted } = await interruptible(async (signal) => {
+    for (const scenario of BUILT_IN) {
+      if (signal.aborted) break;
+      const keepLog = scenario.check !== undefined;
+      const report = await runScenario(scenario, { ...options(flags), keepLog, signal });
+      reports.push(report);
+      if (!flags.json) io.out(tableRow(report, expectedOutcome(scenario, report.policy)));
+    }
+  });
   const failed = reports.filter((r) => r.unmet.length > 0);
   if (flags.json) io.out(`${JSON.stringify(reports.map(jsonReport), null, 2)}\n`);
   else
     io.out(
       `${WORK_LEGEND}\n${reports.length} scenarios: ${reports.length - failed.length} as expected, ${failed.length} not\n`,
     );
+  if (interrupted) {
+    io.err(`cocomem: interrupted after ${reports.length} of ${BUILT_IN.length} scenarios\n`);
+    return EXIT.interrupted;
+  }
   return failed.length === 0 ? EXIT.ok : EXIT.failed;
 }
 

@@ -35,6 +35,12 @@ export interface OrchestratorOptions {
    * loading the model and any plug-in: longer, so a loaded machine is not mistaken for a hang.
    */
   startTimeoutMs?: number;
+  /**
+   * Ends the run early (Ctrl-C in the CLI) with a verdict saying so. Checked between deliveries; an
+   * in-process run, which never waits otherwise, yields to the event loop every few thousand steps
+   * so the signal can arrive. Nothing about the log depends on when it yields.
+   */
+  signal?: AbortSignal;
 }
 
 interface Pending {
@@ -64,6 +70,7 @@ interface RunFacts {
   workloadComplete: boolean;
   tornDown: boolean;
   crashed?: { party: PartyName; error: string };
+  interrupted?: string;
   /** `step` 0: the party never answered its start. */
   hung?: { party: PartyName; step: number; ms: number };
 }
@@ -85,6 +92,8 @@ function isStepOutput(output: unknown): output is StepOutput {
 }
 
 const DEFAULT_ANSWER_TIMEOUT_MS = 5000;
+/** How often (in deliveries) an in-process run with an abort signal lets the event loop run. */
+const YIELD_EVERY = 512;
 const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 export class Orchestrator {
@@ -128,8 +137,13 @@ export class Orchestrator {
       this.active.length > 0 &&
       this.steps < this.opts.maxSteps &&
       !this.facts.crashed &&
-      !this.facts.hung
+      !this.facts.hung &&
+      !this.opts.signal?.aborted
     ) {
+      if (this.opts.signal && this.steps % YIELD_EVERY === YIELD_EVERY - 1) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.opts.signal.aborted) break;
+      }
       const next = this.pickNext();
       this.steps++;
       this.record(next.env);
@@ -143,6 +157,7 @@ export class Orchestrator {
       if (output instanceof Promise) output = await this.settle(party, output);
       if (output) this.accept(party, output, next.env.id);
     }
+    if (this.opts.signal?.aborted) this.facts.interrupted = String(this.opts.signal.reason ?? "aborted");
     return this.finish();
   }
 
@@ -400,6 +415,9 @@ export class Orchestrator {
 
   private verdictWithoutViolations(): { outcome: Outcome; reason: string } {
     const f = this.facts;
+    if (f.interrupted) {
+      return { outcome: "error", reason: `interrupted (${f.interrupted}) after ${this.steps} deliveries` };
+    }
     if (f.hung) {
       return {
         outcome: f.hung.party === "host" ? "host-hung" : "error",

@@ -58,6 +58,9 @@ async function hostAdversary(message: Extract<ToChild, { type: "init" }>): Promi
 
 // The orchestrator is gone: so is the reason to live (no orphan outlives its parent).
 process.on("disconnect", () => process.exit(0));
+// Ctrl-C in a terminal reaches the whole process group; the orchestrator decides how the run ends
+// (with a verdict), then kills or keeps this process.
+process.on("SIGINT", () => {});
 
 process.on("message", async (message: ToChild) => {
   try {

@@ -5,9 +5,12 @@
 // hosted a plug-in or an attack is killed. Idle children are unref'd, so they never keep this
 // process alive, and they exit when it goes away (their IPC channel closes).
 import { type ChildProcess, fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
+/** tsx's loader by absolute URL: a bare `--import tsx` would resolve from the user's directory. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 /** One run needs three children; keeping more idle would only hold memory. */
 const MAX_IDLE = 3;
 
@@ -24,7 +27,7 @@ export function takeChild(fresh: boolean): ChildProcess {
     return warm.child;
   }
   return fork(CHILD, [], {
-    execArgv: ["--import", "tsx"],
+    execArgv: ["--import", TSX_LOADER],
     serialization: "json",
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

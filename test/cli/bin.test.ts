@@ -1,4 +1,6 @@
 import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -16,6 +18,17 @@ describe("bin/cocomem.mjs", () => {
     expect(result.stdout).toContain("outcome   vm-killed-by-host");
     expect(result.stdout).toContain("as expected");
   });
+
+  it("should run each party in its own process from any directory, not only the package's", () => {
+    const result = spawnSync(
+      process.execPath,
+      [join(ROOT, "bin/cocomem.mjs"), "run", "tdx/punch-hole", "--transport", "process"],
+      { cwd: tmpdir(), encoding: "utf8" },
+    );
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain("outcome   vm-killed-by-host");
+  }, 60_000);
 
   it("should exit 2 with one line on stderr for an unknown scenario", () => {
     const result = cocomem("run", "nope");
