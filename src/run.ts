@@ -131,14 +131,14 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const parties =
     transport === "process" ? processParties(spec, options) : buildParties(spec, options.mutant);
   if (host.here) parties.host = adversaryHost(host.here, spec, parties.host);
-  const hostIsPlugin = host.name !== undefined;
+  const hostIsAdversary = host.name !== undefined;
   const orchestrator = new Orchestrator({
     seed,
     parties,
     log,
     monitors: standardMonitors(spec.platform),
     // Another process's messages are checked on arrival; so are a plug-in host's.
-    untrusted: new Set<PartyName>(transport === "process" ? PARTIES : hostIsPlugin ? ["host"] : []),
+    untrusted: new Set<PartyName>(transport === "process" ? PARTIES : hostIsAdversary ? ["host"] : []),
     maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
     ...(options.answerTimeoutMs === undefined ? {} : { answerTimeoutMs: options.answerTimeoutMs }),
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),

@@ -37,8 +37,8 @@ export interface OrchestratorOptions {
   startTimeoutMs?: number;
   /**
    * Ends the run early (Ctrl-C in the CLI) with a verdict saying so. Checked between deliveries; an
-   * in-process run, which never waits otherwise, yields to the event loop every few thousand steps
-   * so the signal can arrive. Nothing about the log depends on when it yields.
+   * in-process run, which never waits otherwise, yields to the event loop every 512 deliveries so
+   * the signal can arrive. Nothing about the log depends on when it yields.
    */
   signal?: AbortSignal;
 }
