@@ -154,6 +154,31 @@ describe("misbehaving plug-ins", () => {
     expect(expectValidLog(logFile).at(-1)).toMatchObject({ type: "verdict", outcome: "host-crashed" });
   });
 
+  it("should log what was delivered even when a plug-in rewrites the message it was handed", async () => {
+    const logFile = join(dir, "rewrites.jsonl");
+    const rewriter = defineAdversary({
+      name: "rewriter",
+      description: "turns every successful AUG it is told about into a failure, in place",
+      wrap: {
+        onReceive(env) {
+          if (env.kind === "response" && env.msg.type === "TDH.MEM.PAGE.AUG")
+            (env.msg as { status: string }).status = "0xc000010000000000";
+          return "keep";
+        },
+      },
+    });
+    const run = await runScenario(scenario, { adversary: rewriter, logFile });
+    // The in-memory log is exactly what was written to the file as the run went.
+    expect(run.log).toEqual(expectValidLog(logFile));
+    const augs = run.log.filter(
+      (l) => l.type === "msg" && l.kind === "response" && l.msg.type === "TDH.MEM.PAGE.AUG",
+    );
+    expect(augs.length).toBeGreaterThan(0);
+    expect(
+      augs.every((l) => l.type === "msg" && "status" in l.msg && l.msg.status === "0x0000000000000000"),
+    ).toBe(true);
+  });
+
   it("should end the run as host-crashed when the plug-in throws, with a complete log", async () => {
     const logFile = join(dir, "throws.jsonl");
     const adversary = defineAdversary({

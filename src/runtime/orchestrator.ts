@@ -111,6 +111,12 @@ export class Orchestrator {
   private seq = 0;
   private steps = 0;
 
+  /**
+   * Untrusted parties in this process: each gets its own copy of a delivery, so nothing it does to
+   * the message can rewrite the line already logged (or what the monitors saw).
+   */
+  private readonly copyFor: ReadonlySet<PartyName>;
+
   /** Monitors by the line type or effect kind they watch. */
   private readonly watchers = new Map<string, Monitor[]>();
   /** One report callback per monitor, made once rather than per observed line. */
@@ -122,6 +128,7 @@ export class Orchestrator {
       for (const interest of monitor.interests)
         this.watchers.set(interest, [...(this.watchers.get(interest) ?? []), monitor]);
     }
+    this.copyFor = new Set([...opts.untrusted].filter((party) => !opts.parties[party].isolated));
     const root = new Rng(opts.seed);
     this.schedule = root.fork(1);
     this.nextId = seededIds(root.fork(2));
@@ -150,7 +157,7 @@ export class Orchestrator {
       if (next.env.kind === "response") this.open.delete(next.env.re!);
       const party = partyOf(next.env.to);
       // A queued message already has the shape of a delivery: hand it over as it is.
-      const delivery: Delivery = next;
+      const delivery: Delivery = this.copyFor.has(party) ? structuredClone(next) : next;
       // In-process parties answer synchronously: only a real promise (another process) is awaited,
       // so the common path costs no microtask per message.
       let output = this.callSync(party, delivery);

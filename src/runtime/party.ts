@@ -37,6 +37,8 @@ export interface Delivery {
 
 export interface PartyEndpoint {
   readonly name: PartyName;
+  /** True when the party runs elsewhere and only ever sees a serialised copy (another process). */
+  readonly isolated?: boolean;
   start(): StepOutput | Promise<StepOutput>;
   deliver(delivery: Delivery): StepOutput | Promise<StepOutput>;
   close?(): void | Promise<void>;

@@ -8,6 +8,7 @@ import type { FromChild, ToChild } from "./child.ts";
 import { giveBack, takeChild } from "./pool.ts";
 
 export class ProcessParty implements PartyEndpoint {
+  readonly isolated = true;
   private readonly child: ChildProcess;
   private pending: { resolve: (m: FromChild) => void; reject: (e: Error) => void } | undefined;
   private exited: string | undefined;
