@@ -179,6 +179,28 @@ describe("misbehaving plug-ins", () => {
     ).toBe(true);
   });
 
+  it("should log what was sent even when a plug-in rewrites a message after sending it", async () => {
+    const logFile = join(dir, "rewrites-later.jsonl");
+    const sent = { type: "TDH.PHYMEM.PAGE.WBINVD" as const, hpa: 0x7000 };
+    const rewriter = defineAdversary({
+      name: "rewrites-later",
+      description: "injects a WBINVD, then changes its address once it has gone",
+      wrap: {
+        tick(ctx) {
+          if (ctx.step === 3) ctx.request("fw", sent);
+          if (ctx.step > 3) sent.hpa = 0xbad000;
+        },
+      },
+    });
+    const run = await runScenario(scenario, { adversary: rewriter, logFile });
+    expect(run.log).toEqual(expectValidLog(logFile));
+    const injected = run.log.filter(
+      (l) => l.type === "msg" && l.kind === "request" && l.msg.type === "TDH.PHYMEM.PAGE.WBINVD",
+    );
+    expect(injected.map((l) => l.type === "msg" && "hpa" in l.msg && l.msg.hpa)).toContain(0x7000);
+    expect(injected.map((l) => l.type === "msg" && "hpa" in l.msg && l.msg.hpa)).not.toContain(0xbad000);
+  });
+
   it("should end the run as host-crashed when the plug-in throws, with a complete log", async () => {
     const logFile = join(dir, "throws.jsonl");
     const adversary = defineAdversary({

@@ -112,8 +112,8 @@ export class Orchestrator {
   private steps = 0;
 
   /**
-   * Untrusted parties in this process: each gets its own copy of a delivery, so nothing it does to
-   * the message can rewrite the line already logged (or what the monitors saw).
+   * Untrusted parties in this process: what they are given and what they send is copied, so
+   * nothing they do to a message afterwards can rewrite a logged line (or what the monitors saw).
    */
   private readonly copyFor: ReadonlySet<PartyName>;
 
@@ -245,7 +245,7 @@ export class Orchestrator {
     for (const effect of output.effects) {
       const problem = this.effectProblem(party, effect);
       if (problem) this.reject(party, problem, effect);
-      else this.recordEffect(party, effect, causedBy);
+      else this.recordEffect(party, this.copyFor.has(party) ? structuredClone(effect) : effect, causedBy);
     }
     for (const out of output.out) this.enqueue(party, out, causedBy);
   }
@@ -285,7 +285,8 @@ export class Orchestrator {
       kind: out.kind,
       re: out.re,
       causedBy,
-      msg: out.msg,
+      // Its own copy for a party that shares our heap: the sender cannot change it once sent.
+      msg: this.copyFor.has(party) ? structuredClone(out.msg) : out.msg,
     } as Envelope;
     // Absent fields stay undefined (JSON omits them): deleting them would slow every envelope.
     let ref: number | undefined;
