@@ -172,10 +172,11 @@ writeFileSync(${JSON.stringify(join(dir, "spins.pid"))}, String(process.pid));
 for (;;) {}
 `,
     );
-    const checked = await checkPluginInChild(file, 1000);
+    // Long enough for a loaded machine to fork the child and reach the plug-in's code.
+    const checked = await checkPluginInChild(file, 4000);
     expect(checked).toEqual({
       ok: false,
-      error: `${file}: could not be loaded (it did not finish loading within 1000 ms)`,
+      error: `${file}: could not be loaded (it did not finish loading within 4000 ms)`,
     });
     const pid = pidIn("spins.pid");
     await until(() => !alive(pid));
