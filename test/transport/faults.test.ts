@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { TdxModule } from "../../actors/tdx/module.ts";
 import { parseLog } from "../../src/log/read.ts";
 import { runScenario } from "../../src/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
@@ -161,6 +162,14 @@ export default defineAdversary({ name: "patch-module", description: "monkey-patc
     const patched = await runScenario(scenario, { transport: "process", hostPlugin: file });
     expect(patched.result.outcome).toBe(honest.result.outcome);
     expect(patched.result.steps).toBe(honest.result.steps);
+    // The contrast, so this test can fail: in one process the same plug-in does reach the module.
+    const saved = { accept: TdxModule.prototype.accept, remove: TdxModule.prototype.remove };
+    try {
+      const shared = await runScenario(scenario, { hostPlugin: file });
+      expect(shared.result.steps).not.toBe(honest.result.steps);
+    } finally {
+      Object.assign(TdxModule.prototype, saved);
+    }
   }, 60_000);
 
   it("should give up on a plug-in whose loading never ends, and kill the process that tried", async () => {
