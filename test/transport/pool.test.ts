@@ -1,7 +1,7 @@
 // Warm party processes: a clean run hands its children back for the next run, which must behave
 // exactly as if they were fresh; a plug-in's process is never reused; idle children neither keep
-// the program alive nor outlive it.
-import { execFileSync, spawnSync } from "node:child_process";
+// the program alive nor outlive it; and no party process outlives an orchestrator killed outright.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -100,5 +100,49 @@ console.log(JSON.stringify({ outcome: run.result.outcome, pids }));
     const start = Date.now();
     while (pids.some(alive) && Date.now() - start < 5000) execFileSync("sleep", ["0.05"]);
     expect(pids.filter(alive)).toEqual([]);
+  }, 60_000);
+
+  it("should not let party processes outlive an orchestrator killed with SIGKILL", async () => {
+    const script = join(dir, "killed.mts");
+    writeFileSync(
+      script,
+      `import { runScenario } from ${JSON.stringify(join(root, "src/run.ts"))};
+import { defineScenario } from ${JSON.stringify(join(root, "src/scenarios/spec.ts"))};
+await runScenario(
+  defineScenario({
+    name: "test/long",
+    description: "long enough to be killed in the middle of",
+    platform: "tdx",
+    guest: { memory: "1G", workload: [[{ op: "accept", gpa: 0, size: "256M", level: "4K" }]] },
+    expect: { outcome: "completed" },
+  }),
+  { transport: "process" },
+);
+`,
+    );
+    const orchestrator = spawn(process.execPath, ["--import", "tsx", script], { cwd: root, stdio: "ignore" });
+    const partiesOf = (ppid: number) => {
+      const ps = spawnSync("ps", ["-o", "pid=,comm=", "--ppid", String(ppid)], { encoding: "utf8" }).stdout;
+      return ps
+        .split("\n")
+        .map((line) => line.trim().split(/\s+/))
+        .filter(([pid, command]) => Number(pid) > 0 && command?.startsWith("cocomem-"))
+        .map(([pid]) => Number(pid));
+    };
+    let parties: number[] = [];
+    while (parties.length < 3) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      parties = partiesOf(orchestrator.pid!);
+    }
+    orchestrator.kill("SIGKILL");
+    // Gone, or exited and waiting to be reaped (a zombie runs nothing).
+    const running = (pid: number) => {
+      const stat = spawnSync("ps", ["-o", "stat=", "-p", String(pid)], { encoding: "utf8" }).stdout.trim();
+      return stat !== "" && !stat.startsWith("Z");
+    };
+    const start = Date.now();
+    while (parties.some(running) && Date.now() - start < 5000)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(parties.filter(running)).toEqual([]);
   }, 60_000);
 });
