@@ -1,7 +1,6 @@
 // Party processes that exit, are killed or stop answering end the run with a verdict naming the
 // party; no process is left behind; the log up to that point is complete. And isolation: a host
 // plug-in runs only in the host's process.
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -9,8 +8,8 @@ import { TdxModule } from "../../actors/tdx/module.ts";
 import { parseLog } from "../../src/log/read.ts";
 import { runScenario } from "../../src/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
-import { defineScenario } from "../../src/scenarios/spec.ts";
 import { checkPluginInChild } from "../../src/transport/check-plugin.ts";
+import { longAccept, playing, running, until } from "./processes.ts";
 
 const dir = join(import.meta.dirname, ".tmp-transport");
 mkdirSync(dir, { recursive: true });
@@ -41,15 +40,6 @@ export default defineAdversary({
 
 const pidIn = (file: string) => Number(readFileSync(join(dir, file), "utf8"));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function expectCompleteLog(path: string): void {
   const read = parseLog(readFileSync(path, "utf8"), path);
   expect(read.ok ? "ok" : read.message).toBe("ok");
@@ -59,28 +49,7 @@ function expectCompleteLog(path: string): void {
 const scenario = findBuiltIn("tdx/punch-hole")!;
 
 /** Long enough (~33k messages) to be killed in the middle of. */
-const long = defineScenario({
-  name: "test/accept-8m",
-  description: "a 1 GiB guest accepts 8 MiB at 4K",
-  platform: "tdx",
-  guest: { memory: "1G", workload: [[{ op: "accept", gpa: 0, size: "8M", level: "4K" }]] },
-  expect: { outcome: "completed" },
-});
-
-/** The pid of this process's child that plays `party` (children are titled cocomem-<party>). */
-function childPlaying(party: string): number {
-  const ps = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
-  const found = ps
-    .split("\n")
-    .map((line) => line.trim().split(/\s+/))
-    .find(([, command]) => command === `cocomem-${party}`);
-  if (!found) throw new Error(`no child plays ${party}:\n${ps}`);
-  return Number(found[0]);
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
-}
+const long = longAccept("8M");
 
 describe("party process faults", () => {
   for (const [name, body, reason] of [
@@ -97,36 +66,36 @@ describe("party process faults", () => {
       expect(run.result.outcome).toBe("host-crashed");
       expect(run.result.reason).toMatch(reason);
       expectCompleteLog(logFile);
-      expect(alive(pidIn(`${name}.pid`))).toBe(false);
+      expect(running(pidIn(`${name}.pid`))).toBe(false);
     }, 60_000);
   }
 
   it("should end the run as an error naming the trusted side when its process is killed from outside", async () => {
     const logFile = join(dir, "trusted-killed.jsonl");
-    const running = runScenario(long, { transport: "process", logFile });
+    const pending = runScenario(long, { transport: "process", logFile });
     // Once messages flow every child has been initialised, so the titles name this run's parties.
     await until(() => existsSync(logFile) && readFileSync(logFile, "utf8").split("\n").length > 200);
-    const pid = childPlaying("trusted");
+    const pid = playing("trusted");
     process.kill(pid, "SIGKILL");
-    const run = await running;
+    const run = await pending;
     expect(run.result.outcome).toBe("error");
     expect(run.result.reason).toBe("trusted threw: trusted process killed by SIGKILL");
     expect(run.result.steps).toBeLessThan(30_000);
     expectCompleteLog(logFile);
-    expect(alive(pid)).toBe(false);
+    expect(running(pid)).toBe(false);
   }, 60_000);
 
   it("should end the run as an error naming the guest when its process is stopped (SIGSTOP), and kill it", async () => {
     const logFile = join(dir, "guest-stopped.jsonl");
-    const running = runScenario(long, { transport: "process", logFile, answerTimeoutMs: 500 });
+    const pending = runScenario(long, { transport: "process", logFile, answerTimeoutMs: 500 });
     await until(() => existsSync(logFile) && readFileSync(logFile, "utf8").split("\n").length > 200);
-    const pid = childPlaying("guest");
+    const pid = playing("guest");
     process.kill(pid, "SIGSTOP");
-    const run = await running;
+    const run = await pending;
     expect(run.result.outcome).toBe("error");
     expect(run.result.reason).toMatch(/^guest hung: no answer to delivery \d+ within 500 ms$/);
     expectCompleteLog(logFile);
-    await until(() => !alive(pid));
+    await until(() => !running(pid));
   }, 60_000);
 
   it("should end the run as host-hung when the host process stops answering, and kill it", async () => {
@@ -141,7 +110,7 @@ describe("party process faults", () => {
     expect(run.result.reason).toMatch(/^host hung: no answer to delivery \d+ within 1000 ms$/);
     expectCompleteLog(logFile);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(alive(pidIn("hangs.pid"))).toBe(false);
+    expect(running(pidIn("hangs.pid"))).toBe(false);
   }, 60_000);
 });
 
@@ -188,7 +157,7 @@ for (;;) {}
       error: `${file}: could not be loaded (it did not finish loading within 4000 ms)`,
     });
     const pid = pidIn("spins.pid");
-    await until(() => !alive(pid));
+    await until(() => !running(pid));
   }, 60_000);
 
   it("should refuse a message with a forged sender from the host process, stamping the real one", async () => {

@@ -1,13 +1,14 @@
 // Warm party processes: a clean run hands its children back for the next run, which must behave
 // exactly as if they were fresh; a plug-in's process is never reused; idle children neither keep
 // the program alive nor outlive it; and no party process outlives an orchestrator killed outright.
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { LogLine } from "../../src/log/format.ts";
 import { runScenario } from "../../src/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
+import { partyProcesses, running, until } from "./processes.ts";
 
 const dir = join(import.meta.dirname, ".tmp-pool");
 mkdirSync(dir, { recursive: true });
@@ -17,25 +18,8 @@ const root = join(import.meta.dirname, "../..");
 const scenario = findBuiltIn("tdx/punch-hole")!;
 const expected = scenario.spec.expect.outcome;
 
-/** Process ids of the party processes this process forked, named cocomem-<party> (Linux `ps`). */
-function children(): number[] {
-  const out = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
-  return out
-    .split("\n")
-    .map((line) => line.trim().split(/\s+/))
-    .filter(([pid, command]) => Number(pid) > 0 && command?.startsWith("cocomem-"))
-    .map(([pid]) => Number(pid))
-    .sort((a, b) => a - b);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Process ids of the party processes this process forked. */
+const children = () => partyProcesses().map((p) => p.pid);
 
 const body = (log: LogLine[]) => log.filter((line) => line.type !== "header").map((l) => JSON.stringify(l));
 
@@ -64,21 +48,19 @@ export default defineAdversary({ name: "quiet", description: "changes nothing", 
     const run = await runScenario(scenario, { transport: "process", hostPlugin: file });
     expect(run.result.outcome).toBe(expected);
     const pid = Number(readFileSync(pidFile, "utf8"));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(alive(pid)).toBe(false);
+    await until(() => !running(pid));
     expect(children()).not.toContain(pid);
   }, 60_000);
 
-  it("should let the program end on its own, taking its idle children with it", () => {
+  it("should let the program end on its own, taking its idle children with it", async () => {
     const script = join(dir, "main.ts");
     writeFileSync(
       script,
-      `import { execFileSync } from "node:child_process";
-import { runScenario } from ${JSON.stringify(join(root, "src/run.ts"))};
+      `import { runScenario } from ${JSON.stringify(join(root, "src/run.ts"))};
 import { findBuiltIn } from ${JSON.stringify(join(root, "src/scenarios/index.ts"))};
+import { partyProcesses } from ${JSON.stringify(join(import.meta.dirname, "processes.ts"))};
 const run = await runScenario(findBuiltIn("tdx/punch-hole")!, { transport: "process" });
-const ps = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
-const pids = ps.split("\\n").map((l) => l.trim().split(/\\s+/)).filter(([pid, c]) => Number(pid) > 0 && c?.startsWith("cocomem-")).map(([pid]) => Number(pid));
+const pids = partyProcesses().map((p) => p.pid);
 console.log(JSON.stringify({ outcome: run.result.outcome, pids }));
 `,
     );
@@ -97,9 +79,7 @@ console.log(JSON.stringify({ outcome: run.result.outcome, pids }));
     expect(outcome).toBe(expected);
     // The three parties' processes, idle in the pool.
     expect(pids).toHaveLength(3);
-    const start = Date.now();
-    while (pids.some(alive) && Date.now() - start < 5000) execFileSync("sleep", ["0.05"]);
-    expect(pids.filter(alive)).toEqual([]);
+    await until(() => !pids.some(running));
   }, 60_000);
 
   it("should not let party processes outlive an orchestrator killed with SIGKILL", async () => {
@@ -107,42 +87,18 @@ console.log(JSON.stringify({ outcome: run.result.outcome, pids }));
     writeFileSync(
       script,
       `import { runScenario } from ${JSON.stringify(join(root, "src/run.ts"))};
-import { defineScenario } from ${JSON.stringify(join(root, "src/scenarios/spec.ts"))};
-await runScenario(
-  defineScenario({
-    name: "test/long",
-    description: "long enough to be killed in the middle of",
-    platform: "tdx",
-    guest: { memory: "1G", workload: [[{ op: "accept", gpa: 0, size: "256M", level: "4K" }]] },
-    expect: { outcome: "completed" },
-  }),
-  { transport: "process" },
-);
+import { longAccept } from ${JSON.stringify(join(import.meta.dirname, "processes.ts"))};
+await runScenario(longAccept("256M"), { transport: "process" });
 `,
     );
     const orchestrator = spawn(process.execPath, ["--import", "tsx", script], { cwd: root, stdio: "ignore" });
-    const partiesOf = (ppid: number) => {
-      const ps = spawnSync("ps", ["-o", "pid=,comm=", "--ppid", String(ppid)], { encoding: "utf8" }).stdout;
-      return ps
-        .split("\n")
-        .map((line) => line.trim().split(/\s+/))
-        .filter(([pid, command]) => Number(pid) > 0 && command?.startsWith("cocomem-"))
-        .map(([pid]) => Number(pid));
-    };
     let parties: number[] = [];
-    while (parties.length < 3) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      parties = partiesOf(orchestrator.pid!);
-    }
+    await until(() => {
+      parties = partyProcesses(orchestrator.pid!).map((p) => p.pid);
+      return parties.length === 3;
+    });
     orchestrator.kill("SIGKILL");
     // Gone, or exited and waiting to be reaped (a zombie runs nothing).
-    const running = (pid: number) => {
-      const stat = spawnSync("ps", ["-o", "stat=", "-p", String(pid)], { encoding: "utf8" }).stdout.trim();
-      return stat !== "" && !stat.startsWith("Z");
-    };
-    const start = Date.now();
-    while (parties.some(running) && Date.now() - start < 5000)
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(parties.filter(running)).toEqual([]);
+    await until(() => !parties.some(running));
   }, 60_000);
 });
