@@ -41,14 +41,9 @@ export interface MatrixCell {
   reason: string;
 }
 
-export async function runAttack(
-  attack: Attack,
-  platform: Platform,
-  policy: Policy,
-  seed = 1,
-  transport: "inproc" | "process" = "inproc",
-): Promise<MatrixCell> {
-  const scenario = defineScenario({
+/** The scenario an attack runs against: its workload on one platform, with one guest policy. */
+export function attackScenario(attack: Attack, platform: Platform, policy: Policy) {
+  return defineScenario({
     name: `attack/${attack.id.toLowerCase()}`,
     description: attack.title,
     platform,
@@ -60,7 +55,16 @@ export async function runAttack(
     },
     expect: { outcome: "completed" },
   });
-  const run = await runScenario(scenario, {
+}
+
+export async function runAttack(
+  attack: Attack,
+  platform: Platform,
+  policy: Policy,
+  seed = 1,
+  transport: "inproc" | "process" = "inproc",
+): Promise<MatrixCell> {
+  const run = await runScenario(attackScenario(attack, platform, policy), {
     seed,
     // An attack that sends the guest round in circles ends as "error" quickly, not after minutes.
     maxSteps: ATTACK_MAX_STEPS,
