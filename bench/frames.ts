@@ -2,7 +2,7 @@
 // contents and keys vary the way a long run's do (a handful of distinct labels, several keys,
 // the odd poisoned line), spread over a 1 TiB physical range.
 import type { Content } from "../protocol/index.ts";
-import { type Frame, FrameStore } from "../src/platform/frames.ts";
+import { type Frame, FrameStore } from "../src/hardware/frames.ts";
 import { weigh } from "./measure.ts";
 
 /** 16 distinct contents: what zeroing, image loads, guest/host writes and wrong-key reads leave. */

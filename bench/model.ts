@@ -1,14 +1,14 @@
 // The cocomem side of the bench: the scenarios measured, and a run wired like runScenario but
 // holding on to its parties and monitors, so the model's heap can be weighed while it is alive.
 import type { PartyName } from "../protocol/index.ts";
-import type { LogLine } from "../src/log/format.ts";
+import type { LogLine } from "../protocol/log.ts";
+import { FrameStore } from "../src/hardware/frames.ts";
+import type { PartyEndpoint } from "../src/kit/party.ts";
+import { XStateParty } from "../src/kit/xstate-party.ts";
 import { standardMonitors } from "../src/monitors/index.ts";
-import { FrameStore } from "../src/platform/frames.ts";
-import { buildParties, DEFAULT_SEED } from "../src/run.ts";
+import { buildParties, DEFAULT_SEED } from "../src/run/run.ts";
 import type { LogWriter } from "../src/runtime/log-writer.ts";
 import { Orchestrator, type RunResult } from "../src/runtime/orchestrator.ts";
-import type { PartyEndpoint } from "../src/runtime/party.ts";
-import { XStateParty } from "../src/runtime/xstate-party.ts";
 import { defineScenario, type Scenario } from "../src/scenarios/spec.ts";
 import { settledHeap } from "./measure.ts";
 

@@ -1,7 +1,7 @@
 // Messages per second end to end through the whole model (orchestrator, three XState parties,
 // monitors), against the same count through two bare XState actors: the ratio says how much of
 // the cost is cocomem's own, whatever machine the bench runs on.
-import { runScenario } from "../src/run.ts";
+import { runScenario } from "../src/run/run.ts";
 import { inTurns } from "./measure.ts";
 import { acceptScenario, pkvmScenario } from "./model.ts";
 import { pingPong } from "./pingpong.ts";

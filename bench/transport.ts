@@ -8,8 +8,8 @@
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { partyOf } from "../protocol/index.ts";
-import type { LogLine } from "../src/log/format.ts";
-import { runScenario } from "../src/run.ts";
+import type { LogLine } from "../protocol/log.ts";
+import { runScenario } from "../src/run/run.ts";
 import { acceptScenario } from "./model.ts";
 import { progress, type Section, show } from "./report.ts";
 

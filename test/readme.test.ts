@@ -1,7 +1,7 @@
 // The README's worked example must run as written and say what the README says it says.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { runScenario } from "../src/run.ts";
+import { runScenario } from "../src/run/run.ts";
 import { ScenarioSpec } from "../src/scenarios/spec.ts";
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { runScenario } from "../src/run.ts";
+import { runScenario } from "../src/run/run.ts";
 import { defineScenario } from "../src/scenarios/spec.ts";
 
 const scenario = defineScenario({

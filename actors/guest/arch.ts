@@ -2,7 +2,7 @@
 // between private and shared, signal a milestone, halt and report a fatal error. TDX and pKVM
 // implement it; the kernel (kernel.ts) runs the workload on top.
 import type { Address, Content, Level } from "../../protocol/index.ts";
-import type { Flow } from "../../src/runtime/tasks.ts";
+import type { Flow } from "../../src/kit/flows.ts";
 
 /** Thrown inside a flow when the guest must stop; the kernel reports it and halts everything. */
 export class GuestPanic extends Error {}

@@ -1,8 +1,8 @@
 // The guest kernel: per-vCPU workload flows on top of the platform's guest side (GuestArch), with
 // the policy deciding which checks run. A panic in any flow stops the whole guest.
 import { type Address, type Content, vcpuAddress } from "../../protocol/index.ts";
-import type { PartyIO } from "../../src/runtime/party.ts";
-import type { Flow, TaskRunner } from "../../src/runtime/tasks.ts";
+import type { Flow, TaskRunner } from "../../src/kit/flows.ts";
+import type { PartyIO } from "../../src/kit/party.ts";
 import type { GuestStep } from "../../src/scenarios/spec.ts";
 import { type GuestArch, GuestPanic } from "./arch.ts";
 import type { GuestPolicy } from "./policy.ts";

@@ -3,14 +3,14 @@
 // are dropped (a dead kernel runs nothing).
 import { setup } from "xstate";
 import type { Envelope } from "../../protocol/index.ts";
-import { PartyIO } from "../../src/runtime/party.ts";
-import { TaskRunner } from "../../src/runtime/tasks.ts";
-import { type PartyEvent, XStateParty } from "../../src/runtime/xstate-party.ts";
+import { TaskRunner } from "../../src/kit/flows.ts";
+import { PartyIO } from "../../src/kit/party.ts";
+import { type PartyEvent, XStateParty } from "../../src/kit/xstate-party.ts";
 import type { GuestStep } from "../../src/scenarios/spec.ts";
 import { GuestKernel } from "./kernel.ts";
-import { PkvmGuest } from "./pkvm-arch.ts";
+import { PkvmGuest } from "./pkvm.ts";
 import { GUEST_POLICIES, type GuestPolicy } from "./policy.ts";
-import { TdxGuest } from "./tdx-arch.ts";
+import { TdxGuest } from "./tdx.ts";
 
 interface GuestContext {
   kernel: GuestKernel;

@@ -3,13 +3,13 @@
 // kernel flows; responses resume whichever flow waits on them.
 import { setup } from "xstate";
 import type { Envelope, Level, RequestEnvelope } from "../../protocol/index.ts";
-import { PartyIO } from "../../src/runtime/party.ts";
-import { TaskRunner } from "../../src/runtime/tasks.ts";
-import { type PartyEvent, XStateParty } from "../../src/runtime/xstate-party.ts";
-import { KvmPkvm } from "./kvm-pkvm.ts";
-import { KvmTdx } from "./kvm-tdx.ts";
-import { Vmm, type VmmOptions } from "./vmm.ts";
-import { VmmPkvm } from "./vmm-pkvm.ts";
+import { TaskRunner } from "../../src/kit/flows.ts";
+import { PartyIO } from "../../src/kit/party.ts";
+import { type PartyEvent, XStateParty } from "../../src/kit/xstate-party.ts";
+import { KvmPkvm } from "./pkvm/kvm.ts";
+import { VmmPkvm } from "./pkvm/vmm.ts";
+import { KvmTdx } from "./tdx/kvm.ts";
+import { Vmm, type VmmOptions } from "./tdx/vmm.ts";
 
 /** The host kernel takes the VMM's ioctls; the VMM drives the run. One pair per platform. */
 interface HostContext {

@@ -1,9 +1,9 @@
 // `cocomem describe tdx`: the legality table, the TD lifecycle, the status codes and the message
 // catalogue, printed from the same data the model runs on, so the documentation cannot drift.
 import { Option } from "commander";
-import { PAGE_STATES, TRANSITIONS } from "../../actors/pkvm/page-state.ts";
-import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState } from "../../actors/tdx/machine.ts";
-import { SEPT_STATES, SEPT_TABLE, type SeptRule } from "../../actors/tdx/sept-table.ts";
+import { PAGE_STATES, TRANSITIONS } from "../../actors/trusted/pkvm/page-state.ts";
+import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState } from "../../actors/trusted/tdx/machine.ts";
+import { SEPT_STATES, SEPT_TABLE, type SeptRule } from "../../actors/trusted/tdx/sept-table.ts";
 import { catalogue } from "../../protocol/index.ts";
 import { routeOf } from "../../protocol/routes.ts";
 import { TDVMCALL_STATUS, TDX_STATUS } from "../../protocol/status.ts";

@@ -1,7 +1,7 @@
 import { Option } from "commander";
-import { ATTACKS } from "../../actors/host/adversaries/corpus.ts";
-import { type MatrixCell, PLATFORMS, POLICIES, runMatrix } from "../attacks/matrix.ts";
-import { DEFAULT_SEED } from "../run.ts";
+import { ATTACKS } from "../adversaries/corpus.ts";
+import { type MatrixCell, PLATFORMS, POLICIES, runMatrix } from "../run/matrix.ts";
+import { DEFAULT_SEED } from "../run/run.ts";
 import { type CliIo, EXIT, parseArgs, parseSeed, processIo, subcommand } from "./io.ts";
 
 function table(cells: MatrixCell[]): string {

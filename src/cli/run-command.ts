@@ -2,9 +2,9 @@
 import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Command, Option } from "commander";
-import type { Adversary } from "../plugins/adversary.ts";
-import { loadAdversary } from "../plugins/load.ts";
-import { DEFAULT_SEED, type RunReport, runScenario } from "../run.ts";
+import type { Adversary } from "../adversaries/api.ts";
+import { loadAdversary } from "../adversaries/load.ts";
+import { DEFAULT_SEED, type RunReport, runScenario } from "../run/run.ts";
 import { BUILT_IN } from "../scenarios/index.ts";
 import { loadScenario } from "../scenarios/load.ts";
 import type { Scenario } from "../scenarios/spec.ts";

@@ -1,6 +1,6 @@
 // How a finished run is shown: one verdict block for `run`, one table row per scenario for
 // `run --all` (what `npm start` prints).
-import type { RunReport } from "../run.ts";
+import type { RunReport } from "../run/run.ts";
 
 /** The host work a run cost, from its stats. TDX: EPT-violation exits / AUGs / ACCEPTs; pKVM:
  *  stage-2 aborts / donations / MEM_SHARE + MEM_UNSHARE calls. */

@@ -2,8 +2,8 @@
 // effects and violations as notes. Participants run guest -> host -> trusted, left to right, so
 // calls into the trusted side always point right.
 import type { Message } from "../../protocol/index.ts";
+import type { ViolationLine } from "../../protocol/log.ts";
 import { tdxStatusName } from "../../protocol/status.ts";
-import type { ViolationLine } from "./format.ts";
 import { type Annotated, fieldsOf, hex, num } from "./query.ts";
 import { describeEffect } from "./timeline.ts";
 

@@ -13,8 +13,8 @@ import {
   type PartyName,
   U64,
 } from "../../protocol/index.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import { tdvmcallStatusName, tdxStatusName } from "../../protocol/status.ts";
-import type { LogLine } from "./format.ts";
 
 /** A log line with who did it and, for an effect, the message behind it. */
 export interface Annotated {

@@ -5,7 +5,7 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { z } from "zod";
 import { schemaFor } from "../../protocol/index.ts";
-import { LogLine } from "./format.ts";
+import { LogLine } from "../../protocol/log.ts";
 
 export type ReadResult =
   | { ok: true; lines: LogLine[] }

@@ -9,7 +9,7 @@ import {
   levelSize,
   PAGE_4K,
 } from "../../protocol/index.ts";
-import type { HeaderLine, LogLine } from "./format.ts";
+import type { HeaderLine, LogLine } from "../../protocol/log.ts";
 import {
   type Annotated,
   aboutLines,

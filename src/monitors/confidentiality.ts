@@ -1,6 +1,6 @@
 // Confidentiality: the host never observes guest-secret plaintext. Responsible: the guest if it
 // put the secret in shared memory itself; otherwise the trusted entity that let it out.
-import type { LogLine } from "../log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import type { Finding, Monitor } from "./monitor.ts";
 import { isGuest, isHost, pfn, SharedBitTracker } from "./shared-bit.ts";
 

@@ -1,6 +1,6 @@
 // Hardware safety: the host never consumes poison or reads a private line on an erratum part
 // (#MC in the host). The host owns this: it must clear pages before reuse.
-import type { LogLine } from "../log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import type { Finding, Monitor } from "./monitor.ts";
 import { isHost } from "./shared-bit.ts";
 

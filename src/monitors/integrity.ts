@@ -3,7 +3,7 @@
 // re-accepted behind its back: the silent zero page) is the guest's failure to track what it
 // accepted; any other foreign content is the trusted entity's.
 import { type Content, describeContent, sameContent } from "../../protocol/index.ts";
-import type { LogLine } from "../log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import type { Finding, Monitor } from "./monitor.ts";
 import { isGuest, SharedBitTracker } from "./shared-bit.ts";
 

@@ -1,6 +1,6 @@
 // A monitor observes log lines and reports broken invariants. It never sends or mutates anything
 // outside its own shadow state (P's spec monitors).
-import type { LogLine, ViolationLine } from "../log/format.ts";
+import type { LogLine, ViolationLine } from "../../protocol/log.ts";
 
 export type Finding = Omit<ViolationLine, "type" | "seq" | "monitor">;
 

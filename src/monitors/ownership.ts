@@ -1,5 +1,5 @@
 // Ownership: one owner per physical page (PAMT), and no physical page mapped at two private GPAs.
-import type { LogLine } from "../log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import type { Finding, Monitor } from "./monitor.ts";
 import { pfn } from "./shared-bit.ts";
 

@@ -2,7 +2,7 @@
 // leaves a protected guest's ownership (teardown, forced reclaim, relinquish) before the host gets
 // it; a page the guest had shared goes back as it is; donation and sharing zero nothing (the guest
 // must, and the integrity and confidentiality monitors hold it to that).
-import type { LogLine } from "../log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import type { Finding, Monitor } from "./monitor.ts";
 import { pfn } from "./shared-bit.ts";
 

@@ -1,7 +1,7 @@
 // Sanitisation ("who zeroes what", TDX contract): a page entering the TD is zeroed by ACCEPT (or
 // filled by PAGE.ADD) before the guest reads it; a page leaving the TD is cleared by the host
 // with MOVDIR64B before the host uses it again, and by the end of the run.
-import type { LogLine } from "../log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import type { Finding, Monitor } from "./monitor.ts";
 import { isGuest, isHost, pfn } from "./shared-bit.ts";
 

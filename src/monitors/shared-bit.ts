@@ -1,6 +1,6 @@
 // Monitors need the TD's shared bit to tell private from shared accesses; they learn it the way
 // the guest does, from the TDG.VP.INFO answer in the log.
-import type { LogLine } from "../log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 
 export class SharedBitTracker {
   value = 2 ** 47;

@@ -1,7 +1,7 @@
 // Where log lines go. A file log is written line by line with a synchronous write, so whatever
 // happens next (a crashing plug-in, a killed process) the lines written so far are complete.
 import { closeSync, openSync, writeSync } from "node:fs";
-import type { LogLine } from "../log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 
 export interface LogWriter {
   write(line: LogLine): void;

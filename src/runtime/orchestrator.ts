@@ -10,12 +10,12 @@ import {
   partyOf,
   schemaFor,
 } from "../../protocol/index.ts";
+import type { LogLine, Outcome, VerdictLine, ViolationLine } from "../../protocol/log.ts";
 import { routeProblem } from "../../protocol/routes.ts";
-import type { LogLine, Outcome, VerdictLine, ViolationLine } from "../log/format.ts";
+import type { Delivery, OutMsg, PartyEndpoint, StepOutput } from "../kit/party.ts";
+import { Rng, seededIds } from "../kit/rng.ts";
 import type { Finding, Monitor } from "../monitors/monitor.ts";
 import type { LogWriter } from "./log-writer.ts";
-import type { Delivery, OutMsg, PartyEndpoint, StepOutput } from "./party.ts";
-import { Rng, seededIds } from "./rng.ts";
 
 export interface OrchestratorOptions {
   seed: number;

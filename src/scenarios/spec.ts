@@ -2,7 +2,7 @@
 // (knobs and milestone hooks), and what the user expects. One zod schema validates scenario
 // files and gives the TypeScript type, so a malformed scenario is refused with a clear message.
 import { z } from "zod";
-import { Outcome } from "../log/format.ts";
+import { Outcome } from "../../protocol/log.ts";
 
 const SIZE_UNITS: Record<string, number> = { K: 0x400, M: 0x100000, G: 0x40000000, T: 0x10000000000 };
 
@@ -112,7 +112,7 @@ export type ScenarioInput = z.input<typeof ScenarioSpec>;
 export interface Scenario {
   spec: ScenarioSpec;
   /** Extra expectations on a finished run; each returned string is an unmet expectation. */
-  check?: (run: import("../run.ts").RunReport) => string[] | Promise<string[]>;
+  check?: (run: import("../run/run.ts").RunReport) => string[] | Promise<string[]>;
 }
 
 export function defineScenario(input: ScenarioInput, check?: Scenario["check"]): Scenario {

@@ -2,12 +2,13 @@
 // scenario, an optional adversarial host: a plug-in file or a corpus attack), then `start` and
 // `deliver` requests; this process answers each with the party's step output. Messages are plain
 // JSON: nothing but data crosses. A throwaway child may instead be asked only to `check` a plug-in.
-import { findAttack } from "../../actors/host/adversaries/corpus.ts";
+
 import type { PartyName } from "../../protocol/index.ts";
-import type { Adversary } from "../plugins/adversary.ts";
-import { loadAdversary } from "../plugins/load.ts";
-import { adversaryHost, buildParties, type TrustedMutant } from "../run.ts";
-import type { Delivery, PartyEndpoint, StepOutput } from "../runtime/party.ts";
+import type { Adversary } from "../adversaries/api.ts";
+import { findAttack } from "../adversaries/corpus.ts";
+import { loadAdversary } from "../adversaries/load.ts";
+import type { Delivery, PartyEndpoint, StepOutput } from "../kit/party.ts";
+import { adversaryHost, buildParties, type TrustedMutant } from "../run/run.ts";
 import type { ScenarioSpec } from "../scenarios/spec.ts";
 
 export type ToChild =

@@ -3,7 +3,7 @@
 // the pending call, which the orchestrator turns into a verdict naming the party.
 import type { ChildProcess } from "node:child_process";
 import type { PartyName } from "../../protocol/index.ts";
-import type { Delivery, PartyEndpoint, StepOutput } from "../runtime/party.ts";
+import type { Delivery, PartyEndpoint, StepOutput } from "../kit/party.ts";
 import type { FromChild, ToChild } from "./child.ts";
 import { giveBack, takeChild } from "./pool.ts";
 

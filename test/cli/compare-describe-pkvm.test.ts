@@ -1,8 +1,8 @@
 // The side-by-side comparison and `describe pkvm`, through the CLI as a user runs them.
 import { describe, expect, it } from "vitest";
-import { TRANSITIONS } from "../../actors/pkvm/page-state.ts";
+import { TRANSITIONS } from "../../actors/trusted/pkvm/page-state.ts";
 import { sideBySide, zeroings } from "../../src/cli/compare-command.ts";
-import { runScenario } from "../../src/run.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { cli, expectUsageError } from "./capture.ts";
 
 describe("cocomem compare", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SEPT_STATES, SEPT_TABLE, type SeptRule } from "../../actors/tdx/sept-table.ts";
+import { SEPT_STATES, SEPT_TABLE, type SeptRule } from "../../actors/trusted/tdx/sept-table.ts";
 import { BUILT_IN } from "../../src/scenarios/index.ts";
 import { cli } from "./capture.ts";
 

@@ -3,9 +3,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { LogLine } from "../../src/log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import { readLogFile } from "../../src/log/read.ts";
-import { runScenario } from "../../src/run.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { defineScenario } from "../../src/scenarios/spec.ts";
 
 export const PAGE = 0x200000;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ViolationLine } from "../../src/log/format.ts";
+import type { ViolationLine } from "../../protocol/log.ts";
 import { toMermaid } from "../../src/log/mermaid.ts";
 import { annotate, filterLog } from "../../src/log/query.ts";
 import { type ConvertLog, convertLog, PAGE } from "./fixture.ts";

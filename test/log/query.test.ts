@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LogLine } from "../../src/log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import { annotate, filterLog, formatLine, typeMatches } from "../../src/log/query.ts";
 import { type ConvertLog, convertLog, OTHER_PAGE, PAGE, SHARED_PAGE } from "./fixture.ts";
 

@@ -1,7 +1,7 @@
 // Hand-built log lines for monitor tests. Each line is checked against the log schema, so a test
 // never feeds a monitor something a real run could not log.
 import { type Content, type Effect, EffectLine, Envelope, schemaFor } from "../../protocol/index.ts";
-import type { LogLine } from "../../src/log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
 import type { Finding, Monitor } from "../../src/monitors/index.ts";
 
 /** The shared bit of a TD with GPAW 48 (bit 47), the default. */

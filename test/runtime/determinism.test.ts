@@ -1,6 +1,6 @@
 // One seed reproduces everything: same scenario + seed = the same log, byte for byte.
 import { describe, expect, it } from "vitest";
-import { runScenario } from "../../src/run.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
 
 const jsonl = (lines: unknown[]) => lines.map((l) => JSON.stringify(l)).join("\n");

@@ -1,8 +1,8 @@
 // Ending a run early through an abort signal (what Ctrl-C does in the CLI): the run stops between
 // deliveries with an `interrupted` verdict and a complete log, in one process or in three.
 import { describe, expect, it } from "vitest";
-import { LogLine } from "../../src/log/format.ts";
-import { runScenario } from "../../src/run.ts";
+import { LogLine } from "../../protocol/log.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { defineScenario } from "../../src/scenarios/spec.ts";
 
 const long = defineScenario({

@@ -2,10 +2,10 @@
 // exactly one response per request, crash handling and the verdict it derives.
 import { describe, expect, it } from "vitest";
 import type { Envelope, PartyName } from "../../protocol/index.ts";
-import type { LogLine } from "../../src/log/format.ts";
+import type { LogLine } from "../../protocol/log.ts";
+import type { Delivery, OutMsg, PartyEndpoint } from "../../src/kit/party.ts";
 import { MemoryLog } from "../../src/runtime/log-writer.ts";
 import { Orchestrator } from "../../src/runtime/orchestrator.ts";
-import type { Delivery, OutMsg, PartyEndpoint } from "../../src/runtime/party.ts";
 
 /** A party scripted by two functions: what it sends at start, and how it reacts to a delivery. */
 function party(

@@ -1,6 +1,6 @@
 // Every built-in scenario, run as `npm start` runs it: the outcome it expects and its own checks.
 import { describe, expect, it } from "vitest";
-import { runScenario } from "../../src/run.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { BUILT_IN } from "../../src/scenarios/index.ts";
 
 describe("built-in scenarios", () => {

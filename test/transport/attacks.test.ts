@@ -1,9 +1,9 @@
 // Attacks across real process boundaries: corpus attacks built inside the host's process land in
 // the same matrix cell, for the same reason, as in one process.
 import { describe, expect, it } from "vitest";
-import { ATTACKS } from "../../actors/host/adversaries/corpus.ts";
-import { PLATFORMS, runAttack } from "../../src/attacks/matrix.ts";
-import { runScenario } from "../../src/run.ts";
+import { ATTACKS } from "../../src/adversaries/corpus.ts";
+import { PLATFORMS, runAttack } from "../../src/run/matrix.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
 
 describe("the attack corpus under the process transport", () => {

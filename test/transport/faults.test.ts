@@ -4,9 +4,9 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { TdxModule } from "../../actors/tdx/module.ts";
+import { TdxModule } from "../../actors/trusted/tdx/module.ts";
 import { parseLog } from "../../src/log/read.ts";
-import { runScenario } from "../../src/run.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
 import { checkPluginInChild } from "../../src/transport/check-plugin.ts";
 import { longAccept, playing, running, until } from "./processes.ts";
@@ -119,7 +119,7 @@ describe("isolation", () => {
     const file = join(dir, "patch-module.ts");
     writeFileSync(
       file,
-      `import { TdxModule } from "${join(import.meta.dirname, "../../actors/tdx/module.ts")}";
+      `import { TdxModule } from "${join(import.meta.dirname, "../../actors/trusted/tdx/module.ts")}";
 import { defineAdversary } from "cocomem/plugins";
 // Try to make every ACCEPT succeed without zeroing, and every REMOVE a no-op.
 TdxModule.prototype.accept = () => "0x0000000000000000";

@@ -5,8 +5,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { LogLine } from "../../src/log/format.ts";
-import { runScenario } from "../../src/run.ts";
+import type { LogLine } from "../../protocol/log.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
 import { partyProcesses, running, until } from "./processes.ts";
 
@@ -56,7 +56,7 @@ export default defineAdversary({ name: "quiet", description: "changes nothing", 
     const script = join(dir, "main.ts");
     writeFileSync(
       script,
-      `import { runScenario } from ${JSON.stringify(join(root, "src/run.ts"))};
+      `import { runScenario } from ${JSON.stringify(join(root, "src/run/run.ts"))};
 import { findBuiltIn } from ${JSON.stringify(join(root, "src/scenarios/index.ts"))};
 import { partyProcesses } from ${JSON.stringify(join(import.meta.dirname, "processes.ts"))};
 const run = await runScenario(findBuiltIn("tdx/punch-hole")!, { transport: "process" });
@@ -86,7 +86,7 @@ console.log(JSON.stringify({ outcome: run.result.outcome, pids }));
     const script = join(dir, "killed.mts");
     writeFileSync(
       script,
-      `import { runScenario } from ${JSON.stringify(join(root, "src/run.ts"))};
+      `import { runScenario } from ${JSON.stringify(join(root, "src/run/run.ts"))};
 import { longAccept } from ${JSON.stringify(join(import.meta.dirname, "processes.ts"))};
 await runScenario(longAccept("256M"), { transport: "process" });
 `,

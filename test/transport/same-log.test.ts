@@ -1,8 +1,8 @@
 // Same run, any transport: every built-in scenario writes the same log (header aside) with each
 // party in its own process as it does in one process.
 import { describe, expect, it } from "vitest";
-import type { LogLine } from "../../src/log/format.ts";
-import { runScenario } from "../../src/run.ts";
+import type { LogLine } from "../../protocol/log.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { BUILT_IN, findBuiltIn } from "../../src/scenarios/index.ts";
 
 const body = (log: LogLine[]) =>

@@ -1,6 +1,6 @@
 // Built-in pKVM scenarios: donation on first touch, in-place sharing and who must zero, the
 // MEM_SHARE fake abort, the host touching or trying to take back a protected page, and teardown.
-import type { RunReport } from "../../run.ts";
+import type { RunReport } from "../../run/run.ts";
 import { defineScenario, type GuestStepInput } from "../spec.ts";
 
 const BASE = 0x100000; // 1M

@@ -1,5 +1,5 @@
-import type { RunReport } from "../../run.ts";
-import { runScenario } from "../../run.ts";
+import type { RunReport } from "../../run/run.ts";
+import { runScenario } from "../../run/run.ts";
 import { defineScenario, type ScenarioInput } from "../spec.ts";
 
 const IMAGE = ["kernel-text-0", "kernel-text-1", "initrd-0", "cmdline"];

@@ -1,6 +1,6 @@
 // Private <-> shared conversion, explicit (MapGPA) and implicit (touching the other alias).
 import { PAGE_4K } from "../../../protocol/index.ts";
-import type { RunReport } from "../../run.ts";
+import type { RunReport } from "../../run/run.ts";
 import { defineScenario, type GuestStepInput } from "../spec.ts";
 
 const REGION = 0x400000; // 4M: a 2M-aligned region of 2M + 4K, as in private_mem_conversions_test

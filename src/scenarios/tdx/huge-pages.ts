@@ -1,6 +1,6 @@
 // Huge pages: a 2M accept on a 4K host mapping, and a 4K accept on a 2M PENDING page.
 import { PAGE_2M } from "../../../protocol/index.ts";
-import type { RunReport } from "../../run.ts";
+import type { RunReport } from "../../run/run.ts";
 import { defineScenario } from "../spec.ts";
 
 const REGION = 0x400000;

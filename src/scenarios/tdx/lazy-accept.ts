@@ -1,7 +1,7 @@
 // Lazy accept: a 1 GiB TD whose memory stays unaccepted until used (mm/unaccepted_memory.c);
 // the guest accepts 16 MiB on first use. The host's mapping size against the guest's accept
 // size decides the cost: the "512 x 4K operations" of the seed thread.
-import type { RunReport } from "../../run.ts";
+import type { RunReport } from "../../run/run.ts";
 import { defineScenario } from "../spec.ts";
 
 const USED = 16 * 0x100000;

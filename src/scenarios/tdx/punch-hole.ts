@@ -1,7 +1,7 @@
 // PUNCH_HOLE behind the guest's back: the host frees a private page the guest accepted and
 // wrote. The hole is in the private backing store, not the GPA space: attributes stay private,
 // so the next access faults the page back in as a fresh PENDING page.
-import type { RunReport } from "../../run.ts";
+import type { RunReport } from "../../run/run.ts";
 import { defineScenario, type ScenarioInput } from "../spec.ts";
 
 const PAGE = 0x400000;

@@ -1,5 +1,5 @@
 // Teardown: every private page removed, cleared by the host, every TD page reclaimed, key freed.
-import type { RunReport } from "../../run.ts";
+import type { RunReport } from "../../run/run.ts";
 import { defineScenario } from "../spec.ts";
 
 function successes(run: RunReport, type: string): number {

@@ -1,0 +1,200 @@
+// The TD guest's side of TDX (arch/x86/coco/tdx/tdx.c, mm/unaccepted_memory.c): TDG.VP.INFO at
+// boot, accept_memory() with the 2M -> 4K fallback, conversions in Linux's order (MapGPA, then
+// accept), the private/shared alias picked by the GPA's shared bit, and the policy's checks.
+import {
+  type Address,
+  type Content,
+  type Level,
+  PAGE_2M,
+  PAGE_4K,
+  type Response,
+} from "../../protocol/index.ts";
+import { TDVMCALL_STATUS, tdxStatusIs, tdxStatusName } from "../../protocol/status.ts";
+import { call, type Flow, lock, type TaskRunner } from "../../src/kit/flows.ts";
+import type { PartyIO } from "../../src/kit/party.ts";
+import { RangeSet } from "../../src/kit/range-set.ts";
+import { type GuestArch, GuestPanic } from "./arch.ts";
+import type { GuestPolicy } from "./policy.ts";
+
+const MAPGPA_MAX_RETRIES = 3;
+
+export class TdxGuest implements GuestArch {
+  sharedBit = 0;
+  septVeDisable = false;
+  /** GPAs accepted (Linux: the complement of the unaccepted bitmap). */
+  readonly accepted = new RangeSet();
+  /** GPAs whose guest page-table entries are shared (everything else is private). */
+  readonly sharedView = new RangeSet();
+
+  constructor(
+    private readonly policy: GuestPolicy,
+    private readonly io: PartyIO,
+    private readonly tasks: TaskRunner,
+  ) {}
+
+  *boot(_self: Address): Flow<void> {
+    const info = yield* call("fw", { type: "TDG.VP.INFO" });
+    this.sharedBit = 2 ** (info.gpaWidth - 1);
+    this.septVeDisable = info.septVeDisable;
+    if (this.policy.requireSeptVeDisable && !info.septVeDisable) {
+      throw new GuestPanic("TD misconfiguration: SEPT_VE_DISABLE attribute must be set");
+    }
+  }
+
+  /** A load or store through the alias the guest's page tables give the page (or the other one). */
+  *access(
+    self: Address,
+    vcpu: number,
+    op: "read" | "write",
+    gpa: number,
+    alias: "own" | "other",
+    content: Content | undefined,
+  ): Flow<Content | undefined> {
+    const ownShared = this.sharedView.has(gpa);
+    const viaShared = alias === "own" ? ownShared : !ownShared;
+    const target = viaShared ? gpa + this.sharedBit : gpa;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const r = yield* call("hw", {
+        type: "guest.access",
+        vcpu,
+        op,
+        gpa: target,
+        ...(content ? { content } : {}),
+      });
+      const outcome = r.outcome;
+      if (outcome.result === "ok") return outcome.content;
+      if (outcome.result === "#MC")
+        throw new GuestPanic(`machine check at GPA 0x${gpa.toString(16)}: poison consumed`);
+      // #VE on a PENDING private page: only possible without SEPT_VE_DISABLE.
+      if (!this.policy.acceptOnVe) {
+        throw new GuestPanic(`#VE on private GPA 0x${gpa.toString(16)} (${outcome.septState}): unexpected`);
+      }
+      const page = gpa - (gpa % PAGE_4K);
+      this.io.effect({ e: "fault", by: self, kind: "#VE", gpa: page, detail: "naive guest accepts on #VE" });
+      yield* this.acceptOne(page, 0);
+    }
+    throw new GuestPanic(`access to GPA 0x${gpa.toString(16)} keeps faulting`);
+  }
+
+  /** accept_memory(): 2M where aligned and asked, 4K otherwise; fall back on PAGE_SIZE_MISMATCH. */
+  *accept(gpa: number, size: number, level: Level): Flow<void> {
+    let at = gpa;
+    const end = gpa + size;
+    while (at < end) {
+      const big = level === 1 && at % PAGE_2M === 0 && end - at >= PAGE_2M;
+      const unit = big ? PAGE_2M : PAGE_4K;
+      if (this.policy.trackAccepted && this.accepted.covers(at, at + unit)) {
+        at += unit;
+        continue;
+      }
+      yield* lock(`accept:${Math.floor(at / PAGE_2M)}`);
+      try {
+        if (!(this.policy.trackAccepted && this.accepted.covers(at, at + unit))) {
+          const done = yield* this.acceptOne(at, big ? 1 : 0);
+          if (!done) {
+            for (let page = at; page < at + unit; page += PAGE_4K) {
+              if (!(this.policy.trackAccepted && this.accepted.has(page))) yield* this.acceptOne(page, 0);
+            }
+          }
+        }
+      } finally {
+        this.tasks.unlock(`accept:${Math.floor(at / PAGE_2M)}`);
+      }
+      at += unit;
+    }
+  }
+
+  /** One TDG.MEM.PAGE.ACCEPT; false when a 2M accept must fall back to 4K. */
+  private *acceptOne(gpa: number, level: Level): Flow<boolean> {
+    const r = yield* call("fw", { type: "TDG.MEM.PAGE.ACCEPT", gpa, level });
+    const size = level === 1 ? PAGE_2M : PAGE_4K;
+    if (BigInt(r.status) === 0n) {
+      this.markAccepted(gpa, size);
+      return true;
+    }
+    if (level === 1 && tdxStatusIs(r.status, "TDX_PAGE_SIZE_MISMATCH")) return false;
+    if (tdxStatusIs(r.status, "TDX_PAGE_ALREADY_ACCEPTED") && !this.policy.alreadyAcceptedIsFatal) {
+      this.markAccepted(gpa, size);
+      return true;
+    }
+    throw new GuestPanic(`Failed to accept memory at 0x${gpa.toString(16)}: ${tdxStatusName(r.status)}`);
+  }
+
+  private markAccepted(gpa: number, size: number): void {
+    this.accepted.add(gpa, gpa + size);
+    this.io.effect({ e: "accepted", by: "guest/kernel", gpa, size });
+  }
+
+  /** set_memory_decrypted(): PTEs to shared, then MapGPA(shared alias). The old page is the host's to drop. */
+  *toShared(self: Address, gpa: number, size: number): Flow<void> {
+    this.sharedView.add(gpa, gpa + size);
+    this.io.effect({ e: "guest-view", by: self, gpa, size, view: "shared" });
+    this.accepted.remove(gpa, gpa + size);
+    if (!(yield* this.mapGpa(self, gpa + this.sharedBit, size))) {
+      this.io.effect({
+        e: "fault",
+        by: self,
+        kind: "conversion-failed",
+        gpa,
+        detail: "MapGPA to shared failed: pages leaked",
+      });
+    }
+  }
+
+  /** set_memory_encrypted(): MapGPA(private), then accept every page (contents are zero after). */
+  *toPrivate(self: Address, gpa: number, size: number): Flow<void> {
+    if (!(yield* this.mapGpa(self, gpa, size))) {
+      throw new GuestPanic(`MapGPA to private failed at 0x${gpa.toString(16)}`);
+    }
+    this.sharedView.remove(gpa, gpa + size);
+    this.io.effect({ e: "guest-view", by: self, gpa, size, view: "private" });
+    // Conversion always re-accepts: the bitmap only covers boot-time unaccepted memory.
+    this.accepted.remove(gpa, gpa + size);
+    yield* this.accept(gpa, size, 1);
+  }
+
+  /** TDG.VP.VMCALL<MapGPA> with Linux's RETRY handling (tdx_map_gpa). */
+  private *mapGpa(self: Address, start: number, size: number): Flow<boolean> {
+    const end = start + size;
+    let at = start;
+    let retries = 0;
+    while (at < end) {
+      const r: Response<"TDG.VP.VMCALL<MapGPA>"> = yield* call("fw", {
+        type: "TDG.VP.VMCALL<MapGPA>",
+        gpa: at,
+        size: end - at,
+      });
+      const status = BigInt(r.status);
+      if (status === TDVMCALL_STATUS.TDVMCALL_STATUS_SUCCESS) return true;
+      if (status !== TDVMCALL_STATUS.TDVMCALL_STATUS_RETRY || r.retryGpa === undefined) return false;
+      if (this.policy.checkRetryGpa) {
+        if (r.retryGpa < at || r.retryGpa >= end) {
+          this.io.effect({
+            e: "fault",
+            by: self,
+            kind: "bad-retry",
+            gpa: r.retryGpa,
+            detail: "RETRY GPA outside the range",
+          });
+          return false;
+        }
+        retries = r.retryGpa === at ? retries + 1 : 0;
+        if (retries > MAPGPA_MAX_RETRIES) return false;
+      }
+      at = r.retryGpa;
+    }
+    return true;
+  }
+
+  *post(value: number): Flow<void> {
+    yield* call("fw", { type: "TDG.VP.VMCALL<Instruction.IO>", port: 0x80, value });
+  }
+
+  *halt(): Flow<void> {
+    yield* call("fw", { type: "TDG.VP.VMCALL<Instruction.HLT>" });
+  }
+
+  *reportFatal(reason: string): Flow<void> {
+    yield* call("fw", { type: "TDG.VP.VMCALL<ReportFatalError>", reason });
+  }
+}

@@ -1,0 +1,254 @@
+// KVM on a pKVM host (arch/arm64/kvm/pkvm.c, mmu.c): the host keeps no real stage-2 for a
+// protected guest, only a record of what it donated. A guest's first touch of an IPA is a stage-2
+// fault: KVM pins the backing page and donates it (__pkvm_host_donate_guest). Teardown reclaims
+// every page (EL2 poisons what the guest owned). Two backings: `pinned` anonymous memory (upstream
+// today) and `gmem`, guest_memfd with per-page shared/private state (the 2026 proposal).
+import type { KvmExit, RequestEnvelope, Response } from "../../../protocol/index.ts";
+import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
+import type { PartyIO } from "../../../src/kit/party.ts";
+import { HostMemory } from "../host-memory.ts";
+
+const KVM = "host/kvm" as const;
+const EPERM = -1;
+const EINTR = -4;
+const EFAULT = -14;
+const EINVAL = -22;
+const PAGE = 0x1000;
+/** How many times teardown kicks the vCPUs out before giving up on __pkvm_start_teardown_vm. */
+const TEARDOWN_TRIES = 64;
+
+export interface KvmPkvmOptions {
+  variant: "pinned" | "gmem";
+}
+
+export class KvmPkvm {
+  private readonly memory = new HostMemory();
+  private vmHandle = 0;
+  private vcpus = 0;
+  /** The backing page of each guest frame the host has touched (anonymous memory or guest_memfd). */
+  readonly backing = new Map<number, number>();
+  /** pkvm_mappings: gfn -> pfn of each page donated to the guest (pinned until teardown). */
+  readonly donated = new Map<number, number>();
+  /** Guest frames the guest shared back with MEM_SHARE (the VMM may touch them). */
+  readonly sharedByGuest = new Set<number>();
+  private dying = false;
+  dead: string | undefined;
+
+  constructor(
+    private readonly io: PartyIO,
+    private readonly tasks: TaskRunner,
+    readonly options: KvmPkvmOptions,
+  ) {}
+
+  handle(env: RequestEnvelope): void {
+    this.tasks.spawn(KVM, this.ioctl(env));
+  }
+
+  private *ioctl(env: RequestEnvelope): Flow<void> {
+    const msg = env.msg;
+    switch (msg.type) {
+      case "KVM_CREATE_VM": {
+        const r = yield* call("fw", { type: "__pkvm_init_vm", protected: msg.protected, vcpus: msg.vcpus });
+        this.vmHandle = r.handle ?? 0;
+        this.vcpus = msg.vcpus;
+        return this.io.reply(env, { type: msg.type, ret: r.ret });
+      }
+      case "KVM_RUN":
+        return this.io.reply(env, yield* this.run(msg.vcpu));
+      case "madvise":
+      case "fallocate": {
+        const gpa = msg.type === "madvise" ? msg.gpa : msg.offset;
+        const size = msg.type === "madvise" ? msg.size : msg.len;
+        return this.io.reply(env, { type: msg.type, ret: yield* this.discard(gpa, size) } as never);
+      }
+      case "KVM_DESTROY_VM":
+        yield* this.destroy();
+        return this.io.reply(env, { type: msg.type, ret: 0 });
+      default:
+        return this.io.reply(env, { type: msg.type, ret: EINVAL } as never);
+    }
+  }
+
+  // ---- the run loop ----
+
+  private *run(vcpu: number): Flow<Response<"KVM_RUN">> {
+    const loaded = yield* call("fw", { type: "__pkvm_vcpu_load", handle: this.vmHandle, vcpu });
+    if (loaded.ret !== 0) return { type: "KVM_RUN", ret: this.dying ? EINTR : loaded.ret };
+    const result = yield* this.runLoaded(vcpu);
+    yield* call("fw", { type: "__pkvm_vcpu_put", vcpu });
+    return result;
+  }
+
+  private *runLoaded(vcpu: number): Flow<Response<"KVM_RUN">> {
+    for (;;) {
+      if (this.dying) return { type: "KVM_RUN", ret: EINTR };
+      const r = yield* call("fw", { type: "__kvm_vcpu_run", vcpu });
+      const exit = r.exit;
+      if (!exit) return { type: "KVM_RUN", ret: r.ret };
+      switch (exit.reason) {
+        case "IRQ":
+          continue;
+        case "DABT_LOW": {
+          const ret = yield* this.stage2Fault(vcpu, exit.ipa);
+          if (ret !== 0) return { type: "KVM_RUN", ret };
+          continue;
+        }
+        case "HVC":
+          this.noteHvc(exit.fn, exit.ipa);
+          continue;
+        case "MMIO":
+          return userExit({ exit_reason: "KVM_EXIT_MMIO", value: exit.value });
+        case "PSCI_CPU_OFF":
+          return userExit({ exit_reason: "KVM_EXIT_HLT" });
+        case "PSCI_SYSTEM_OFF":
+          return userExit({
+            exit_reason: "KVM_EXIT_SYSTEM_EVENT",
+            event: "KVM_SYSTEM_EVENT_SHUTDOWN",
+            detail: exit.detail,
+          });
+      }
+    }
+  }
+
+  /** pkvm_pgtable_stage2_map(): donate the backing page, or detect a poisoned IPA (-EFAULT). */
+  private *stage2Fault(vcpu: number, ipa: number): Flow<number> {
+    const gfn = Math.floor(ipa / PAGE);
+    if (this.donated.has(gfn)) {
+      // Already donated: either another vCPU raced us, or the host destroyed the page (poisoned IPA).
+      const poison = yield* call("fw", { type: "__pkvm_vcpu_in_poison_fault", vcpu });
+      if (poison.ret !== 0) {
+        this.io.effect({
+          e: "fault",
+          by: KVM,
+          kind: "poisoned IPA",
+          gpa: ipa,
+          detail: "KVM_RUN fails with -EFAULT",
+        });
+        return EFAULT;
+      }
+      return 0;
+    }
+    const hpa = yield* this.pageFor(gfn);
+    const r = yield* call("fw", { type: "__pkvm_host_donate_guest", pfn: hpa / PAGE, gfn, vcpu });
+    if (r.ret !== 0) return EFAULT;
+    this.donated.set(gfn, hpa / PAGE);
+    return 0;
+  }
+
+  /** The backing page of a guest frame: allocated and zero-filled on first touch, then pinned. */
+  *pageFor(gfn: number): Flow<number> {
+    let hpa = this.backing.get(gfn);
+    if (hpa === undefined) {
+      hpa = this.memory.alloc4K();
+      this.backing.set(gfn, hpa);
+      const why = this.options.variant === "gmem" ? "guest_memfd first use" : "anonymous page first touch";
+      yield* call("hw", { type: "host.access", op: "clear", hpa, why });
+      if (this.options.variant === "gmem")
+        this.io.effect({ e: "gmem", by: KVM, gpa: gfn * PAGE, hpa, pages: 1, op: "alloc" });
+    }
+    return hpa;
+  }
+
+  private noteHvc(fn: "MEM_SHARE" | "MEM_UNSHARE" | "MEM_RELINQUISH", ipa: number): void {
+    const gfn = Math.floor(ipa / PAGE);
+    if (fn === "MEM_SHARE") this.sharedByGuest.add(gfn);
+    else this.sharedByGuest.delete(gfn);
+    if (fn === "MEM_RELINQUISH") {
+      // The page is the host's again (EL2 poisoned it): unpin and forget the mapping.
+      this.donated.delete(gfn);
+      this.backing.delete(gfn);
+    }
+  }
+
+  // ---- the host trying to take memory back ----
+
+  /** madvise(MADV_DONTNEED) on pinned memory, or PUNCH_HOLE on guest_memfd: a donated page cannot go. */
+  private *discard(gpa: number, size: number): Flow<number> {
+    let ret = 0;
+    for (let gfn = Math.floor(gpa / PAGE); gfn < Math.ceil((gpa + size) / PAGE); gfn++) {
+      if (this.donated.has(gfn)) {
+        // The mmu notifier must unmap it from the guest: EL2 refuses for a protected VM.
+        const r = yield* call("fw", { type: "__pkvm_host_wrprotect_guest", handle: this.vmHandle, gfn });
+        if (r.ret !== 0) ret = EPERM;
+        continue;
+      }
+      const hpa = this.backing.get(gfn);
+      if (hpa === undefined) continue;
+      this.backing.delete(gfn);
+      this.memory.free(hpa, 1);
+      if (this.options.variant === "gmem")
+        this.io.effect({ e: "gmem", by: KVM, gpa: gfn * PAGE, hpa, pages: 1, op: "free" });
+    }
+    return ret;
+  }
+
+  /** An EL1 access to a page the host gave away faults; the kernel force-reclaims it and retries. */
+  *kernelRead(gpa: number): Flow<void> {
+    const hpa = this.backing.get(Math.floor(gpa / PAGE));
+    if (hpa === undefined) return;
+    const first = yield* call("hw", { type: "host.access", op: "read", hpa });
+    if (first.outcome.result !== "abort") return;
+    const r = yield* call("fw", { type: "__pkvm_force_reclaim_guest_page", phys: hpa });
+    if (r.ret !== 0) {
+      this.io.effect({
+        e: "fault",
+        by: KVM,
+        kind: "die_kernel_fault",
+        hpa,
+        detail: "access to hypervisor-protected memory",
+      });
+      return;
+    }
+    yield* call("hw", { type: "host.access", op: "read", hpa });
+  }
+
+  /** The host kernel trying to unmap a guest page (e.g. for reclaim or migration): EL2 refuses. */
+  *unmapFlow(gpa: number): Flow<void> {
+    const gfn = Math.floor(gpa / PAGE);
+    const r = yield* call("fw", { type: "__pkvm_host_wrprotect_guest", handle: this.vmHandle, gfn });
+    if (r.ret !== 0)
+      this.io.effect({ e: "fault", by: KVM, kind: "unmap refused", gpa, detail: `errno ${r.ret}` });
+  }
+
+  // ---- teardown ----
+
+  /** pkvm_destroy_hyp_vm(): start teardown, reclaim every donated page, finalize. */
+  private *destroy(): Flow<void> {
+    this.dying = true;
+    for (let tries = 0; ; tries++) {
+      for (let vcpu = 0; vcpu < this.vcpus; vcpu++) yield* call("hw", { type: "vcpu.kick", vcpu });
+      const r = yield* call("fw", { type: "__pkvm_start_teardown_vm", handle: this.vmHandle });
+      if (r.ret === 0) break;
+      if (tries >= TEARDOWN_TRIES) {
+        this.io.effect({
+          e: "fault",
+          by: KVM,
+          kind: "teardown",
+          detail: `__pkvm_start_teardown_vm: ${r.ret}`,
+        });
+        return;
+      }
+    }
+    for (const gfn of [...this.donated.keys()].sort((a, b) => a - b)) {
+      const r = yield* call("fw", { type: "__pkvm_reclaim_dying_guest_page", handle: this.vmHandle, gfn });
+      if (r.ret !== 0) {
+        // Left pinned on purpose: a page EL2 would not give back is never reused.
+        this.io.effect({ e: "fault", by: KVM, kind: "leaked", gpa: gfn * PAGE, detail: `reclaim: ${r.ret}` });
+        continue;
+      }
+      this.donated.delete(gfn);
+    }
+    yield* call("fw", { type: "__pkvm_finalize_teardown_vm", handle: this.vmHandle });
+    for (const hpa of this.backing.values()) this.memory.free(hpa, 1);
+    this.io.effect({ e: "lifecycle", by: KVM, state: "torn-down" });
+  }
+
+  /** KVM_RUN failed for good (e.g. a poisoned IPA): the VM cannot run any more. */
+  kill(reason: string): void {
+    if (this.dead) return;
+    this.dead = reason;
+    this.io.effect({ e: "lifecycle", by: KVM, state: "vm-killed", detail: reason });
+  }
+}
+
+const userExit = (exit: KvmExit): Response<"KVM_RUN"> => ({ type: "KVM_RUN", ret: 0, exit });

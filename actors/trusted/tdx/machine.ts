@@ -1,0 +1,258 @@
+// The trusted side on TDX (TDX module + CPU) as one XState actor. The machine's states are the
+// TD's op state and teardown lifecycle; a SEAMCALL a state does not list is refused with the
+// status the module gives for it there. Guest instructions and hardware requests are handled in
+// every state. Per-page state lives in tables (module.ts), not in the machine.
+import { enqueueActions, setup } from "xstate";
+import type { CallName, Envelope, Request, RequestEnvelope, U64 } from "../../../protocol/index.ts";
+import { type TdxStatusName, tdxStatus } from "../../../protocol/status.ts";
+import { FrameStore } from "../../../src/hardware/frames.ts";
+import { X86TdxPlatform } from "../../../src/hardware/x86-tdx.ts";
+import { PartyIO } from "../../../src/kit/party.ts";
+import { type PartyEvent, XStateParty } from "../../../src/kit/xstate-party.ts";
+import { TdxModule } from "./module.ts";
+import type { OpState } from "./sept-table.ts";
+import { VcpuRunner } from "./vcpus.ts";
+
+export interface TdxOptions {
+  /** Erratum parts: a host read of a private line machine-checks the host. */
+  hostReadMachineChecks: boolean;
+  /** A deliberately broken module (attack A11): ACCEPT does not zero. */
+  mutant?: { acceptWithoutZeroing?: boolean };
+}
+
+interface TdxContext {
+  module: TdxModule;
+  cpu: X86TdxPlatform;
+  vcpus: VcpuRunner;
+  io: PartyIO;
+}
+
+type Handler = (ctx: TdxContext, env: RequestEnvelope, op: OpState) => U64 | undefined;
+
+/** A SEAMCALL answered with just a status. `undefined` = the handler replied itself. */
+const statusOnly =
+  <N extends CallName>(fn: (ctx: TdxContext, msg: Request<N>, op: OpState) => U64): Handler =>
+  (ctx, env, op) =>
+    fn(ctx, env.msg as Request<N>, op);
+
+const SEAMCALLS: Partial<Record<CallName, Handler>> = {
+  "TDH.MNG.CREATE": statusOnly<"TDH.MNG.CREATE">((c, m) => c.module.create(m)),
+  "TDH.MNG.KEY.CONFIG": statusOnly((c) => c.module.keyConfig()),
+  "TDH.MNG.INIT": statusOnly<"TDH.MNG.INIT">((c, m) => c.module.init(m)),
+  "TDH.VP.CREATE": statusOnly<"TDH.VP.CREATE">((c, m) => c.module.vpCreate(m)),
+  "TDH.MEM.SEPT.ADD": statusOnly<"TDH.MEM.SEPT.ADD">((c, m, op) => c.module.septAdd(m, op)),
+  "TDH.MEM.PAGE.ADD": statusOnly<"TDH.MEM.PAGE.ADD">((c, m, op) => c.module.pageAdd(m, op)),
+  "TDH.MR.EXTEND": statusOnly<"TDH.MR.EXTEND">((c, m, op) => c.module.mrExtend(m, op)),
+  "TDH.MR.FINALIZE": statusOnly((c) => c.module.finalize()),
+  "TDH.MEM.PAGE.AUG": statusOnly<"TDH.MEM.PAGE.AUG">((c, m, op) => c.module.aug(m, op)),
+  "TDH.MEM.RANGE.BLOCK": statusOnly<"TDH.MEM.RANGE.BLOCK">((c, m, op) => c.module.block(m, op)),
+  "TDH.MEM.RANGE.UNBLOCK": statusOnly<"TDH.MEM.RANGE.UNBLOCK">((c, m, op) => c.module.unblock(m, op)),
+  "TDH.MEM.TRACK": statusOnly((c) => c.module.track()),
+  "TDH.MEM.PAGE.DEMOTE": statusOnly<"TDH.MEM.PAGE.DEMOTE">((c, m, op) => c.module.demote(m, op)),
+  "TDH.PHYMEM.PAGE.WBINVD": statusOnly<"TDH.PHYMEM.PAGE.WBINVD">((c, m) => c.module.wbinvd(m)),
+  "TDH.VP.FLUSH": (c, env) => {
+    const msg = env.msg as Request<"TDH.VP.FLUSH">;
+    const status = c.module.vpFlush(msg);
+    if (BigInt(status) === 0n) c.vcpus.discard(msg.vcpu);
+    return status;
+  },
+  "TDH.MNG.VPFLUSHDONE": statusOnly((c) => c.module.vpFlushDone()),
+  "TDH.PHYMEM.CACHE.WB": statusOnly((c) => c.module.cacheWb()),
+  "TDH.MNG.KEY.FREEID": statusOnly((c) => c.module.keyFreeId()),
+  "TDH.MEM.PAGE.REMOVE": (c, env, op) => {
+    c.io.reply(env, c.module.remove(env.msg as Request<"TDH.MEM.PAGE.REMOVE">, op));
+    return undefined;
+  },
+  "TDH.MEM.PAGE.PROMOTE": (c, env, op) => {
+    c.io.reply(env, c.module.promote(env.msg as Request<"TDH.MEM.PAGE.PROMOTE">, op));
+    return undefined;
+  },
+  "TDH.PHYMEM.PAGE.RECLAIM": (c, env) => {
+    c.io.reply(env, c.module.reclaim(env.msg as Request<"TDH.PHYMEM.PAGE.RECLAIM">));
+    return undefined;
+  },
+  "TDH.MNG.RD": (c, env) => {
+    c.io.reply(env, { type: "TDH.MNG.RD", status: tdxStatus("TDX_SUCCESS"), value: c.module.measurement });
+    return undefined;
+  },
+  "TDH.VP.ENTER": (c, env) => {
+    c.vcpus.enter(env as RequestEnvelope<"TDH.VP.ENTER">);
+    return undefined;
+  },
+};
+
+const isSuccess = (status: U64) => BigInt(status) === 0n;
+
+function replyStatus(ctx: TdxContext, env: Envelope, status: U64): void {
+  ctx.io.reply(env as RequestEnvelope, { type: env.msg.type, status } as never);
+}
+
+/** Run a SEAMCALL in op state `op`; true if it succeeded (drives op-state transitions). */
+function seamcall(ctx: TdxContext, env: Envelope, op: OpState): boolean {
+  const handler = SEAMCALLS[env.msg.type as CallName];
+  if (!handler) throw new Error(`bug: no handler for ${env.msg.type}`);
+  const status = handler(ctx, env as RequestEnvelope, op);
+  if (status === undefined) return true;
+  replyStatus(ctx, env, status);
+  return isSuccess(status);
+}
+
+/** Delivered messages, plus "@advance": raised when a state-changing SEAMCALL succeeded. */
+type Ev = (PartyEvent & { env: Envelope }) | { type: "@advance"; env?: undefined };
+
+export type TdState = "NO_TD" | "UNINIT" | "INITIALIZED" | "RUNNABLE" | "TD_BLOCKED" | "TD_TEARDOWN";
+
+interface TdStateSpec {
+  /** The op state the module's checks see in this state. */
+  readonly op: OpState;
+  /** SEAMCALLs taken here (besides those taken in every state). */
+  readonly calls: readonly CallName[];
+  /** The SEAMCALL whose success moves the TD on, and where to. */
+  readonly advance?: { readonly call: CallName; readonly to: TdState };
+  /** Status for any other SEAMCALL. */
+  readonly refusal: TdxStatusName;
+}
+
+const SEPT_CALLS: readonly CallName[] = [
+  "TDH.MEM.RANGE.BLOCK",
+  "TDH.MEM.RANGE.UNBLOCK",
+  "TDH.MEM.TRACK",
+  "TDH.MEM.PAGE.REMOVE",
+  "TDH.MEM.PAGE.DEMOTE",
+  "TDH.MEM.PAGE.PROMOTE",
+];
+
+/** SEAMCALLs that do not depend on the TD's state. */
+export const ANY_STATE_CALLS: readonly CallName[] = ["TDH.MNG.RD", "TDH.PHYMEM.PAGE.WBINVD"];
+
+/**
+ * The TD lifecycle as data (TDR/TDCS op state, then the teardown states): which SEAMCALLs each
+ * state takes and which call moves it on. The machine below is generated from it, and
+ * `cocomem describe tdx` prints it.
+ */
+export const TD_LIFECYCLE: Readonly<Record<TdState, TdStateSpec>> = {
+  NO_TD: {
+    op: "UNINIT",
+    calls: [],
+    advance: { call: "TDH.MNG.CREATE", to: "UNINIT" },
+    refusal: "TDX_OP_STATE_INCORRECT",
+  },
+  UNINIT: {
+    op: "UNINIT",
+    calls: ["TDH.MNG.KEY.CONFIG"],
+    advance: { call: "TDH.MNG.INIT", to: "INITIALIZED" },
+    refusal: "TDX_OP_STATE_INCORRECT",
+  },
+  INITIALIZED: {
+    op: "INITIALIZED",
+    calls: ["TDH.VP.CREATE", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.ADD", "TDH.MR.EXTEND", ...SEPT_CALLS],
+    advance: { call: "TDH.MR.FINALIZE", to: "RUNNABLE" },
+    refusal: "TDX_OP_STATE_INCORRECT",
+  },
+  RUNNABLE: {
+    op: "RUNNABLE",
+    calls: ["TDH.VP.ENTER", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.AUG", "TDH.VP.FLUSH", ...SEPT_CALLS],
+    advance: { call: "TDH.MNG.VPFLUSHDONE", to: "TD_BLOCKED" },
+    refusal: "TDX_OP_STATE_INCORRECT",
+  },
+  /** HKID being released: no vCPU may run, caches are written back. */
+  TD_BLOCKED: {
+    op: "RUNNABLE",
+    calls: ["TDH.PHYMEM.CACHE.WB"],
+    advance: { call: "TDH.MNG.KEY.FREEID", to: "TD_TEARDOWN" },
+    refusal: "TDX_LIFECYCLE_STATE_INCORRECT",
+  },
+  TD_TEARDOWN: {
+    op: "RUNNABLE",
+    calls: ["TDH.PHYMEM.PAGE.RECLAIM"],
+    refusal: "TDX_LIFECYCLE_STATE_INCORRECT",
+  },
+};
+
+/** Which kind of event a message to the trusted side is: how XStateParty names it. */
+export function classifyTrusted(env: Envelope): string {
+  const type = env.msg.type;
+  if (type.startsWith("TDG.") || type === "guest.access") return "instruction";
+  if (type === "host.access" || type === "ept.map" || type === "ept.zap" || type === "vcpu.kick")
+    return "hardware";
+  return "seamcall";
+}
+
+const states = Object.fromEntries(
+  (Object.keys(TD_LIFECYCLE) as TdState[]).map((state) => {
+    const advance = TD_LIFECYCLE[state].advance;
+    const on = {
+      seamcall: [
+        {
+          guard: { type: "advances" as const, params: { state } },
+          actions: { type: "advance" as const, params: { state } },
+        },
+        { actions: { type: "seamcall" as const, params: { state } } },
+      ],
+    };
+    return [state, { on: advance ? { ...on, "@advance": advance.to } : on }];
+  }),
+);
+
+export const tdxMachine = setup({
+  types: { context: {} as TdxContext, events: {} as Ev, input: {} as TdxContext },
+  guards: {
+    advances: ({ event }, params: { state: TdState }) =>
+      TD_LIFECYCLE[params.state].advance?.call === event.env?.msg.type,
+  },
+  actions: {
+    /** A SEAMCALL that does not change the TD state: run it if this state takes it, else refuse. */
+    seamcall: ({ context, event }, params: { state: TdState }) => {
+      const spec = TD_LIFECYCLE[params.state];
+      const type = event.env!.msg.type as CallName;
+      if (spec.calls.includes(type) || ANY_STATE_CALLS.includes(type)) seamcall(context, event.env!, spec.op);
+      else replyStatus(context, event.env!, tdxStatus(spec.refusal));
+    },
+    /** The state's advancing SEAMCALL: on success the TD moves on. */
+    advance: enqueueActions(({ context, event, enqueue }, params: { state: TdState }) => {
+      if (seamcall(context, event.env!, TD_LIFECYCLE[params.state].op)) enqueue.raise({ type: "@advance" });
+    }),
+    instruction: ({ context, event }) => context.vcpus.instruction(event.env!),
+    hardware: ({ context, event }) => hardware(context, event.env as RequestEnvelope),
+  },
+}).createMachine({
+  id: "tdx-module",
+  context: ({ input }) => input,
+  initial: "NO_TD",
+  on: {
+    "@start": {},
+    instruction: { actions: "instruction" },
+    hardware: { actions: "hardware" },
+  },
+  states,
+});
+
+function hardware(ctx: TdxContext, env: RequestEnvelope): void {
+  const msg = env.msg;
+  switch (msg.type) {
+    case "host.access":
+      return ctx.io.reply(env, {
+        type: "host.access",
+        outcome: ctx.cpu.hostAccess(env.from, msg.op, msg.hpa, msg.content, msg.why, msg.pages),
+      });
+    case "ept.map":
+      ctx.cpu.mapShared(env.from, msg.gpa, msg.hpa);
+      return ctx.io.reply(env, { type: "ept.map", ok: true });
+    case "ept.zap":
+      return ctx.io.reply(env, { type: "ept.zap", zapped: ctx.cpu.zapShared(env.from, msg.gpa, msg.size) });
+    case "vcpu.kick":
+      return ctx.io.reply(env, { type: "vcpu.kick", wasRunning: ctx.vcpus.kick(msg.vcpu) });
+    default:
+      throw new Error(`bug: ${msg.type} is not a hardware request`);
+  }
+}
+
+/** The trusted side of a TDX run, ready for a transport. */
+export function createTdxTrustedParty(options: TdxOptions): XStateParty {
+  const io = new PartyIO();
+  const frames = new FrameStore();
+  const module = new TdxModule(frames, io, options.mutant);
+  const cpu = new X86TdxPlatform(frames, io, options);
+  const context: TdxContext = { module, cpu, io, vcpus: new VcpuRunner(module, cpu, io) };
+  return new XStateParty("trusted", tdxMachine, context, io, classifyTrusted);
+}

@@ -1,0 +1,438 @@
+// The TDX module's memory-management logic: SEAMCALLs from the host and TDCALLs from the guest,
+// over the S-EPT, the PAMT and the frames. Every handler checks everything first and only then
+// mutates, so a refused call changes nothing. The TD op state is owned by the XState machine
+// (machine.ts) and passed in, so it exists in one place.
+import { createHash } from "node:crypto";
+import { type Level, levelSize, type Request, type Response, type U64 } from "../../../protocol/index.ts";
+import { TDX_OPERAND_ID, type TdxStatusName, tdxStatus } from "../../../protocol/status.ts";
+import { type FrameStore, pfnOf } from "../../../src/hardware/frames.ts";
+import type { PartyIO } from "../../../src/kit/party.ts";
+import { type PageType, Pamt } from "./pamt.ts";
+import { idx2M, type Leaf, type NonLeaf, SecureEpt } from "./sept.ts";
+import { type OpState, SEPT_TABLE, type SeptCall, type SeptState, septRule } from "./sept-table.ts";
+
+const ok = (): U64 => tdxStatus("TDX_SUCCESS");
+const err = (name: TdxStatusName, operand: bigint = TDX_OPERAND_ID.RCX): U64 => tdxStatus(name, operand);
+
+/** Lifecycle of the TD's key (TDR state) as teardown moves it on. */
+export type KeyState = "NONE" | "HKID_ASSIGNED" | "KEYS_CONFIGURED" | "BLOCKED" | "WB_DONE" | "TEARDOWN";
+
+export class TdxModule {
+  readonly sept = new SecureEpt();
+  readonly pamt = new Pamt();
+  keyState: KeyState = "NONE";
+  hkid = 0;
+  tdr = 0;
+  septVeDisable = true;
+  gpaWidth: 48 | 52 = 48;
+  /** TD epoch for TLB tracking; BLOCK records it, TRACK increments it. */
+  epoch = 1;
+  /** Entry epoch of each vCPU currently in guest mode (absent = not in the guest). */
+  readonly inGuest = new Map<number, number>();
+  readonly vcpus = new Map<number, { tdvpr: number; flushed: boolean }>();
+  fatal: string | undefined;
+  private mrtd = createHash("sha384").update("MRTD").digest("hex");
+
+  constructor(
+    private readonly frames: FrameStore,
+    private readonly io: PartyIO,
+    /** A broken module for attack A11: ACCEPT maps the page without zeroing it. */
+    private readonly mutant: { acceptWithoutZeroing?: boolean } = {},
+  ) {}
+
+  get sharedBit(): number {
+    return 2 ** (this.gpaWidth - 1);
+  }
+
+  /** Translation hook for the CPU (PrivateTranslation). */
+  leafFor(gpa: number): Leaf | undefined {
+    return this.sept.leafFor(gpa);
+  }
+
+  // ---- TD creation and build ----
+
+  create(req: Request<"TDH.MNG.CREATE">): U64 {
+    if (this.keyState !== "NONE") return err("TDX_OP_STATE_INCORRECT");
+    if (!this.pamt.isFree(pfnOf(req.tdr), 1)) return err("TDX_PAGE_METADATA_INCORRECT");
+    this.tdr = req.tdr;
+    this.hkid = req.hkid;
+    this.assignPage(req.tdr, "PT_TDR", 1);
+    this.keyState = "HKID_ASSIGNED";
+    return ok();
+  }
+
+  keyConfig(): U64 {
+    if (this.keyState !== "HKID_ASSIGNED") return err("TDX_KEY_STATE_INCORRECT");
+    this.keyState = "KEYS_CONFIGURED";
+    return ok();
+  }
+
+  init(req: Request<"TDH.MNG.INIT">): U64 {
+    if (this.keyState !== "KEYS_CONFIGURED") return err("TDX_TD_KEYS_NOT_CONFIGURED", 0n);
+    this.septVeDisable = req.septVeDisable;
+    this.gpaWidth = req.gpaWidth;
+    return ok();
+  }
+
+  vpCreate(req: Request<"TDH.VP.CREATE">): U64 {
+    if (this.vcpus.has(req.vcpu)) return err("TDX_OPERAND_INVALID");
+    if (!this.pamt.isFree(pfnOf(req.tdvpr), 1)) return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.RDX);
+    this.assignPage(req.tdvpr, "PT_TDVPR", 1);
+    this.vcpus.set(req.vcpu, { tdvpr: req.tdvpr, flushed: false });
+    return ok();
+  }
+
+  finalize(): U64 {
+    this.mrtd = this.extendHash("FINALIZE", 0, "");
+    this.io.effect({ e: "lifecycle", by: "fw", state: "RUNNABLE", detail: `MRTD ${this.mrtd.slice(0, 16)}` });
+    return ok();
+  }
+
+  // ---- S-EPT management (host side) ----
+
+  septAdd(req: Request<"TDH.MEM.SEPT.ADD">, op: OpState): U64 {
+    const bad = this.checkPage("TDH.MEM.SEPT.ADD", req.gpa, req.level);
+    if (bad) return bad;
+    const walk = this.sept.walk(req.gpa, req.level);
+    if (walk.kind !== "entry") return err("TDX_EPT_WALK_FAILED");
+    const rule = septRule("TDH.MEM.SEPT.ADD", walk.state, op);
+    if (!("to" in rule)) return this.refuse(rule);
+    if (!this.pamt.isFree(pfnOf(req.hpa), 1)) return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.R8);
+    this.assignPage(req.hpa, "PT_EPT", 1);
+    if (req.level === 2) {
+      this.sept.tables1G.set(Math.floor(req.gpa / 0x40000000), {
+        state: "NL_MAPPED",
+        spt: req.hpa,
+        blockEpoch: 0,
+      });
+    } else {
+      this.sept.entries2M.set(idx2M(req.gpa), {
+        state: "NL_MAPPED",
+        spt: req.hpa,
+        blockEpoch: 0,
+        children: new Map(),
+      });
+    }
+    this.septEffect(req.gpa, req.level, "FREE", "NL_MAPPED", { spt: req.hpa });
+    return ok();
+  }
+
+  pageAdd(req: Request<"TDH.MEM.PAGE.ADD">, op: OpState): U64 {
+    const found = this.leafEntry("TDH.MEM.PAGE.ADD", req.gpa, 0, op);
+    if ("status" in found) return found.status;
+    if (!this.pamt.isFree(pfnOf(req.hpa), 1)) return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.R8);
+    const source = this.frames.get(pfnOf(req.source));
+    this.io.effect({ e: "read", by: "fw", hpa: req.source, content: source.content });
+    const content = source.content;
+    this.assignPage(req.hpa, "PT_REG", 1, req.gpa);
+    this.frames.set(pfnOf(req.hpa), { content, keyId: this.hkid, poisoned: false });
+    this.io.effect({ e: "write", by: "fw", hpa: req.hpa, gpa: req.gpa, content });
+    this.sept.setLeaf(req.gpa, { state: "MAPPED", level: 0, hpa: req.hpa, blockEpoch: 0 });
+    this.septEffect(req.gpa, 0, "FREE", "MAPPED", { hpa: req.hpa });
+    this.mrtd = this.extendHash("PAGE.ADD", req.gpa, "");
+    return ok();
+  }
+
+  mrExtend(req: Request<"TDH.MR.EXTEND">, op: OpState): U64 {
+    const page = req.gpa - (req.gpa % 0x1000);
+    const found = this.leafEntry("TDH.MR.EXTEND", page, 0, op);
+    if ("status" in found) return found.status;
+    const content = this.frames.get(pfnOf(found.leaf.hpa)).content;
+    this.mrtd = this.extendHash("MR.EXTEND", req.gpa, JSON.stringify(content));
+    return ok();
+  }
+
+  aug(req: Request<"TDH.MEM.PAGE.AUG">, op: OpState): U64 {
+    const found = this.leafEntry("TDH.MEM.PAGE.AUG", req.gpa, req.level, op);
+    if ("status" in found) return found.status;
+    const pages = levelSize(req.level) / 0x1000;
+    if (req.hpa % levelSize(req.level) !== 0) return err("TDX_OPERAND_INVALID", TDX_OPERAND_ID.R8);
+    if (!this.pamt.isFree(pfnOf(req.hpa), pages))
+      return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.R8);
+    this.assignPage(req.hpa, "PT_REG", pages, req.gpa);
+    this.sept.setLeaf(req.gpa, { state: "PENDING", level: req.level, hpa: req.hpa, blockEpoch: 0 });
+    this.septEffect(req.gpa, req.level, "FREE", "PENDING", { hpa: req.hpa });
+    return ok();
+  }
+
+  block(req: Request<"TDH.MEM.RANGE.BLOCK">, op: OpState): U64 {
+    const bad = this.checkPage("TDH.MEM.RANGE.BLOCK", req.gpa, req.level);
+    if (bad) return bad;
+    const walk = this.sept.walk(req.gpa, req.level);
+    if (walk.kind !== "entry") return err("TDX_EPT_WALK_FAILED");
+    const rule = septRule("TDH.MEM.RANGE.BLOCK", walk.state, op);
+    if (!("to" in rule)) return this.refuse(rule);
+    const entry = (walk.leaf ?? walk.table)!;
+    entry.state = rule.to as never;
+    entry.blockEpoch = this.epoch;
+    this.septEffect(req.gpa, req.level, walk.state, rule.to as SeptState);
+    return ok();
+  }
+
+  unblock(req: Request<"TDH.MEM.RANGE.UNBLOCK">, op: OpState): U64 {
+    const bad = this.checkPage("TDH.MEM.RANGE.UNBLOCK", req.gpa, req.level);
+    if (bad) return bad;
+    const walk = this.sept.walk(req.gpa, req.level);
+    if (walk.kind !== "entry") return err("TDX_EPT_WALK_FAILED");
+    const rule = septRule("TDH.MEM.RANGE.UNBLOCK", walk.state, op);
+    if (!("to" in rule)) return this.refuse(rule);
+    const entry = (walk.leaf ?? walk.table)!;
+    if (rule.tracked && op === "RUNNABLE" && !this.isTracked(entry.blockEpoch))
+      return err("TDX_TLB_TRACKING_NOT_DONE");
+    entry.state = rule.to as never;
+    this.septEffect(req.gpa, req.level, walk.state, rule.to as SeptState);
+    return ok();
+  }
+
+  track(): U64 {
+    this.epoch++;
+    return ok();
+  }
+
+  remove(req: Request<"TDH.MEM.PAGE.REMOVE">, op: OpState): Response<"TDH.MEM.PAGE.REMOVE"> {
+    const type = "TDH.MEM.PAGE.REMOVE" as const;
+    const found = this.leafEntry(type, req.gpa, req.level, op);
+    if ("status" in found) return { type, status: found.status };
+    const { leaf, rule } = found;
+    if (rule.tracked && op === "RUNNABLE" && !this.isTracked(leaf.blockEpoch)) {
+      return { type, status: err("TDX_TLB_TRACKING_NOT_DONE") };
+    }
+    this.sept.clearLeaf(req.gpa, req.level);
+    this.pamt.release(pfnOf(leaf.hpa));
+    const pages = levelSize(req.level) / 0x1000;
+    this.io.effect({
+      e: "owner",
+      by: "fw",
+      hpa: leaf.hpa,
+      pages,
+      from: "TD",
+      to: "host",
+      pageType: "PT_REG",
+    });
+    this.septEffect(req.gpa, req.level, leaf.state, "FREE", { hpa: leaf.hpa });
+    return { type, status: ok(), hpa: leaf.hpa };
+  }
+
+  demote(req: Request<"TDH.MEM.PAGE.DEMOTE">, op: OpState): U64 {
+    const found = this.leafEntry("TDH.MEM.PAGE.DEMOTE", req.gpa, req.level, op);
+    if ("status" in found) return found.status;
+    const { leaf, rule } = found;
+    if (rule.tracked && op === "RUNNABLE" && !this.isTracked(leaf.blockEpoch))
+      return err("TDX_TLB_TRACKING_NOT_DONE");
+    if (!this.pamt.isFree(pfnOf(req.hpa), 1)) return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.R8);
+    const childState = leaf.state === "BLOCKED" || leaf.state === "MAPPED" ? "MAPPED" : "PENDING";
+    const children = new Map<number, Leaf>();
+    for (let i = 0; i < 512; i++) {
+      children.set(i, { state: childState, level: 0, hpa: leaf.hpa + i * 0x1000, blockEpoch: 0 });
+    }
+    this.assignPage(req.hpa, "PT_EPT", 1);
+    this.pamt.split(pfnOf(leaf.hpa), req.gpa);
+    this.sept.entries2M.set(idx2M(req.gpa), { state: "NL_MAPPED", spt: req.hpa, blockEpoch: 0, children });
+    this.septEffect(req.gpa, 1, leaf.state, "NL_MAPPED", { spt: req.hpa, children: childState });
+    return ok();
+  }
+
+  promote(req: Request<"TDH.MEM.PAGE.PROMOTE">, op: OpState): Response<"TDH.MEM.PAGE.PROMOTE"> {
+    const type = "TDH.MEM.PAGE.PROMOTE" as const;
+    const bad = this.checkPage(type, req.gpa, req.level);
+    if (bad) return { type, status: bad };
+    const walk = this.sept.walk(req.gpa, 1);
+    if (walk.kind !== "entry") return { type, status: err("TDX_EPT_WALK_FAILED") };
+    const rule = septRule(type, walk.state, op);
+    if (!("to" in rule)) return { type, status: this.refuse(rule) };
+    const table = walk.table as NonLeaf;
+    if (rule.tracked && op === "RUNNABLE" && !this.isTracked(table.blockEpoch)) {
+      return { type, status: err("TDX_TLB_TRACKING_NOT_DONE") };
+    }
+    const first = table.children.get(0);
+    const uniform =
+      first !== undefined &&
+      first.hpa % 0x200000 === 0 &&
+      table.children.size === 512 &&
+      [...table.children].every(([i, c]) => c.state === first.state && c.hpa === first.hpa + i * 0x1000);
+    if (!uniform || (first.state !== "MAPPED" && first.state !== "PENDING")) {
+      return { type, status: err("TDX_EPT_INVALID_PROMOTE_CONDITIONS") };
+    }
+    this.pamt.merge(pfnOf(first.hpa), req.gpa);
+    this.pamt.release(pfnOf(table.spt));
+    this.io.effect({
+      e: "owner",
+      by: "fw",
+      hpa: table.spt,
+      pages: 1,
+      from: "TD",
+      to: "host",
+      pageType: "PT_EPT",
+    });
+    this.sept.entries2M.set(idx2M(req.gpa), { state: first.state, level: 1, hpa: first.hpa, blockEpoch: 0 });
+    this.septEffect(req.gpa, 1, "NL_BLOCKED", first.state, { hpa: first.hpa });
+    return { type, status: ok(), hpa: table.spt };
+  }
+
+  wbinvd(req: Request<"TDH.PHYMEM.PAGE.WBINVD">): U64 {
+    return this.pamt.lookup(pfnOf(req.hpa)) ? err("TDX_PAGE_METADATA_INCORRECT") : ok();
+  }
+
+  // ---- Teardown ----
+
+  vpFlush(req: Request<"TDH.VP.FLUSH">): U64 {
+    const vcpu = this.vcpus.get(req.vcpu);
+    if (!vcpu) return err("TDX_OPERAND_INVALID");
+    if (this.inGuest.has(req.vcpu)) return err("TDX_VCPU_STATE_INCORRECT", 0n);
+    vcpu.flushed = true;
+    return ok();
+  }
+
+  vpFlushDone(): U64 {
+    if (this.keyState !== "KEYS_CONFIGURED") return err("TDX_LIFECYCLE_STATE_INCORRECT", 0n);
+    if ([...this.vcpus.values()].some((v) => !v.flushed)) return err("TDX_FLUSHVP_NOT_DONE", 0n);
+    this.keyState = "BLOCKED";
+    return ok();
+  }
+
+  cacheWb(): U64 {
+    // Informational, not an error: no flushed HKID awaits a write-back (Linux ignores it).
+    if (this.keyState !== "BLOCKED" && this.keyState !== "WB_DONE")
+      return err("TDX_NO_HKID_READY_TO_WBCACHE", 0n);
+    this.keyState = "WB_DONE";
+    return ok();
+  }
+
+  keyFreeId(): U64 {
+    if (this.keyState === "BLOCKED") return err("TDX_WBCACHE_NOT_COMPLETE", 0n);
+    if (this.keyState !== "WB_DONE") return err("TDX_LIFECYCLE_STATE_INCORRECT", 0n);
+    this.keyState = "TEARDOWN";
+    this.io.effect({ e: "lifecycle", by: "fw", state: "TD_TEARDOWN", detail: `HKID ${this.hkid} freed` });
+    return ok();
+  }
+
+  reclaim(req: Request<"TDH.PHYMEM.PAGE.RECLAIM">): Response<"TDH.PHYMEM.PAGE.RECLAIM"> {
+    const type = "TDH.PHYMEM.PAGE.RECLAIM" as const;
+    if (this.keyState !== "TEARDOWN") return { type, status: err("TDX_LIFECYCLE_STATE_INCORRECT", 0n) };
+    const found = this.pamt.lookup(pfnOf(req.hpa));
+    if (!found) return { type, status: err("TDX_PAGE_METADATA_INCORRECT") };
+    if (found.base !== pfnOf(req.hpa)) return { type, status: err("TDX_OPERAND_INVALID") };
+    const { entry } = found;
+    if (entry.type === "PT_TDR" && this.pamt.size > 1) {
+      return { type, status: err("TDX_TD_ASSOCIATED_PAGES_EXIST", 0n) };
+    }
+    if (entry.type === "PT_REG" && entry.gpa !== undefined) {
+      const leaf = this.sept.leafFor(entry.gpa);
+      if (leaf) this.sept.clearLeaf(entry.gpa, leaf.level);
+    }
+    this.pamt.release(found.base);
+    this.io.effect({
+      e: "owner",
+      by: "fw",
+      hpa: req.hpa,
+      pages: entry.pages,
+      from: "TD",
+      to: "host",
+      pageType: entry.type,
+    });
+    return { type, status: ok(), pageType: entry.type };
+  }
+
+  get measurement(): string {
+    return this.mrtd;
+  }
+
+  // ---- Guest side ----
+
+  /** TDG.MEM.PAGE.ACCEPT: a status, or undefined when the TD must exit (EPT violation, accept flavour). */
+  accept(req: Request<"TDG.MEM.PAGE.ACCEPT">): U64 | undefined {
+    if (req.level > 1 || req.gpa % levelSize(req.level) !== 0 || req.gpa >= this.sharedBit) {
+      return err("TDX_OPERAND_INVALID");
+    }
+    const walk = this.sept.walk(req.gpa, req.level);
+    if (walk.kind === "walk-failed") return undefined;
+    if (walk.kind === "larger-leaf") {
+      return walk.leaf.state === "MAPPED"
+        ? tdxStatus("TDX_PAGE_ALREADY_ACCEPTED", BigInt(walk.leaf.level))
+        : undefined;
+    }
+    const rule = septRule("TDG.MEM.PAGE.ACCEPT", walk.state, "RUNNABLE");
+    if ("exit" in rule) return undefined;
+    if ("status" in rule) return tdxStatus(rule.status, BigInt(req.level));
+    const leaf = walk.leaf!;
+    const pages = levelSize(req.level) / 0x1000;
+    const first = pfnOf(leaf.hpa);
+    if (this.mutant.acceptWithoutZeroing) {
+      leaf.state = "MAPPED";
+      this.septEffect(req.gpa, req.level, "PENDING", "MAPPED", { hpa: leaf.hpa });
+      return ok();
+    }
+    for (let p = first; p < first + pages; p++)
+      this.frames.set(p, { content: { k: "zero" }, keyId: this.hkid, poisoned: false });
+    this.io.effect({
+      e: "zero",
+      by: "fw",
+      hpa: leaf.hpa,
+      gpa: req.gpa,
+      pages,
+      why: "TDG.MEM.PAGE.ACCEPT",
+      keyId: this.hkid,
+    });
+    leaf.state = "MAPPED";
+    this.septEffect(req.gpa, req.level, "PENDING", "MAPPED", { hpa: leaf.hpa });
+    return ok();
+  }
+
+  // ---- helpers ----
+
+  /** Tracked: blocked in an epoch that has ended, and no vCPU still runs in it. */
+  isTracked(blockEpoch: number): boolean {
+    if (blockEpoch >= this.epoch) return false;
+    for (const entryEpoch of this.inGuest.values()) if (entryEpoch <= blockEpoch) return false;
+    return true;
+  }
+
+  private checkPage(call: SeptCall, gpa: number, level: Level): U64 | undefined {
+    if (!SEPT_TABLE[call].levels.includes(level) || gpa % levelSize(level) !== 0 || gpa >= this.sharedBit) {
+      return err("TDX_OPERAND_INVALID");
+    }
+    return undefined;
+  }
+
+  /** Walk to a leaf-level entry and apply the legality table; the leaf comes back when legal. */
+  private leafEntry(
+    call: SeptCall,
+    gpa: number,
+    level: Level,
+    op: OpState,
+  ): { status: U64 } | { leaf: Leaf; rule: { to: string; tracked?: true } } {
+    const bad = this.checkPage(call, gpa, level);
+    if (bad) return { status: bad };
+    const walk = this.sept.walk(gpa, level);
+    if (walk.kind === "walk-failed") return { status: err("TDX_EPT_WALK_FAILED") };
+    // The walk cannot reach a 4K entry inside a 2M leaf.
+    if (walk.kind === "larger-leaf") return { status: err("TDX_EPT_WALK_FAILED") };
+    const rule = septRule(call, walk.state, op);
+    if (!("to" in rule)) return { status: this.refuse(rule) };
+    return { leaf: walk.leaf ?? ({ state: "FREE" } as unknown as Leaf), rule };
+  }
+
+  private refuse(rule: { status: TdxStatusName } | { exit: "EPT_VIOLATION" }): U64 {
+    return "status" in rule ? err(rule.status) : err("TDX_EPT_ENTRY_STATE_INCORRECT");
+  }
+
+  private assignPage(hpa: number, type: PageType, pages: number, gpa?: number): void {
+    this.pamt.assign(pfnOf(hpa), gpa === undefined ? { type, pages } : { type, pages, gpa });
+    this.io.effect({ e: "owner", by: "fw", hpa, pages, from: "host", to: "TD", pageType: type });
+  }
+
+  /** An S-EPT entry changed state; `extra` says what it maps (hpa), points to (spt) or split into. */
+  private septEffect(
+    gpa: number,
+    level: Level,
+    from: SeptState,
+    to: SeptState,
+    extra: { hpa?: number; spt?: number; children?: SeptState } = {},
+  ): void {
+    this.io.effect({ e: "sept", by: "fw", gpa, level, from, to, ...extra });
+  }
+
+  private extendHash(op: string, gpa: number, data: string): string {
+    return createHash("sha384").update(`${this.mrtd}|${op}|${gpa}|${data}`).digest("hex");
+  }
+}

@@ -1,0 +1,94 @@
+// The arm64 side of a pKVM platform: the MMU's checks on every access. A guest access walks the
+// guest stage-2 (owned by EL2); a host access walks the host stage-2, which maps only pages the
+// host owns or shares: anything else is an abort. There is no memory encryption: isolation is
+// the stage-2 tables alone, so plaintext stays in the frame.
+
+import type { PkvmMemProtect } from "../../actors/trusted/pkvm/mem-protect.ts";
+import type { Address, Content, PkvmExit } from "../../protocol/index.ts";
+import type { PartyIO } from "../kit/party.ts";
+import { type FrameStore, pfnOf } from "./frames.ts";
+
+export type Arm64GuestOutcome =
+  | { kind: "done"; result: { result: "ok"; content?: Content } }
+  | { kind: "exit"; exit: PkvmExit };
+
+export class Arm64Platform {
+  constructor(
+    readonly frames: FrameStore,
+    private readonly io: PartyIO,
+    private readonly mem: PkvmMemProtect,
+  ) {}
+
+  guestAccess(
+    handle: number,
+    vcpu: number,
+    by: Address,
+    op: "read" | "write",
+    ipa: number,
+    content: Content | undefined,
+  ): Arm64GuestOutcome {
+    const vm = this.mem.vms.get(handle)!;
+    const mapping = vm.s2.get(pfnOf(ipa));
+    const abort: Arm64GuestOutcome = {
+      kind: "exit",
+      exit: { reason: "DABT_LOW", ipa, write: op === "write", memshare: false },
+    };
+    if (!mapping) return abort;
+    if (mapping.state === "PKVM_POISON") {
+      // The host finds the IPA still tracked and asks EL2 whether this was a poisoned IPA.
+      vm.poisonFault.add(vcpu);
+      this.io.effect({ e: "fault", by, kind: "stage-2 abort", gpa: ipa, detail: "access to a poisoned IPA" });
+      return abort;
+    }
+    const hpa = mapping.pfn * 0x1000 + (ipa % 0x1000);
+    if (op === "write") {
+      const data = content ?? { k: "zero" };
+      this.frames.set(mapping.pfn, { content: data, keyId: 0, poisoned: false });
+      this.io.effect({ e: "write", by, hpa, gpa: ipa, content: data });
+      return { kind: "done", result: { result: "ok" } };
+    }
+    const seen = this.frames.get(mapping.pfn).content;
+    this.io.effect({ e: "read", by, hpa, gpa: ipa, content: seen });
+    return { kind: "done", result: { result: "ok", content: seen } };
+  }
+
+  /** A host load or store: the host stage-2 maps only what the host owns or shares. */
+  hostAccess(
+    by: Address,
+    op: "read" | "write" | "clear" | "movdir64b",
+    hpa: number,
+    content: Content | undefined,
+    why: string | undefined,
+    pages = 1,
+  ): { result: "ok"; content?: Content } | { result: "abort"; hpa: number } {
+    const pfn = pfnOf(hpa);
+    for (let p = pfn; p < pfn + pages; p++) {
+      if (!this.mem.hostCanAccess(p)) {
+        const el = by === "host/vmm" ? "EL0 (VMM)" : "EL1 (kernel)";
+        this.io.effect({
+          e: "fault",
+          by,
+          kind: "host stage-2 abort",
+          hpa: p * 0x1000,
+          detail: `${el} touched a page it does not own`,
+        });
+        return { result: "abort", hpa: p * 0x1000 };
+      }
+    }
+    if (op === "read") {
+      const seen = this.frames.get(pfn).content;
+      this.io.effect({ e: "read", by, hpa, content: seen });
+      return { result: "ok", content: seen };
+    }
+    if (op === "write") {
+      const data = content ?? { k: "zero" };
+      this.frames.set(pfn, { content: data, keyId: 0, poisoned: false });
+      this.io.effect({ e: "write", by, hpa, content: data });
+      return { result: "ok" };
+    }
+    for (let p = pfn; p < pfn + pages; p++)
+      this.frames.set(p, { content: { k: "zero" }, keyId: 0, poisoned: false });
+    this.io.effect({ e: "zero", by, hpa, pages, why: why ?? "clear_page", keyId: 0 });
+    return { result: "ok" };
+  }
+}
