@@ -1,7 +1,7 @@
 // Heap per touched 4K frame: the FrameStore alone (the floor, and the one with a target), then the
 // whole model after a run, which adds the S-EPT, PAMT, host memory, guest and monitor state.
 
-import type { Scenario } from "../src/scenarios/spec.ts";
+import type { Scenario } from "../src/scenarios/define.ts";
 import { weighFrameStore } from "./frames.ts";
 import { weigh } from "./measure.ts";
 import { acceptScenario, markOf, runHeld, touchedFrames } from "./model.ts";

@@ -1,7 +1,7 @@
 // A 1 TiB guest must cost what a 1 GiB guest costs to create and set up: memory is sparse, so
 // nothing may be sized by the guest's memory until it is touched. Compare the two on building the
 // three parties and on running the setup until the VMM reports the TD finalized.
-import { buildParties } from "../src/run/run.ts";
+import { buildParties } from "../src/run/parties.ts";
 import { inTurns, weigh } from "./measure.ts";
 import { acceptScenario, markOf, runHeld } from "./model.ts";
 import { progress, type Row, type Section, type Status, show } from "./report.ts";

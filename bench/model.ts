@@ -6,10 +6,11 @@ import { FrameStore } from "../src/hardware/frames.ts";
 import type { PartyEndpoint } from "../src/kit/party.ts";
 import { XStateParty } from "../src/kit/xstate-party.ts";
 import { standardMonitors } from "../src/monitors/index.ts";
-import { buildParties, DEFAULT_SEED } from "../src/run/run.ts";
+import { buildParties } from "../src/run/parties.ts";
+import { DEFAULT_SEED } from "../src/run/run.ts";
 import type { LogWriter } from "../src/runtime/log-writer.ts";
 import { Orchestrator, type RunResult } from "../src/runtime/orchestrator.ts";
-import { defineScenario, type Scenario } from "../src/scenarios/spec.ts";
+import { defineScenario, type Scenario } from "../src/scenarios/define.ts";
 import { settledHeap } from "./measure.ts";
 
 type Level = "4K" | "2M";

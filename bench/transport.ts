@@ -5,11 +5,14 @@
 // the parent, delivering one protocol message to a party in another process is exactly one round
 // trip (the delivery goes out, the party's output comes back), so a transport with no overhead at
 // all would score 1.0x against round trips and 0.5x against one-way messages. Both are shown.
+
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { partyOf } from "../protocol/index.ts";
 import type { LogLine } from "../protocol/log.ts";
 import { runScenario } from "../src/run/run.ts";
+import { inprocTransport } from "../src/run/transport.ts";
+import { processTransport } from "../src/transport/index.ts";
 import { acceptScenario } from "./model.ts";
 import { progress, type Section, show } from "./report.ts";
 
@@ -57,7 +60,10 @@ async function scenarioRate(
   let steps = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const start = performance.now();
-    const report = await runScenario(scenario, { keepLog: false, transport });
+    const report = await runScenario(scenario, {
+      keepLog: false,
+      transport: transport === "process" ? processTransport : inprocTransport,
+    });
     const rate = (report.result.steps / (performance.now() - start)) * 1000;
     if (round > 0) best = Math.max(best, rate);
     steps = report.result.steps;

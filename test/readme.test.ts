@@ -1,8 +1,8 @@
 // The README's worked example must run as written and say what the README says it says.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { ScenarioSpec } from "../protocol/scenario.ts";
 import { runScenario } from "../src/run/run.ts";
-import { ScenarioSpec } from "../src/scenarios/spec.ts";
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
 const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(readme)![1]!);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { runScenario } from "../src/run/run.ts";
-import { defineScenario } from "../src/scenarios/spec.ts";
+import { defineScenario } from "../src/scenarios/define.ts";
 
 const scenario = defineScenario({
   name: "tdx/smoke",

@@ -1,9 +1,9 @@
 // The guest kernel: per-vCPU workload flows on top of the platform's guest side (GuestArch), with
 // the policy deciding which checks run. A panic in any flow stops the whole guest.
 import { type Address, type Content, vcpuAddress } from "../../protocol/index.ts";
+import type { GuestStep } from "../../protocol/scenario.ts";
 import type { Flow, TaskRunner } from "../../src/kit/flows.ts";
 import type { PartyIO } from "../../src/kit/party.ts";
-import type { GuestStep } from "../../src/scenarios/spec.ts";
 import { type GuestArch, GuestPanic } from "./arch.ts";
 import type { GuestPolicy } from "./policy.ts";
 

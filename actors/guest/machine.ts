@@ -3,10 +3,10 @@
 // are dropped (a dead kernel runs nothing).
 import { setup } from "xstate";
 import type { Envelope } from "../../protocol/index.ts";
+import type { GuestStep } from "../../protocol/scenario.ts";
 import { TaskRunner } from "../../src/kit/flows.ts";
 import { PartyIO } from "../../src/kit/party.ts";
 import { type PartyEvent, XStateParty } from "../../src/kit/xstate-party.ts";
-import type { GuestStep } from "../../src/scenarios/spec.ts";
 import { GuestKernel } from "./kernel.ts";
 import { PkvmGuest } from "./pkvm.ts";
 import { GUEST_POLICIES, type GuestPolicy } from "./policy.ts";

@@ -1,8 +1,9 @@
 // What every VMM does the same way, whatever the platform: run the scenario's milestone hooks,
 // count halted vCPUs, and destroy the VM exactly once.
+
+import type { HostAction } from "../../protocol/scenario.ts";
 import type { Flow } from "../../src/kit/flows.ts";
 import { call } from "../../src/kit/flows.ts";
-import type { HostAction } from "../../src/scenarios/spec.ts";
 
 export interface MilestoneHooks {
   vcpus: number;

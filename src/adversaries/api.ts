@@ -8,8 +8,8 @@
 // Either way the orchestrator treats the host as untrusted: its messages are schema- and
 // route-checked, a forged sender is stamped with the real one, and a throw or a hang ends the run.
 import type { Address, Envelope, PartyName, Request, Response } from "../../protocol/index.ts";
+import type { ScenarioSpec } from "../../protocol/scenario.ts";
 import type { OutMsg, PartyEndpoint } from "../kit/party.ts";
-import type { ScenarioSpec } from "../scenarios/spec.ts";
 
 export type Platform = ScenarioSpec["platform"];
 

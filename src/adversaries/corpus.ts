@@ -3,8 +3,7 @@
 // guest posts), plus the guest workload it is aimed at and the outcome attacks.md predicts per
 // platform and guest policy. `cocomem matrix` runs them all; a test asserts every cell.
 import type { Request } from "../../protocol/index.ts";
-import type { TrustedMutant } from "../run/run.ts";
-import type { GuestStepInput } from "../scenarios/spec.ts";
+import type { GuestStepInput, TrustedMutant } from "../../protocol/scenario.ts";
 import { type Adversary, type AttackContext, defineAdversary, type Platform } from "./api.ts";
 import { chain, HostKnowledge, isMilestone } from "./knowledge.ts";
 

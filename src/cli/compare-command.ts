@@ -1,8 +1,9 @@
 // `cocomem compare`: the same guest workload (write a secret, convert to shared, publish, convert
 // back) on TDX and on pKVM, with who zeroed what on each: the seed thread's argument, side by side.
 import { InvalidArgumentError } from "commander";
+import type { GuestStepInput } from "../../protocol/scenario.ts";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run/run.ts";
-import { defineScenario, type GuestStepInput } from "../scenarios/spec.ts";
+import { defineScenario } from "../scenarios/define.ts";
 import { type CliIo, EXIT, parseArgs, parseSeed, processIo, subcommand } from "./io.ts";
 
 const PAGE = 0x400000;

@@ -3,6 +3,7 @@ import { ATTACKS } from "../adversaries/corpus.ts";
 import { type MatrixCell, PLATFORMS, POLICIES, runMatrix } from "../run/matrix.ts";
 import { DEFAULT_SEED } from "../run/run.ts";
 import { type CliIo, EXIT, parseArgs, parseSeed, processIo, subcommand } from "./io.ts";
+import { TRANSPORTS } from "./transports.ts";
 
 function table(cells: MatrixCell[]): string {
   const columns = PLATFORMS.flatMap((p) =>
@@ -44,7 +45,7 @@ export async function matrixCommand(argv: string[], io: CliIo = processIo): Prom
     json?: boolean;
     transport: "inproc" | "process";
   }>();
-  const cells = await runMatrix(seed, transport);
+  const cells = await runMatrix(seed, TRANSPORTS[transport]);
   io.out(json ? `${JSON.stringify(cells, null, 2)}\n` : table(cells));
   return cells.every((c) => c.got === c.expected) ? EXIT.ok : EXIT.failed;
 }

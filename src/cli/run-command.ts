@@ -5,9 +5,9 @@ import { type Command, Option } from "commander";
 import type { Adversary } from "../adversaries/api.ts";
 import { loadAdversary } from "../adversaries/load.ts";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run/run.ts";
+import type { Scenario } from "../scenarios/define.ts";
 import { BUILT_IN } from "../scenarios/index.ts";
 import { loadScenario } from "../scenarios/load.ts";
-import type { Scenario } from "../scenarios/spec.ts";
 import { checkPluginInChild } from "../transport/check-plugin.ts";
 import {
   type CliIo,
@@ -20,6 +20,7 @@ import {
   subcommand,
   usageError,
 } from "./io.ts";
+import { TRANSPORTS } from "./transports.ts";
 import { tableHeader, tableRow, verdictBlock, WORK_LEGEND } from "./verdict.ts";
 
 interface RunFlags {
@@ -140,7 +141,7 @@ function writable(path: string): boolean {
 function options(flags: RunFlags) {
   return {
     seed: flags.seed,
-    transport: flags.transport,
+    transport: TRANSPORTS[flags.transport],
     ...(flags.answerTimeout ? { answerTimeoutMs: flags.answerTimeout } : {}),
     ...(flags.guestPolicy ? { guestPolicy: flags.guestPolicy } : {}),
     ...(flags.log ? { logFile: flags.log } : {}),

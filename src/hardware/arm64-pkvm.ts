@@ -3,42 +3,46 @@
 // host owns or shares: anything else is an abort. There is no memory encryption: isolation is
 // the stage-2 tables alone, so plaintext stays in the frame.
 
-import type { PkvmMemProtect } from "../../actors/trusted/pkvm/mem-protect.ts";
 import type { Address, Content, PkvmExit } from "../../protocol/index.ts";
 import type { PartyIO } from "../kit/party.ts";
 import { type FrameStore, pfnOf } from "./frames.ts";
 
 export type Arm64GuestOutcome =
   | { kind: "done"; result: { result: "ok"; content?: Content } }
-  | { kind: "exit"; exit: PkvmExit };
+  /** A stage-2 abort taken to EL2; `poisoned`: the IPA was poisoned (EL2 records it for the host). */
+  | { kind: "exit"; exit: PkvmExit; poisoned?: true };
+
+/** The stage-2 tables the MMU walks. EL2 owns and edits them; the hardware only reads them. */
+export interface Stage2Tables {
+  /** The guest stage-2 leaf of a VM's IPA frame: the page it maps, and whether the IPA is poisoned. */
+  guestLeaf(handle: number, gfn: number): { pfn: number; poisoned: boolean } | undefined;
+  /** Whether the host stage-2 maps a page (the host owns or shares it). */
+  hostMaps(pfn: number): boolean;
+}
 
 export class Arm64Platform {
   constructor(
     readonly frames: FrameStore,
     private readonly io: PartyIO,
-    private readonly mem: PkvmMemProtect,
+    private readonly stage2: Stage2Tables,
   ) {}
 
   guestAccess(
     handle: number,
-    vcpu: number,
     by: Address,
     op: "read" | "write",
     ipa: number,
     content: Content | undefined,
   ): Arm64GuestOutcome {
-    const vm = this.mem.vms.get(handle)!;
-    const mapping = vm.s2.get(pfnOf(ipa));
+    const mapping = this.stage2.guestLeaf(handle, pfnOf(ipa));
     const abort: Arm64GuestOutcome = {
       kind: "exit",
       exit: { reason: "DABT_LOW", ipa, write: op === "write", memshare: false },
     };
     if (!mapping) return abort;
-    if (mapping.state === "PKVM_POISON") {
-      // The host finds the IPA still tracked and asks EL2 whether this was a poisoned IPA.
-      vm.poisonFault.add(vcpu);
+    if (mapping.poisoned) {
       this.io.effect({ e: "fault", by, kind: "stage-2 abort", gpa: ipa, detail: "access to a poisoned IPA" });
-      return abort;
+      return { ...abort, poisoned: true };
     }
     const hpa = mapping.pfn * 0x1000 + (ipa % 0x1000);
     if (op === "write") {
@@ -63,7 +67,7 @@ export class Arm64Platform {
   ): { result: "ok"; content?: Content } | { result: "abort"; hpa: number } {
     const pfn = pfnOf(hpa);
     for (let p = pfn; p < pfn + pages; p++) {
-      if (!this.mem.hostCanAccess(p)) {
+      if (!this.stage2.hostMaps(p)) {
         const el = by === "host/vmm" ? "EL0 (VMM)" : "EL1 (kernel)";
         this.io.effect({
           e: "fault",

@@ -3,8 +3,9 @@
 
 import type { Platform } from "../adversaries/api.ts";
 import { ATTACKS, type Attack, type Cell, type Policy } from "../adversaries/corpus.ts";
-import { defineScenario } from "../scenarios/spec.ts";
+import { defineScenario } from "../scenarios/define.ts";
 import { type RunReport, runScenario } from "./run.ts";
+import { inprocTransport, type Transport } from "./transport.ts";
 
 /** Every corpus run finishes in well under this many messages. */
 const ATTACK_MAX_STEPS = 500_000;
@@ -63,7 +64,7 @@ export async function runAttack(
   platform: Platform,
   policy: Policy,
   seed = 1,
-  transport: "inproc" | "process" = "inproc",
+  transport: Transport = inprocTransport,
 ): Promise<MatrixCell> {
   const run = await runScenario(attackScenario(attack, platform, policy), {
     seed,
@@ -83,7 +84,7 @@ export async function runAttack(
   };
 }
 
-export async function runMatrix(seed = 1, transport: "inproc" | "process" = "inproc"): Promise<MatrixCell[]> {
+export async function runMatrix(seed = 1, transport: Transport = inprocTransport): Promise<MatrixCell[]> {
   const cells: MatrixCell[] = [];
   for (const attack of ATTACKS) {
     for (const platform of PLATFORMS)

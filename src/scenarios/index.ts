@@ -1,4 +1,6 @@
 // The built-in scenarios, in the order `cocomem list` and `npm start` show them.
+
+import type { Scenario } from "./define.ts";
 import {
   pkvmBoot,
   pkvmGmemVmmTouch,
@@ -10,7 +12,6 @@ import {
   pkvmUnmap,
   pkvmVmmTouch,
 } from "./pkvm/scenarios.ts";
-import type { Scenario } from "./spec.ts";
 import { bootMeasured } from "./tdx/boot.ts";
 import { twoVcpus } from "./tdx/concurrency.ts";
 import { conversionRoundTrips, implicitConversion } from "./tdx/conversion.ts";

@@ -3,8 +3,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { z } from "zod";
+import { ScenarioSpec } from "../../protocol/scenario.ts";
+import type { Scenario } from "./define.ts";
 import { findBuiltIn } from "./index.ts";
-import { type Scenario, ScenarioSpec } from "./spec.ts";
 
 export type Loaded = { ok: true; scenario: Scenario } | { ok: false; error: string };
 

@@ -4,12 +4,10 @@
 // JSON: nothing but data crosses. A throwaway child may instead be asked only to `check` a plug-in.
 
 import type { PartyName } from "../../protocol/index.ts";
-import type { Adversary } from "../adversaries/api.ts";
-import { findAttack } from "../adversaries/corpus.ts";
+import type { ScenarioSpec, TrustedMutant } from "../../protocol/scenario.ts";
 import { loadAdversary } from "../adversaries/load.ts";
 import type { Delivery, PartyEndpoint, StepOutput } from "../kit/party.ts";
-import { adversaryHost, buildParties, type TrustedMutant } from "../run/run.ts";
-import type { ScenarioSpec } from "../scenarios/spec.ts";
+import { buildParty, resolveAdversary } from "../run/parties.ts";
 
 export type ToChild =
   | {
@@ -18,8 +16,7 @@ export type ToChild =
       spec: ScenarioSpec;
       mutant?: TrustedMutant;
       /** The host only: a plug-in file, or an attack of the corpus by id, to run as the host. */
-      hostPlugin?: string;
-      attack?: string;
+      adversary?: { file: string } | { attack: string };
     }
   /** Load a host plug-in only to say whether it is one (the parent never runs plug-in code). */
   | { type: "check"; hostPlugin: string }
@@ -42,19 +39,11 @@ async function init(message: Extract<ToChild, { type: "init" }>): Promise<void> 
   party = undefined;
   // Named in `ps` by the party it plays now, so a user (or a test) can tell the children apart.
   process.title = `cocomem-${message.party}`;
-  const parties = buildParties(message.spec, message.mutant);
-  party = parties[message.party];
-  if (message.party !== "host") return;
-  const adversary = await hostAdversary(message);
-  if (adversary) party = adversaryHost(adversary, message.spec, party);
-}
-
-async function hostAdversary(message: Extract<ToChild, { type: "init" }>): Promise<Adversary | undefined> {
-  if (message.attack !== undefined) return findAttack(message.attack).adversary(message.spec.platform);
-  if (message.hostPlugin === undefined) return undefined;
-  const plugin = await loadAdversary(message.hostPlugin);
-  if (!plugin.ok) throw new Error(plugin.error);
-  return plugin.adversary;
+  const adversary =
+    message.party === "host" && message.adversary
+      ? await resolveAdversary(message.adversary, message.spec.platform)
+      : undefined;
+  party = buildParty(message.party, message.spec, { mutant: message.mutant, adversary });
 }
 
 // The orchestrator is gone: so is the reason to live (no orphan outlives its parent).

@@ -43,7 +43,7 @@ export class ProcessParty implements PartyEndpoint {
 
   /** Whether this process runs adversarial host code (a plug-in or a corpus attack). */
   private get hostile(): boolean {
-    return this.init.hostPlugin !== undefined || this.init.attack !== undefined;
+    return this.init.adversary !== undefined;
   }
 
   async start(): Promise<StepOutput> {

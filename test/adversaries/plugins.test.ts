@@ -9,6 +9,7 @@ import { loadAdversary } from "../../src/adversaries/load.ts";
 import { parseLog } from "../../src/log/read.ts";
 import { runScenario } from "../../src/run/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
+import { processTransport } from "../../src/transport/index.ts";
 
 // Inside the package, so `cocomem/plugins` resolves as it does for a user's file.
 const dir = join(import.meta.dirname, ".tmp-plugins");
@@ -285,11 +286,18 @@ export default defineAdversary({
 `,
     );
     const run = await runScenario(scenario, { hostPlugin: file });
-    expect(run.log[0]).toMatchObject({ type: "header", transport: "inproc", options: { hostPlugin: file } });
+    expect(run.log[0]).toMatchObject({
+      type: "header",
+      transport: "inproc",
+      options: { hostPlugin: file },
+    });
     expect(run.log.filter((line) => line.type === "rejected")).toHaveLength(1);
     const loaded = await loadAdversary(file);
     await expect(
-      runScenario(scenario, { adversary: loaded.ok ? loaded.adversary : undefined, transport: "process" }),
+      runScenario(scenario, {
+        adversary: loaded.ok ? loaded.adversary : undefined,
+        transport: processTransport,
+      }),
     ).rejects.toThrow(
       "an adversary object cannot cross into the host's process: give its file as `hostPlugin`",
     );

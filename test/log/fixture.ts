@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { LogLine } from "../../protocol/log.ts";
 import { readLogFile } from "../../src/log/read.ts";
 import { runScenario } from "../../src/run/run.ts";
-import { defineScenario } from "../../src/scenarios/spec.ts";
+import { defineScenario } from "../../src/scenarios/define.ts";
 
 export const PAGE = 0x200000;
 export const OTHER_PAGE = 0x201000;

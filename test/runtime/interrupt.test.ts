@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { LogLine } from "../../protocol/log.ts";
 import { runScenario } from "../../src/run/run.ts";
-import { defineScenario } from "../../src/scenarios/spec.ts";
+import { defineScenario } from "../../src/scenarios/define.ts";
+import { processTransport } from "../../src/transport/index.ts";
 
 const long = defineScenario({
   name: "test/accept-8m",
@@ -38,7 +39,7 @@ describe("interrupting a run", () => {
 
   it("should stop a run in three processes between deliveries, with a verdict", async () => {
     const controller = new AbortController();
-    const running = runScenario(long, { transport: "process", signal: controller.signal });
+    const running = runScenario(long, { transport: processTransport, signal: controller.signal });
     setTimeout(() => controller.abort("test"), 1500);
     const run = await running;
     expect(run.result.reason).toMatch(/^interrupted \(test\) after \d+ deliveries$/);

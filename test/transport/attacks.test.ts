@@ -4,7 +4,9 @@ import { describe, expect, it } from "vitest";
 import { ATTACKS } from "../../src/adversaries/corpus.ts";
 import { PLATFORMS, runAttack } from "../../src/run/matrix.ts";
 import { runScenario } from "../../src/run/run.ts";
+import { inprocTransport } from "../../src/run/transport.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
+import { processTransport } from "../../src/transport/index.ts";
 
 describe("the attack corpus under the process transport", () => {
   // A snooping host, a stale mapping, a mutant trusted side (A11) and a double-fetch race (A12).
@@ -12,8 +14,8 @@ describe("the attack corpus under the process transport", () => {
     for (const platform of PLATFORMS) {
       it(`should classify ${id} on ${platform} against the naive guest as in one process`, async () => {
         const attack = ATTACKS.find((a) => a.id === id)!;
-        const inproc = await runAttack(attack, platform, "naive", 1, "inproc");
-        const processes = await runAttack(attack, platform, "naive", 1, "process");
+        const inproc = await runAttack(attack, platform, "naive", 1, inprocTransport);
+        const processes = await runAttack(attack, platform, "naive", 1, processTransport);
         expect(processes).toEqual(inproc);
         expect(processes.got).toBe(attack.expected[platform].naive);
       }, 60_000);
@@ -22,7 +24,7 @@ describe("the attack corpus under the process transport", () => {
 
   it("should refuse an attack id the corpus does not have, before logging anything", async () => {
     await expect(
-      runScenario(findBuiltIn("tdx/punch-hole")!, { attack: "A99", transport: "process" }),
+      runScenario(findBuiltIn("tdx/punch-hole")!, { attack: "A99", transport: processTransport }),
     ).rejects.toThrow(/^no attack A99 in the corpus \(A1-A13\)$/);
   });
 });

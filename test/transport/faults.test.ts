@@ -9,6 +9,7 @@ import { parseLog } from "../../src/log/read.ts";
 import { runScenario } from "../../src/run/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
 import { checkPluginInChild } from "../../src/transport/check-plugin.ts";
+import { processTransport } from "../../src/transport/index.ts";
 import { longAccept, playing, running, until } from "./processes.ts";
 
 const dir = join(import.meta.dirname, ".tmp-transport");
@@ -59,7 +60,7 @@ describe("party process faults", () => {
     it(`should end the run as host-crashed when the host process ${name}, leaving no process`, async () => {
       const logFile = join(dir, `${name}.jsonl`);
       const run = await runScenario(scenario, {
-        transport: "process",
+        transport: processTransport,
         hostPlugin: plugin(name, 20, body),
         logFile,
       });
@@ -72,7 +73,7 @@ describe("party process faults", () => {
 
   it("should end the run as an error naming the trusted side when its process is killed from outside", async () => {
     const logFile = join(dir, "trusted-killed.jsonl");
-    const pending = runScenario(long, { transport: "process", logFile });
+    const pending = runScenario(long, { transport: processTransport, logFile });
     // Once messages flow every child has been initialised, so the titles name this run's parties.
     await until(() => existsSync(logFile) && readFileSync(logFile, "utf8").split("\n").length > 200);
     const pid = playing("trusted");
@@ -87,7 +88,7 @@ describe("party process faults", () => {
 
   it("should end the run as an error naming the guest when its process is stopped (SIGSTOP), and kill it", async () => {
     const logFile = join(dir, "guest-stopped.jsonl");
-    const pending = runScenario(long, { transport: "process", logFile, answerTimeoutMs: 500 });
+    const pending = runScenario(long, { transport: processTransport, logFile, answerTimeoutMs: 500 });
     await until(() => existsSync(logFile) && readFileSync(logFile, "utf8").split("\n").length > 200);
     const pid = playing("guest");
     process.kill(pid, "SIGSTOP");
@@ -101,7 +102,7 @@ describe("party process faults", () => {
   it("should end the run as host-hung when the host process stops answering, and kill it", async () => {
     const logFile = join(dir, "hangs.jsonl");
     const run = await runScenario(scenario, {
-      transport: "process",
+      transport: processTransport,
       hostPlugin: plugin("hangs", 20, "for (;;) {}"),
       logFile,
       answerTimeoutMs: 1000,
@@ -127,8 +128,8 @@ TdxModule.prototype.remove = (req) => ({ type: "TDH.MEM.PAGE.REMOVE", status: "0
 export default defineAdversary({ name: "patch-module", description: "monkey-patch the module", wrap: {} });
 `,
     );
-    const honest = await runScenario(scenario, { transport: "process" });
-    const patched = await runScenario(scenario, { transport: "process", hostPlugin: file });
+    const honest = await runScenario(scenario, { transport: processTransport });
+    const patched = await runScenario(scenario, { transport: processTransport, hostPlugin: file });
     expect(patched.result.outcome).toBe(honest.result.outcome);
     expect(patched.result.steps).toBe(honest.result.steps);
     // The contrast, so this test can fail: in one process the same plug-in does reach the module.
@@ -181,7 +182,7 @@ export default defineAdversary({
 });
 `,
     );
-    const run = await runScenario(scenario, { transport: "process", hostPlugin: file });
+    const run = await runScenario(scenario, { transport: processTransport, hostPlugin: file });
     const rejected = run.log.filter((l) => l.type === "rejected");
     expect(rejected).toHaveLength(1);
     expect(rejected[0]).toMatchObject({

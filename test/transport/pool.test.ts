@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { LogLine } from "../../protocol/log.ts";
 import { runScenario } from "../../src/run/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
+import { processTransport } from "../../src/transport/index.ts";
 import { partyProcesses, running, until } from "./processes.ts";
 
 const dir = join(import.meta.dirname, ".tmp-pool");
@@ -25,10 +26,10 @@ const body = (log: LogLine[]) => log.filter((line) => line.type !== "header").ma
 
 describe("the party process pool", () => {
   it("should run the next scenario in the same processes, with the same log as fresh ones", async () => {
-    const first = await runScenario(scenario, { transport: "process" });
+    const first = await runScenario(scenario, { transport: processTransport });
     const afterFirst = children();
     expect(afterFirst.length).toBeGreaterThanOrEqual(3);
-    const second = await runScenario(scenario, { transport: "process" });
+    const second = await runScenario(scenario, { transport: processTransport });
     expect(children()).toEqual(afterFirst);
     expect(second.result.outcome).toBe(expected);
     expect(body(second.log)).toEqual(body(first.log));
@@ -45,7 +46,7 @@ writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
 export default defineAdversary({ name: "quiet", description: "changes nothing", wrap: {} });
 `,
     );
-    const run = await runScenario(scenario, { transport: "process", hostPlugin: file });
+    const run = await runScenario(scenario, { transport: processTransport, hostPlugin: file });
     expect(run.result.outcome).toBe(expected);
     const pid = Number(readFileSync(pidFile, "utf8"));
     await until(() => !running(pid));
@@ -57,9 +58,10 @@ export default defineAdversary({ name: "quiet", description: "changes nothing", 
     writeFileSync(
       script,
       `import { runScenario } from ${JSON.stringify(join(root, "src/run/run.ts"))};
+import { processTransport } from ${JSON.stringify(join(root, "src/transport/index.ts"))};
 import { findBuiltIn } from ${JSON.stringify(join(root, "src/scenarios/index.ts"))};
 import { partyProcesses } from ${JSON.stringify(join(import.meta.dirname, "processes.ts"))};
-const run = await runScenario(findBuiltIn("tdx/punch-hole")!, { transport: "process" });
+const run = await runScenario(findBuiltIn("tdx/punch-hole")!, { transport: processTransport });
 const pids = partyProcesses().map((p) => p.pid);
 console.log(JSON.stringify({ outcome: run.result.outcome, pids }));
 `,
@@ -87,8 +89,9 @@ console.log(JSON.stringify({ outcome: run.result.outcome, pids }));
     writeFileSync(
       script,
       `import { runScenario } from ${JSON.stringify(join(root, "src/run/run.ts"))};
+import { processTransport } from ${JSON.stringify(join(root, "src/transport/index.ts"))};
 import { longAccept } from ${JSON.stringify(join(import.meta.dirname, "processes.ts"))};
-await runScenario(longAccept("256M"), { transport: "process" });
+await runScenario(longAccept("256M"), { transport: processTransport });
 `,
     );
     const orchestrator = spawn(process.execPath, ["--import", "tsx", script], { cwd: root, stdio: "ignore" });

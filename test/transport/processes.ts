@@ -2,7 +2,7 @@
 // forked (they are titled cocomem-<party>), whether a process still runs, and a long scenario to
 // interrupt or kill in the middle of. Linux `ps`.
 import { execFileSync } from "node:child_process";
-import { defineScenario, type Scenario } from "../../src/scenarios/spec.ts";
+import { defineScenario, type Scenario } from "../../src/scenarios/define.ts";
 
 /** `ps` output, or nothing when no process matches (ps then exits 1). */
 function ps(args: string[]): string {

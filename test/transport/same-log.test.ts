@@ -3,7 +3,9 @@
 import { describe, expect, it } from "vitest";
 import type { LogLine } from "../../protocol/log.ts";
 import { runScenario } from "../../src/run/run.ts";
+import { inprocTransport } from "../../src/run/transport.ts";
 import { BUILT_IN, findBuiltIn } from "../../src/scenarios/index.ts";
+import { processTransport } from "../../src/transport/index.ts";
 
 const body = (log: LogLine[]) =>
   log
@@ -14,8 +16,8 @@ const body = (log: LogLine[]) =>
 describe("the process transport", () => {
   for (const scenario of BUILT_IN) {
     it(`should write the same log as inproc for ${scenario.spec.name}`, async () => {
-      const inproc = await runScenario(scenario, { transport: "inproc" });
-      const processes = await runScenario(scenario, { transport: "process" });
+      const inproc = await runScenario(scenario, { transport: inprocTransport });
+      const processes = await runScenario(scenario, { transport: processTransport });
       expect(processes.log[0]).toMatchObject({ type: "header", transport: "process" });
       expect(processes.result.outcome).toBe(inproc.result.outcome);
       expect(body(processes.log)).toBe(body(inproc.log));
@@ -29,8 +31,8 @@ describe("the process transport under other seeds", () => {
     for (const seed of [2, 7]) {
       it(`should write the same log as inproc for ${name} with seed ${seed}`, async () => {
         const scenario = findBuiltIn(name)!;
-        const inproc = await runScenario(scenario, { seed, transport: "inproc" });
-        const processes = await runScenario(scenario, { seed, transport: "process" });
+        const inproc = await runScenario(scenario, { seed, transport: inprocTransport });
+        const processes = await runScenario(scenario, { seed, transport: processTransport });
         expect(body(processes.log)).toBe(body(inproc.log));
       }, 240_000);
     }
@@ -39,7 +41,9 @@ describe("the process transport under other seeds", () => {
 
 describe("64-bit values across the process boundary", () => {
   it("should carry a status above 2^53 exactly (TDX_PAGE_SIZE_MISMATCH with operand RCX)", async () => {
-    const run = await runScenario(findBuiltIn("tdx/accept-2m-on-4k-mapping")!, { transport: "process" });
+    const run = await runScenario(findBuiltIn("tdx/accept-2m-on-4k-mapping")!, {
+      transport: processTransport,
+    });
     const statuses = run.log.flatMap((line) =>
       line.type === "msg" && line.kind === "response" && "status" in line.msg ? [line.msg.status] : [],
     );

@@ -2,9 +2,9 @@
 // per vCPU around KVM_RUN, runs the scenario's milestone hooks, and destroys the VM when every vCPU
 // is off or the VM cannot run any more.
 import { PAGE_4K } from "../../../protocol/index.ts";
+import type { HostAction } from "../../../protocol/scenario.ts";
 import { call, type Flow, lock, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/party.ts";
-import type { HostAction } from "../../../src/scenarios/spec.ts";
 import { type MilestoneHooks, VmmBase } from "../milestones.ts";
 import type { KvmPkvm } from "./kvm.ts";
 

@@ -3,9 +3,9 @@
 // first, then discard the copy no longer in use), runs the scenario's POST-code hooks, and
 // destroys the VM when every vCPU halted or the guest died.
 import { type Content, PAGE_4K } from "../../../protocol/index.ts";
+import type { HostAction } from "../../../protocol/scenario.ts";
 import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/party.ts";
-import type { HostAction } from "../../../src/scenarios/spec.ts";
 import { type MilestoneHooks, VmmBase } from "../milestones.ts";
 import type { KvmTdx } from "./kvm.ts";
 

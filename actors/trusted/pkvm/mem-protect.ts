@@ -80,9 +80,15 @@ export class PkvmMemProtect {
   }
 
   /** May the host stage-2 map this page (OWNED, SHARED_OWNED or SHARED_BORROWED)? */
-  hostCanAccess(pfn: number): boolean {
+  hostMaps(pfn: number): boolean {
     const state = this.host_get_page_state(pfn);
     return state !== "PKVM_NOPAGE" && state !== "PKVM_POISON";
+  }
+
+  /** The guest stage-2 leaf the MMU walks for a VM's IPA frame. */
+  guestLeaf(handle: number, gfn: number): { pfn: number; poisoned: boolean } | undefined {
+    const mapping = this.vms.get(handle)?.s2.get(gfn);
+    return mapping && { pfn: mapping.pfn, poisoned: mapping.state === "PKVM_POISON" };
   }
 
   // ---- host <-> hyp ----

@@ -41,8 +41,12 @@ export class PkvmVcpus extends VcpuLoop<PkvmExit> {
     const x0 = (value: number) => ({ type: msg.type, x0: value }) as Response;
     switch (msg.type) {
       case "guest.access": {
-        const outcome = this.cpu.guestAccess(vm.handle, vcpu, env.from, msg.op, msg.gpa, msg.content);
-        if (outcome.kind === "exit") return this.exit(vcpu, outcome.exit);
+        const outcome = this.cpu.guestAccess(vm.handle, env.from, msg.op, msg.gpa, msg.content);
+        if (outcome.kind === "exit") {
+          // The host finds the IPA still tracked and asks EL2 whether this was a poisoned IPA.
+          if (outcome.poisoned) vm.poisonFault.add(vcpu);
+          return this.exit(vcpu, outcome.exit);
+        }
         return this.done(vcpu, env, { type: "guest.access", outcome: outcome.result });
       }
       case "ARM_SMCCC_VENDOR_HYP_KVM_HYP_MEMINFO":

@@ -1,19 +1,21 @@
 // Built-in pKVM scenarios: donation on first touch, in-place sharing and who must zero, the
 // MEM_SHARE fake abort, the host touching or trying to take back a protected page, and teardown.
-import type { RunReport } from "../../run/run.ts";
-import { defineScenario, type GuestStepInput } from "../spec.ts";
+
+import type { GuestStepInput } from "../../../protocol/scenario.ts";
+import type { CheckedRun } from "../define.ts";
+import { defineScenario } from "../define.ts";
 
 const BASE = 0x100000; // 1M
 
 /** Lines of the run log matching a predicate on effects. */
 function effects(
-  run: RunReport,
-  keep: (e: Extract<RunReport["log"][number], { type: "effect" }>["effect"]) => boolean,
+  run: CheckedRun,
+  keep: (e: Extract<CheckedRun["log"][number], { type: "effect" }>["effect"]) => boolean,
 ) {
   return run.log.flatMap((l) => (l.type === "effect" && keep(l.effect) ? [l.effect] : []));
 }
 
-function returns(run: RunReport, type: string): number[] {
+function returns(run: CheckedRun, type: string): number[] {
   return run.log.flatMap((l) =>
     l.type === "msg" && l.kind === "response" && l.msg.type === type && "ret" in l.msg
       ? [Number(l.msg.ret)]
@@ -57,7 +59,7 @@ const roundTrip = (policy: "linux" | "naive"): GuestStepInput[] => [
 const readShared = [{ value: 1, do: [{ op: "read-shared" as const, gpa: BASE, size: "4K" }] }];
 
 /** What the host read from a frame, in order: content labels. */
-function hostReads(run: RunReport): string[] {
+function hostReads(run: CheckedRun): string[] {
   return effects(run, (e) => e.e === "read" && e.by.startsWith("host/")).map((e) =>
     e.e === "read" ? (e.content.k === "data" ? e.content.tag : e.content.k) : "",
   );

@@ -1,6 +1,5 @@
-import type { RunReport } from "../../run/run.ts";
-import { runScenario } from "../../run/run.ts";
-import { defineScenario, type ScenarioInput } from "../spec.ts";
+import type { ScenarioInput } from "../../../protocol/scenario.ts";
+import { type CheckedRun, defineScenario } from "../define.ts";
 
 const IMAGE = ["kernel-text-0", "kernel-text-1", "initrd-0", "cmdline"];
 
@@ -26,7 +25,7 @@ const base: ScenarioInput = {
 };
 
 /** MRTD as KVM_TDX_FINALIZE_VM reported it in the log. */
-export function mrtdOf(run: RunReport): string | undefined {
+export function mrtdOf(run: CheckedRun): string | undefined {
   for (const line of run.log) {
     if (line.type === "effect" && line.effect.e === "lifecycle" && line.effect.state === "td-finalized") {
       return line.effect.detail?.replace("MRTD ", "");
@@ -35,18 +34,18 @@ export function mrtdOf(run: RunReport): string | undefined {
   return undefined;
 }
 
-export const bootMeasured = defineScenario(base, async (run) => {
+export const bootMeasured = defineScenario(base, async (run, runAnother) => {
   const unmet: string[] = [];
   const mrtd = mrtdOf(run);
   if (!mrtd) return ["no MRTD in the log"];
   if ((run.result.stats["TDH.MR.EXTEND"] ?? 0) !== IMAGE.length * 16)
     unmet.push("expected 16 MR.EXTEND per image page");
-  const again = await runScenario(defineScenario(base), { seed: run.seed + 1 });
+  const again = await runAnother(defineScenario(base), run.seed + 1);
   if (mrtdOf(again) !== mrtd) unmet.push("MRTD differs between two builds of the same image");
   const pages = [...IMAGE];
   pages[2] = "initrd-0-tampered";
   const changed = defineScenario({ ...base, guest: { ...base.guest, image: { pages, measure: true } } });
-  if (mrtdOf(await runScenario(changed, { seed: run.seed })) === mrtd)
+  if (mrtdOf(await runAnother(changed, run.seed)) === mrtd)
     unmet.push("MRTD unchanged after one image page changed");
   return unmet;
 });

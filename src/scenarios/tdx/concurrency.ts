@@ -2,7 +2,8 @@
 // while vCPU 1 lazily accepts the other half page by page. They share one S-EPT table, KVM's mmu
 // lock and its invalidation sequence: faults racing an attribute change retry (RET_PF_RETRY), the
 // guest's accept lock serialises accepts, and TLB-tracking IPIs kick the other vCPU out.
-import { defineScenario, type GuestStepInput } from "../spec.ts";
+import type { GuestStepInput } from "../../../protocol/scenario.ts";
+import { defineScenario } from "../define.ts";
 
 const REGION = 0x400000;
 const HALF = 0x100000;

@@ -1,7 +1,8 @@
 // Private <-> shared conversion, explicit (MapGPA) and implicit (touching the other alias).
 import { PAGE_4K } from "../../../protocol/index.ts";
-import type { RunReport } from "../../run/run.ts";
-import { defineScenario, type GuestStepInput } from "../spec.ts";
+import type { GuestStepInput } from "../../../protocol/scenario.ts";
+import type { CheckedRun } from "../define.ts";
+import { defineScenario } from "../define.ts";
 
 const REGION = 0x400000; // 4M: a 2M-aligned region of 2M + 4K, as in private_mem_conversions_test
 const REGION_SIZE = 0x200000 + PAGE_4K;
@@ -33,7 +34,7 @@ function roundTrip([offset, size]: [number, number], i: number): GuestStepInput[
 }
 
 /** Every guest read through its private alias, in order: content kinds. */
-function privateReads(run: RunReport, gpa: number): string[] {
+function privateReads(run: CheckedRun, gpa: number): string[] {
   const out: string[] = [];
   for (const line of run.log) {
     if (line.type === "effect" && line.effect.e === "read" && line.effect.by.startsWith("guest/")) {

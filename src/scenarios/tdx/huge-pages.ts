@@ -1,11 +1,11 @@
 // Huge pages: a 2M accept on a 4K host mapping, and a 4K accept on a 2M PENDING page.
 import { PAGE_2M } from "../../../protocol/index.ts";
-import type { RunReport } from "../../run/run.ts";
-import { defineScenario } from "../spec.ts";
+import type { CheckedRun } from "../define.ts";
+import { defineScenario } from "../define.ts";
 
 const REGION = 0x400000;
 
-function statusesOf(run: RunReport, type: string): string[] {
+function statusesOf(run: CheckedRun, type: string): string[] {
   return run.log.flatMap((l) =>
     l.type === "msg" && l.kind === "response" && l.msg.type === type && "status" in l.msg
       ? [String(l.msg.status)]

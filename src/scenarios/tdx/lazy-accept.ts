@@ -1,14 +1,14 @@
 // Lazy accept: a 1 GiB TD whose memory stays unaccepted until used (mm/unaccepted_memory.c);
 // the guest accepts 16 MiB on first use. The host's mapping size against the guest's accept
 // size decides the cost: the "512 x 4K operations" of the seed thread.
-import type { RunReport } from "../../run/run.ts";
-import { defineScenario } from "../spec.ts";
+import type { CheckedRun } from "../define.ts";
+import { defineScenario } from "../define.ts";
 
 const USED = 16 * 0x100000;
 const UNITS_2M = USED / 0x200000;
 const PAGES_4K = USED / 0x1000;
 
-function counts(run: RunReport) {
+function counts(run: CheckedRun) {
   const s = run.result.stats;
   return {
     exits: s["exit:EPT_VIOLATION"] ?? 0,
@@ -17,7 +17,7 @@ function counts(run: RunReport) {
   };
 }
 
-function expectCounts(run: RunReport, want: { exits: number; augs: number; accepts: number }): string[] {
+function expectCounts(run: CheckedRun, want: { exits: number; augs: number; accepts: number }): string[] {
   const got = counts(run);
   return (["exits", "augs", "accepts"] as const)
     .filter((k) => got[k] !== want[k])

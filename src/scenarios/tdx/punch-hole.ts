@@ -1,8 +1,10 @@
 // PUNCH_HOLE behind the guest's back: the host frees a private page the guest accepted and
 // wrote. The hole is in the private backing store, not the GPA space: attributes stay private,
 // so the next access faults the page back in as a fresh PENDING page.
-import type { RunReport } from "../../run/run.ts";
-import { defineScenario, type ScenarioInput } from "../spec.ts";
+
+import type { ScenarioInput } from "../../../protocol/scenario.ts";
+import type { CheckedRun } from "../define.ts";
+import { defineScenario } from "../define.ts";
 
 const PAGE = 0x400000;
 
@@ -27,7 +29,7 @@ const base = (name: string, policy: "linux" | "naive", septVeDisable: boolean): 
 });
 
 /** Did the guest ever read a zero at the page after the punch? (the silent zero page) */
-function readZeroAfterPunch(run: RunReport): boolean {
+function readZeroAfterPunch(run: CheckedRun): boolean {
   let punched = false;
   for (const line of run.log) {
     if (line.type === "msg" && line.msg.type === "fallocate") punched = true;

@@ -1,8 +1,8 @@
 // Teardown: every private page removed, cleared by the host, every TD page reclaimed, key freed.
-import type { RunReport } from "../../run/run.ts";
-import { defineScenario } from "../spec.ts";
+import type { CheckedRun } from "../define.ts";
+import { defineScenario } from "../define.ts";
 
-function successes(run: RunReport, type: string): number {
+function successes(run: CheckedRun, type: string): number {
   return run.log.filter(
     (l) =>
       l.type === "msg" &&

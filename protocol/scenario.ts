@@ -1,8 +1,21 @@
-// What a scenario is: platform, guest (memory, vCPUs, policy, image, per-vCPU workload), host
-// (knobs and milestone hooks), and what the user expects. One zod schema validates scenario
+// The scenario vocabulary: platform, guest (memory, vCPUs, policy, image, per-vCPU workload),
+// host (knobs and milestone hooks) and what the user expects. One zod schema validates scenario
 // files and gives the TypeScript type, so a malformed scenario is refused with a clear message.
+// Guest steps and host actions are what the parties execute; a scenario crosses into party
+// processes as this plain data.
 import { z } from "zod";
-import { Outcome } from "../../protocol/log.ts";
+import { Outcome } from "./log.ts";
+
+export const Platform = z.enum(["tdx", "pkvm"]);
+export type Platform = z.infer<typeof Platform>;
+export const GuestPolicyName = z.enum(["linux", "naive"]);
+export type GuestPolicyName = z.infer<typeof GuestPolicyName>;
+
+/** Deliberately broken trusted entities, to show what the monitors say when the TE fails its duty. */
+export interface TrustedMutant {
+  /** TDX: TDG.MEM.PAGE.ACCEPT maps without zeroing. pKVM: no hyp_poison_page on reclaim. */
+  skipZeroing?: boolean;
+}
 
 const SIZE_UNITS: Record<string, number> = { K: 0x400, M: 0x100000, G: 0x40000000, T: 0x10000000000 };
 
@@ -71,11 +84,11 @@ export type Expectation = z.infer<typeof Expectation>;
 export const ScenarioSpec = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9/_-]*$/, "lower-case words separated by - or /"),
   description: z.string(),
-  platform: z.enum(["tdx", "pkvm"]),
+  platform: Platform,
   guest: z.strictObject({
     memory: Size,
     vcpus: z.number().int().min(1).max(64).default(1),
-    policy: z.enum(["linux", "naive"]).default("linux"),
+    policy: GuestPolicyName.default("linux"),
     /** Initial image pages (4K each) loaded at GPA 0 by INIT_MEM_REGION. */
     image: z
       .strictObject({ pages: z.array(z.string()).min(1), measure: z.boolean().default(true) })
@@ -103,18 +116,7 @@ export const ScenarioSpec = z.strictObject({
     }),
   expect: Expectation,
   /** What to expect when the run overrides the guest policy (`--guest-policy`). */
-  expectWithPolicy: z.partialRecord(z.enum(["linux", "naive"]), Expectation).default({}),
+  expectWithPolicy: z.partialRecord(GuestPolicyName, Expectation).default({}),
 });
 export type ScenarioSpec = z.infer<typeof ScenarioSpec>;
 export type ScenarioInput = z.input<typeof ScenarioSpec>;
-
-/** A scenario: its data, plus optional checks only code can express (e.g. "MRTD differs"). */
-export interface Scenario {
-  spec: ScenarioSpec;
-  /** Extra expectations on a finished run; each returned string is an unmet expectation. */
-  check?: (run: import("../run/run.ts").RunReport) => string[] | Promise<string[]>;
-}
-
-export function defineScenario(input: ScenarioInput, check?: Scenario["check"]): Scenario {
-  return check ? { spec: ScenarioSpec.parse(input), check } : { spec: ScenarioSpec.parse(input) };
-}
