@@ -3,7 +3,7 @@
 import { type Address, type Content, vcpuAddress } from "../../protocol/index.ts";
 import type { GuestStep } from "../../protocol/scenario.ts";
 import type { Flow, TaskRunner } from "../../src/kit/flows.ts";
-import type { PartyIO } from "../../src/kit/party.ts";
+import type { PartyIO } from "../../src/kit/outbox.ts";
 import { type GuestArch, GuestPanic } from "./arch.ts";
 import type { GuestPolicy } from "./policy.ts";
 

@@ -5,7 +5,7 @@ import { setup } from "xstate";
 import type { Envelope } from "../../protocol/index.ts";
 import type { GuestStep } from "../../protocol/scenario.ts";
 import { TaskRunner } from "../../src/kit/flows.ts";
-import { PartyIO } from "../../src/kit/party.ts";
+import { PartyIO } from "../../src/kit/outbox.ts";
 import { type PartyEvent, XStateParty } from "../../src/kit/xstate-party.ts";
 import { GuestKernel } from "./kernel.ts";
 import { PkvmGuest } from "./pkvm.ts";

@@ -4,7 +4,7 @@
 // unshared page holds (it zeroes before first use); the naive policy does neither.
 import { type Address, type Content, PAGE_4K } from "../../protocol/index.ts";
 import { call, type Flow } from "../../src/kit/flows.ts";
-import type { PartyIO } from "../../src/kit/party.ts";
+import type { PartyIO } from "../../src/kit/outbox.ts";
 import { RangeSet } from "../../src/kit/range-set.ts";
 import { type GuestArch, GuestPanic } from "./arch.ts";
 import type { GuestPolicy } from "./policy.ts";

@@ -11,7 +11,7 @@ import {
 } from "../../protocol/index.ts";
 import { TDVMCALL_STATUS, tdxStatusIs, tdxStatusName } from "../../protocol/status.ts";
 import { call, type Flow, lock, type TaskRunner } from "../../src/kit/flows.ts";
-import type { PartyIO } from "../../src/kit/party.ts";
+import type { PartyIO } from "../../src/kit/outbox.ts";
 import { RangeSet } from "../../src/kit/range-set.ts";
 import { type GuestArch, GuestPanic } from "./arch.ts";
 import type { GuestPolicy } from "./policy.ts";

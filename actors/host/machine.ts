@@ -4,7 +4,7 @@
 import { setup } from "xstate";
 import type { Envelope, Level, RequestEnvelope } from "../../protocol/index.ts";
 import { TaskRunner } from "../../src/kit/flows.ts";
-import { PartyIO } from "../../src/kit/party.ts";
+import { PartyIO } from "../../src/kit/outbox.ts";
 import { type PartyEvent, XStateParty } from "../../src/kit/xstate-party.ts";
 import { KvmPkvm } from "./pkvm/kvm.ts";
 import { VmmPkvm } from "./pkvm/vmm.ts";

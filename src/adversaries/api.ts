@@ -21,7 +21,16 @@ export type Decision<M> = "keep" | "drop" | { replace: M };
  */
 export type SendDecision = Decision<OutMsg> | { delay: number };
 
-export interface AttackContext {
+/**
+ * Every choice an adversary makes (which page, which call, drop or keep) goes through `choose`:
+ * an integer in [0, n), from the run's strategy. Seeded, a run is reproducible; recorded, it is
+ * on the run's choice tape; the explorer searches these choices.
+ */
+export interface Choices {
+  choose(n: number, label: string): number;
+}
+
+export interface AttackContext extends Choices {
   readonly platform: Platform;
   /** Deliveries to the host so far (a clock the attack can time itself by). */
   readonly step: number;
@@ -46,7 +55,7 @@ export interface HostHooks {
   onSend?(out: OutMsg, ctx: AttackContext): SendDecision;
 }
 
-export interface ReplaceContext {
+export interface ReplaceContext extends Choices {
   readonly platform: Platform;
   readonly spec: ScenarioSpec;
 }

@@ -4,7 +4,7 @@
 export { createHonestHost } from "../../actors/host/machine.ts";
 export type { Address, Content, Envelope, Request, Response } from "../../protocol/index.ts";
 export { call, lock, TaskRunner } from "../kit/flows.ts";
-export { PartyIO } from "../kit/party.ts";
+export { PartyIO } from "../kit/outbox.ts";
 export { XStateParty } from "../kit/xstate-party.ts";
 export {
   type Adversary,

@@ -2,6 +2,7 @@
 // passes the hooks first; the adversary's own requests get refs the honest host never uses, so
 // their responses come back to the adversary alone.
 import type { Address, Envelope, PartyName, Request } from "../../protocol/index.ts";
+import type { Chooser } from "../kit/choice.ts";
 import type { Delivery, OutMsg, PartyEndpoint, StepOutput } from "../kit/party.ts";
 import type { AttackContext, HostHooks, Platform, SendDecision } from "./api.ts";
 
@@ -22,10 +23,12 @@ export class WrappedHost implements PartyEndpoint {
     private readonly inner: PartyEndpoint,
     private readonly hooks: HostHooks,
     platform: Platform,
+    chooser: Chooser,
   ) {
     const self = this;
     this.context = {
       platform,
+      choose: (n, label) => chooser.choose(n, label),
       get step() {
         return self.step;
       },

@@ -4,7 +4,7 @@
 // the stage-2 tables alone, so plaintext stays in the frame.
 
 import type { Address, Content, PkvmExit } from "../../protocol/index.ts";
-import type { PartyIO } from "../kit/party.ts";
+import type { PartyIO } from "../kit/outbox.ts";
 import { type FrameStore, pfnOf } from "./frames.ts";
 
 export type Arm64GuestOutcome =

@@ -4,7 +4,7 @@
 // instruction waits, to be re-executed on the next entry, as the CPU re-executes a faulting
 // instruction. The guest never sees the exit.
 import type { Envelope, Response } from "../../protocol/index.ts";
-import type { PartyIO } from "../kit/party.ts";
+import type { PartyIO } from "../kit/outbox.ts";
 
 export function vcpuOf(address: string): number {
   return Number(address.slice("guest/vcpu".length));

@@ -2,7 +2,7 @@
 // checks the CPU applies to every guest and host access. The GPA's shared bit picks the tree:
 // clear -> the module's Secure EPT, set -> the host's shared EPT.
 import type { Address, Content, TdExit } from "../../protocol/index.ts";
-import type { PartyIO } from "../kit/party.ts";
+import type { PartyIO } from "../kit/outbox.ts";
 import { type FrameStore, pfnOf } from "./frames.ts";
 
 /** What the CPU needs from the module to translate a private GPA. */

@@ -3,7 +3,7 @@
 // flow reads top to bottom like the kernel code it models and stays deterministic. Locks are
 // local: a task waiting on one sends nothing and resumes when the holder unlocks.
 import type { Address, Request, Response } from "../../protocol/index.ts";
-import type { PartyIO } from "./party.ts";
+import type { PartyIO } from "./outbox.ts";
 
 export interface CallOp {
   readonly to: Address;

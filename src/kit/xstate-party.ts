@@ -3,7 +3,8 @@
 // into the PartyIO that its context holds; this adapter hands that back to the transport.
 import { type AnyStateMachine, createActor } from "xstate";
 import type { Envelope, PartyName } from "../../protocol/index.ts";
-import type { Delivery, PartyEndpoint, PartyIO, StepOutput } from "./party.ts";
+import type { PartyIO } from "./outbox.ts";
+import type { Delivery, PartyEndpoint, StepOutput } from "./party.ts";
 
 /** Every event a party machine receives. */
 export type PartyEvent =

@@ -11,6 +11,7 @@ import type { Adversary } from "../adversaries/api.ts";
 import { findAttack } from "../adversaries/corpus.ts";
 import { loadAdversary } from "../adversaries/load.ts";
 import { WrappedHost } from "../adversaries/wrap.ts";
+import { type Chooser, seededStrategy } from "../kit/choice.ts";
 import type { PartyEndpoint } from "../kit/party.ts";
 
 /** Host RAM the pKVM hypervisor treats as memory (the host allocator's pools lie below it). */
@@ -23,6 +24,8 @@ export interface PartyOptions {
   mutant?: TrustedMutant | undefined;
   /** The adversary to put in the honest host's place (wrapping it, or replacing it). */
   adversary?: Adversary | undefined;
+  /** Where the adversary's choices come from (default: seeded by 0; runs pass the run's). */
+  hostChooser?: Chooser | undefined;
 }
 
 export function buildParties(
@@ -42,7 +45,7 @@ export function buildParty(name: PartyName, spec: ScenarioSpec, options: PartyOp
     case "trusted":
       return buildTrusted(spec, options.mutant ?? {});
     case "host":
-      return buildHost(spec, options.adversary);
+      return buildHost(spec, options.adversary, options.hostChooser ?? seededStrategy(0).chooser("host"));
     case "guest":
       return createGuestParty({
         platform: spec.platform,
@@ -64,9 +67,10 @@ function buildTrusted(spec: ScenarioSpec, mutant: TrustedMutant): PartyEndpoint 
       });
 }
 
-function buildHost(spec: ScenarioSpec, adversary: Adversary | undefined): PartyEndpoint {
+function buildHost(spec: ScenarioSpec, adversary: Adversary | undefined, chooser: Chooser): PartyEndpoint {
   const { guest, host, platform } = spec;
-  if (adversary?.replace) return adversary.replace({ platform, spec });
+  if (adversary?.replace)
+    return adversary.replace({ platform, spec, choose: (n, label) => chooser.choose(n, label) });
   const honest = createHonestHost({
     platform,
     variant: host.variant,
@@ -77,7 +81,7 @@ function buildHost(spec: ScenarioSpec, adversary: Adversary | undefined): PartyE
     onPost: host.onPost,
     privateLevel: host.privateLevel === "2M" ? 1 : 0,
   });
-  return adversary ? new WrappedHost(honest, adversary.wrap!, platform) : honest;
+  return adversary ? new WrappedHost(honest, adversary.wrap!, platform, chooser) : honest;
 }
 
 /** The adversary object a source names, loaded or built for this platform. */

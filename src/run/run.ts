@@ -5,6 +5,14 @@ import type { PartyName } from "../../protocol/index.ts";
 import { LOG_FORMAT_VERSION, type LogLine, type Outcome } from "../../protocol/log.ts";
 import type { ScenarioSpec, TrustedMutant } from "../../protocol/scenario.ts";
 import type { Adversary } from "../adversaries/api.ts";
+import {
+  type Choice,
+  type Recording,
+  recording,
+  type Strategy,
+  type StrategySpec,
+  strategyOf,
+} from "../kit/choice.ts";
 import { standardMonitors } from "../monitors/index.ts";
 import { FileLog, type LogWriter, MemoryLog, TeeLog } from "../runtime/log-writer.ts";
 import { Orchestrator, type RunResult } from "../runtime/orchestrator.ts";
@@ -38,6 +46,12 @@ export interface RunOptions {
   hostPlugin?: string;
   /** An attack of the built-in corpus by id (A1-A13) as the host; `process` builds it in the host's process. */
   attack?: string;
+  /** Replay a choice tape instead of drawing choices from the seed (the seed still names message ids). */
+  replay?: { tape: readonly Choice[]; mode?: "strict" | "lenient" };
+  /** A strategy object of your own (the explorer's); it cannot cross into another process. */
+  strategy?: Strategy;
+  /** Record every choice the run makes: RunReport.tape. */
+  recordTape?: boolean;
 }
 
 export interface RunReport {
@@ -50,6 +64,8 @@ export interface RunReport {
   log: LogLine[];
   /** Expectations the run did not meet (empty: as expected). */
   unmet: string[];
+  /** Every choice the run made, in order (with `recordTape`): replaying it reproduces the log. */
+  tape?: readonly Choice[];
 }
 
 export const DEFAULT_SEED = 1;
@@ -61,9 +77,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const policy = options.guestPolicy ?? scenario.spec.guest.policy;
   const spec: ScenarioSpec = { ...scenario.spec, guest: { ...scenario.spec.guest, policy } };
   const adversary = adversarySource(options);
+  const choices = strategyFor(options, seed);
   const { parties, untrusted, hostName } = await transport.parties(spec, {
     ...(options.mutant ? { mutant: options.mutant } : {}),
     ...(adversary ? { adversary } : {}),
+    hostChoices: {
+      chooser: choices.strategy.chooser("host"),
+      spec: choices.spec,
+      record: options.recordTape === true,
+    },
   });
   const memory = new MemoryLog();
   const writers: LogWriter[] = [];
@@ -90,6 +112,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     parties,
     log,
     monitors: standardMonitors(spec.platform),
+    strategy: choices.strategy,
+    ...(choices.recording ? { noteChoices: choices.recording.note } : {}),
     untrusted: new Set<PartyName>(untrusted),
     maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
     ...(options.answerTimeoutMs === undefined ? {} : { answerTimeoutMs: options.answerTimeoutMs }),
@@ -107,9 +131,26 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     result,
     log: memory.lines,
     unmet: [],
+    ...(choices.recording ? { tape: choices.recording.tape } : {}),
   };
   report.unmet = hostName ? defencesHeld(hostName, report) : await expectationsUnmet(scenario, spec, report);
   return report;
+}
+
+/** The run's strategy, recorded if asked, and its data form when it has one (for other processes). */
+function strategyFor(
+  options: RunOptions,
+  seed: number,
+): { strategy: Strategy; spec: StrategySpec | undefined; recording?: Recording } {
+  const spec: StrategySpec | undefined = options.strategy
+    ? undefined
+    : options.replay
+      ? { kind: "replay", tape: options.replay.tape, mode: options.replay.mode ?? "strict" }
+      : { kind: "seeded", seed };
+  const base = options.strategy ?? strategyOf(spec!);
+  if (!options.recordTape) return { strategy: base, spec };
+  const recorded = recording(base);
+  return { strategy: recorded, spec, recording: recorded };
 }
 
 /** The adversarial host the options name, if any (at most one of the three ways to name one). */

@@ -4,6 +4,7 @@
 import type { PartyName } from "../../protocol/index.ts";
 import type { ScenarioSpec, TrustedMutant } from "../../protocol/scenario.ts";
 import type { Adversary } from "../adversaries/api.ts";
+import type { Chooser, StrategySpec } from "../kit/choice.ts";
 import type { PartyEndpoint } from "../kit/party.ts";
 import { type AdversarySource, buildParties, resolveAdversary } from "./parties.ts";
 
@@ -11,6 +12,17 @@ export interface PartySetup {
   mutant?: TrustedMutant;
   /** The adversarial host, if any. */
   adversary?: AdversarySource;
+  /** Where the host's choices come from. */
+  hostChoices?: HostChoices;
+}
+
+/** The host's stream of choices: its chooser here, and the same strategy as data for another process. */
+export interface HostChoices {
+  chooser: Chooser;
+  /** Undefined when the strategy exists only as an object in this process (the explorer's). */
+  spec: StrategySpec | undefined;
+  /** Report each choice made elsewhere back, for the run's tape. */
+  record: boolean;
 }
 
 export interface Transport {
@@ -33,7 +45,11 @@ export const inprocTransport: Transport = {
     const adversary: Adversary | undefined = setup.adversary
       ? await resolveAdversary(setup.adversary, spec.platform)
       : undefined;
-    const parties = buildParties(spec, { mutant: setup.mutant, adversary });
+    const parties = buildParties(spec, {
+      mutant: setup.mutant,
+      adversary,
+      hostChooser: setup.hostChoices?.chooser,
+    });
     // A plug-in host shares our heap: its messages are checked like another process's.
     return adversary
       ? { parties, untrusted: ["host"], hostName: adversary.name }

@@ -6,6 +6,7 @@
 import type { PartyName } from "../../protocol/index.ts";
 import type { ScenarioSpec, TrustedMutant } from "../../protocol/scenario.ts";
 import { loadAdversary } from "../adversaries/load.ts";
+import { type Choice, recording, type Strategy, type StrategySpec, strategyOf } from "../kit/choice.ts";
 import type { Delivery, PartyEndpoint, StepOutput } from "../kit/party.ts";
 import { buildParty, resolveAdversary } from "../run/parties.ts";
 
@@ -17,6 +18,8 @@ export type ToChild =
       mutant?: TrustedMutant;
       /** The host only: a plug-in file, or an attack of the corpus by id, to run as the host. */
       adversary?: { file: string } | { attack: string };
+      /** The host only: the run's strategy, to make the adversary's choices here as the run would. */
+      choices?: { spec: StrategySpec; record: boolean };
     }
   /** Load a host plug-in only to say whether it is one (the parent never runs plug-in code). */
   | { type: "check"; hostPlugin: string }
@@ -43,7 +46,45 @@ async function init(message: Extract<ToChild, { type: "init" }>): Promise<void> 
     message.party === "host" && message.adversary
       ? await resolveAdversary(message.adversary, message.spec.platform)
       : undefined;
-  party = buildParty(message.party, message.spec, { mutant: message.mutant, adversary });
+  const strategy = message.choices ? choicesHere(message.choices) : undefined;
+  const built = buildParty(message.party, message.spec, {
+    mutant: message.mutant,
+    adversary,
+    hostChooser: strategy?.chooser("host"),
+  });
+  party = strategy ? reportingChoices(built, strategy) : built;
+}
+
+/** The run's strategy, rebuilt here from its data; recorded when the run keeps a tape. */
+function choicesHere(choices: {
+  spec: StrategySpec;
+  record: boolean;
+}): Strategy & { tape?: readonly Choice[] } {
+  const strategy = strategyOf(choices.spec);
+  return choices.record ? recording(strategy) : strategy;
+}
+
+/** The party, with the choices it made during each step (and any divergence) added to its output. */
+function reportingChoices(
+  inner: PartyEndpoint,
+  strategy: Strategy & { tape?: readonly Choice[] },
+): PartyEndpoint {
+  let reported = 0;
+  const withChoices = (output: StepOutput): StepOutput => {
+    const tape = strategy.tape ?? [];
+    const choices = tape.slice(reported);
+    reported = tape.length;
+    return {
+      ...output,
+      ...(choices.length > 0 ? { choices } : {}),
+      ...(strategy.divergence ? { divergence: strategy.divergence } : {}),
+    };
+  };
+  return {
+    name: inner.name,
+    start: async () => withChoices(await inner.start()),
+    deliver: async (delivery) => withChoices(await inner.deliver(delivery)),
+  };
 }
 
 // The orchestrator is gone: so is the reason to live (no orphan outlives its parent).

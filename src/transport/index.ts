@@ -17,6 +17,10 @@ export const processTransport: Transport = {
       );
     }
     const adversary = source && "file" in source ? { file: resolve(source.file) } : source;
+    const choices = setup.hostChoices;
+    if (adversary && choices && !choices.spec) {
+      throw new Error("this run's strategy exists only in this process: run it with the inproc transport");
+    }
     const make = (party: PartyName) =>
       new ProcessParty(party, {
         type: "init",
@@ -24,6 +28,9 @@ export const processTransport: Transport = {
         spec,
         ...(setup.mutant ? { mutant: setup.mutant } : {}),
         ...(party === "host" && adversary ? { adversary } : {}),
+        ...(party === "host" && adversary && choices?.spec
+          ? { choices: { spec: choices.spec, record: choices.record } }
+          : {}),
       });
     const parties = { trusted: make("trusted"), host: make("host"), guest: make("guest") };
     // Another process's messages are all checked on arrival.

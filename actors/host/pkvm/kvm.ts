@@ -5,7 +5,7 @@
 // today) and `gmem`, guest_memfd with per-page shared/private state (the 2026 proposal).
 import type { KvmExit, RequestEnvelope, Response } from "../../../protocol/index.ts";
 import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
-import type { PartyIO } from "../../../src/kit/party.ts";
+import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { HostMemory } from "../host-memory.ts";
 
 const KVM = "host/kvm" as const;

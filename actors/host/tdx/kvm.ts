@@ -13,7 +13,7 @@ import {
 } from "../../../protocol/index.ts";
 import { tdvmcallStatus, tdxStatusIs, tdxStatusName } from "../../../protocol/status.ts";
 import { call, type Flow, lock, type TaskRunner } from "../../../src/kit/flows.ts";
-import type { PartyIO } from "../../../src/kit/party.ts";
+import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { RangeSet } from "../../../src/kit/range-set.ts";
 import { GuestMemfd } from "../guest-memfd.ts";
 import { HostMemory } from "../host-memory.ts";

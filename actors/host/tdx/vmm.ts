@@ -5,7 +5,7 @@
 import { type Content, PAGE_4K } from "../../../protocol/index.ts";
 import type { HostAction } from "../../../protocol/scenario.ts";
 import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
-import type { PartyIO } from "../../../src/kit/party.ts";
+import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { type MilestoneHooks, VmmBase } from "../milestones.ts";
 import type { KvmTdx } from "./kvm.ts";
 

@@ -5,7 +5,7 @@ import { setup } from "xstate";
 import type { Envelope, Request, RequestEnvelope } from "../../../protocol/index.ts";
 import { Arm64Platform } from "../../../src/hardware/arm64-pkvm.ts";
 import { FrameStore } from "../../../src/hardware/frames.ts";
-import { PartyIO } from "../../../src/kit/party.ts";
+import { PartyIO } from "../../../src/kit/outbox.ts";
 import { type PartyEvent, XStateParty } from "../../../src/kit/xstate-party.ts";
 import { EINVAL, PkvmMemProtect } from "./mem-protect.ts";
 import { PkvmVcpus } from "./vcpus.ts";

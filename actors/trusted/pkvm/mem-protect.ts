@@ -5,7 +5,7 @@
 // EL2 runs with interrupts masked and preemption off.
 import type { Content } from "../../../protocol/index.ts";
 import type { FrameStore } from "../../../src/hardware/frames.ts";
-import type { PartyIO } from "../../../src/kit/party.ts";
+import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { type Change, type PageState, type PkvmCall, TRANSITIONS } from "./page-state.ts";
 
 export const EPERM = -1;

@@ -4,7 +4,7 @@
 import type { Envelope, PkvmExit, Request, RequestEnvelope, Response } from "../../../protocol/index.ts";
 import type { Arm64Platform } from "../../../src/hardware/arm64-pkvm.ts";
 import { VcpuLoop } from "../../../src/hardware/vcpu-loop.ts";
-import type { PartyIO } from "../../../src/kit/party.ts";
+import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { EINVAL, type HypVm, type PkvmMemProtect } from "./mem-protect.ts";
 
 const SMCCC_RET_SUCCESS = 0;

@@ -7,7 +7,7 @@ import type { CallName, Envelope, Request, RequestEnvelope, U64 } from "../../..
 import { type TdxStatusName, tdxStatus } from "../../../protocol/status.ts";
 import { FrameStore } from "../../../src/hardware/frames.ts";
 import { X86TdxPlatform } from "../../../src/hardware/x86-tdx.ts";
-import { PartyIO } from "../../../src/kit/party.ts";
+import { PartyIO } from "../../../src/kit/outbox.ts";
 import { type PartyEvent, XStateParty } from "../../../src/kit/xstate-party.ts";
 import { TdxModule } from "./module.ts";
 import type { OpState } from "./sept-table.ts";

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { type Level, levelSize, type Request, type Response, type U64 } from "../../../protocol/index.ts";
 import { TDX_OPERAND_ID, type TdxStatusName, tdxStatus } from "../../../protocol/status.ts";
 import { type FrameStore, pfnOf } from "../../../src/hardware/frames.ts";
-import type { PartyIO } from "../../../src/kit/party.ts";
+import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { type PageType, Pamt } from "./pamt.ts";
 import { idx2M, type Leaf, type NonLeaf, SecureEpt } from "./sept.ts";
 import { type OpState, SEPT_TABLE, type SeptCall, type SeptState, septRule } from "./sept-table.ts";

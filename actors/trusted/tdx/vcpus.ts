@@ -13,7 +13,7 @@ import type {
 import { tdxStatus } from "../../../protocol/status.ts";
 import { VcpuLoop } from "../../../src/hardware/vcpu-loop.ts";
 import type { X86TdxPlatform } from "../../../src/hardware/x86-tdx.ts";
-import type { PartyIO } from "../../../src/kit/party.ts";
+import type { PartyIO } from "../../../src/kit/outbox.ts";
 import type { TdxModule } from "./module.ts";
 
 const SUCCESS = tdxStatus("TDX_SUCCESS");

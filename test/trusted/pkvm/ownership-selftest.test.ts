@@ -19,7 +19,8 @@ import {
 import { type PageState, type PkvmCall, TRANSITIONS } from "../../../actors/trusted/pkvm/page-state.ts";
 import type { Content } from "../../../protocol/index.ts";
 import { FrameStore } from "../../../src/hardware/frames.ts";
-import { PartyIO, type StepOutput } from "../../../src/kit/party.ts";
+import { PartyIO } from "../../../src/kit/outbox.ts";
+import type { StepOutput } from "../../../src/kit/party.ts";
 
 const O = "PKVM_PAGE_OWNED";
 const SO = "PKVM_PAGE_SHARED_OWNED";

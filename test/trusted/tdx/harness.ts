@@ -8,7 +8,7 @@ import { isLeaf } from "../../../actors/trusted/tdx/sept.ts";
 import type { OpState, SeptState } from "../../../actors/trusted/tdx/sept-table.ts";
 import type { Level, U64 } from "../../../protocol/index.ts";
 import { FrameStore, pfnOf } from "../../../src/hardware/frames.ts";
-import { PartyIO } from "../../../src/kit/party.ts";
+import { PartyIO } from "../../../src/kit/outbox.ts";
 
 export const SUCCESS = "0x0000000000000000";
 export const HKID = 7;
