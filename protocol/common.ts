@@ -26,6 +26,14 @@ export const PAGE_4K = 0x1000;
 export const PAGE_2M = 0x200000;
 export const PAGE_1G = 0x40000000;
 
+/** A TD's guest physical address width (TD_PARAMS.GPAW): 48 or 52 bits. */
+export const GpaWidth = z.union([z.literal(48), z.literal(52)]);
+export type GpaWidth = z.infer<typeof GpaWidth>;
+/** The shared bit is the GPA's top bit: set, the access goes through the shared EPT. */
+export const sharedBitOf = (gpaWidth: GpaWidth): number => 2 ** (gpaWidth - 1);
+/** The shared bit of a TD with the usual 48-bit GPA width (bit 47). */
+export const DEFAULT_SHARED_BIT = sharedBitOf(48);
+
 /** Mapping level as TDX numbers it: 0 = 4K, 1 = 2M, 2 = 1G. */
 export const Level = z.union([z.literal(0), z.literal(1), z.literal(2)]);
 export type Level = z.infer<typeof Level>;

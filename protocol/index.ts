@@ -11,7 +11,16 @@ import { tdcalls } from "./tdcall.ts";
 
 export * from "./common.ts";
 export * from "./effects.ts";
-export { KvmExit } from "./kvm.ts";
+export * from "./errno.ts";
+export * from "./status.ts";
+export {
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  FALLOC_PUNCH_HOLE,
+  KVM_HC_MAP_GPA_RANGE,
+  KVM_MEMORY_ATTRIBUTE_PRIVATE,
+  KvmExit,
+} from "./kvm.ts";
 export { PkvmExit } from "./pkvm-hvc.ts";
 export { TdExit, VmcallCompletion } from "./seamcall.ts";
 

@@ -2,8 +2,18 @@
 // (include/uapi/linux/kvm.h, virt/kvm/guest_memfd.c, arch/x86/kvm/vmx/tdx.c). The VM fd and vCPU fds
 // are implicit: one VM per run.
 import { z } from "zod";
-import { Addr, Content, VcpuId } from "./common.ts";
+import { Addr, Content, GpaWidth, VcpuId } from "./common.ts";
 import { call } from "./define.ts";
+
+/** KVM_SET_MEMORY_ATTRIBUTES: the GFN is private, backed by guest_memfd (include/uapi/linux/kvm.h). */
+export const KVM_MEMORY_ATTRIBUTE_PRIVATE = 1 << 3;
+/** fallocate modes (include/uapi/linux/falloc.h). */
+export const FALLOC_FL_KEEP_SIZE = 0x1;
+export const FALLOC_FL_PUNCH_HOLE = 0x2;
+/** What a VMM passes to free guest_memfd pages: PUNCH_HOLE | KEEP_SIZE. */
+export const FALLOC_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+/** The hypercall KVM forwards to userspace for a TDX MapGPA (KVM_HC_MAP_GPA_RANGE). */
+export const KVM_HC_MAP_GPA_RANGE = 12;
 
 /** Return value of an ioctl: 0, or a negative errno. */
 const Ret = { ret: z.number().int() };
@@ -47,7 +57,7 @@ export const kvmCalls = {
     {
       septVeDisable: z.boolean(),
       vcpus: z.number().int().positive(),
-      gpaWidth: z.union([z.literal(48), z.literal(52)]),
+      gpaWidth: GpaWidth,
     },
     Ret,
   ),

@@ -1,7 +1,7 @@
 // host (KVM) <-> TDX module: SEAMCALL leaves (arch/x86/virt/vmx/tdx/tdx.c, intel/tdx-module api_calls).
 // TD creation and key configuration are coarse: one call each, control pages folded into the TDR.
 import { z } from "zod";
-import { Addr, Level, U64, VcpuId } from "./common.ts";
+import { Addr, GpaWidth, Level, U64, VcpuId } from "./common.ts";
 import { call } from "./define.ts";
 
 /** Why TDH.VP.ENTER returned: the TD exit the host must handle (VMX basic exit reasons). */
@@ -46,7 +46,7 @@ export const seamcalls = {
     "TDH.MNG.INIT",
     "seamcall",
     "Initialise the TD with its TD_PARAMS (attributes: SEPT_VE_DISABLE is bit 28). UNINIT -> INITIALIZED.",
-    { septVeDisable: z.boolean(), gpaWidth: z.union([z.literal(48), z.literal(52)]) },
+    { septVeDisable: z.boolean(), gpaWidth: GpaWidth },
     Status,
   ),
   "TDH.VP.CREATE": call(

@@ -1,6 +1,6 @@
 // guest <-> TDX module: TDCALL leaves issued by the TD guest (arch/x86/coco/tdx/tdx.c).
 import { z } from "zod";
-import { Addr, Level, U64 } from "./common.ts";
+import { Addr, GpaWidth, Level, U64 } from "./common.ts";
 import { call } from "./define.ts";
 
 export const tdcalls = {
@@ -11,7 +11,7 @@ export const tdcalls = {
     {},
     {
       status: U64,
-      gpaWidth: z.union([z.literal(48), z.literal(52)]),
+      gpaWidth: GpaWidth,
       septVeDisable: z.boolean(),
       numVcpus: z.number().int().positive(),
     },

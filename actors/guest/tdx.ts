@@ -8,6 +8,7 @@ import {
   PAGE_2M,
   PAGE_4K,
   type Response,
+  sharedBitOf,
 } from "../../protocol/index.ts";
 import { TDVMCALL_STATUS, tdxStatusIs, tdxStatusName } from "../../protocol/status.ts";
 import { call, type Flow, lock, type TaskRunner } from "../../src/kit/flows.ts";
@@ -34,7 +35,7 @@ export class TdxGuest implements GuestArch {
 
   *boot(_self: Address): Flow<void> {
     const info = yield* call("fw", { type: "TDG.VP.INFO" });
-    this.sharedBit = 2 ** (info.gpaWidth - 1);
+    this.sharedBit = sharedBitOf(info.gpaWidth);
     this.septVeDisable = info.septVeDisable;
     if (this.policy.requireSeptVeDisable && !info.septVeDisable) {
       throw new GuestPanic("TD misconfiguration: SEPT_VE_DISABLE attribute must be set");

@@ -1,40 +1,52 @@
-// What every VMM does the same way, whatever the platform: run the scenario's milestone hooks,
-// count halted vCPUs, and destroy the VM exactly once.
-
+// A scenario's host actions, run when the guest posts a milestone (a POST code). Each action is
+// done by whoever does it on a real host: the VMM (punch a hole, set attributes, read shared
+// memory, discard memory) or the host kernel (a driver reading guest memory, an unmap request),
+// which runs as a kernel flow from host/kvm while the VMM's vCPU thread waits for it.
 import type { HostAction } from "../../protocol/scenario.ts";
-import type { Flow } from "../../src/kit/flows.ts";
-import { call } from "../../src/kit/flows.ts";
+import { type Flow, lock, type TaskRunner } from "../../src/kit/flows.ts";
 
-export interface MilestoneHooks {
-  vcpus: number;
-  onPost: { value: number; do: HostAction[] }[];
+export type KernelAction = Extract<HostAction, { op: "kernel-read" | "unmap" }>;
+export type VmmAction = Exclude<HostAction, KernelAction>;
+
+/** The host kernel's side of the actions (KVM implements it per platform). */
+export interface KernelActions {
+  kernelAction(action: KernelAction): Flow<void>;
 }
 
-export abstract class VmmBase {
-  private halted = 0;
-  private destroyed = false;
+const isKernelAction = (action: HostAction): action is KernelAction =>
+  action.op === "kernel-read" || action.op === "unmap";
 
-  constructor(protected readonly hooks: MilestoneHooks) {}
+export class Milestones {
+  constructor(
+    private readonly hooks: readonly { value: number; do: readonly HostAction[] }[],
+    private readonly tasks: TaskRunner,
+    private readonly kernel: KernelActions,
+  ) {}
 
-  /** Carry out one scenario action (platform-specific). */
-  protected abstract act(action: HostAction): Flow<void>;
-
-  protected *onPost(value: number): Flow<void> {
-    for (const hook of this.hooks.onPost) {
+  /** The guest posted `value`: run each hook's actions in order, the VMM's through `vmm`. */
+  *reached(value: number, vmm: (action: VmmAction) => Flow<void>): Flow<void> {
+    for (const hook of this.hooks) {
       if (hook.value !== value) continue;
-      for (const action of hook.do) yield* this.act(action);
+      for (const action of hook.do) {
+        if (isKernelAction(action)) yield* this.inKernel(this.kernel.kernelAction(action));
+        else yield* vmm(action);
+      }
     }
   }
 
-  /** A vCPU is done; the last one to finish takes the VM down. */
-  protected *vcpuHalted(): Flow<void> {
-    this.halted++;
-    if (this.halted === this.hooks.vcpus) yield* this.destroy();
-  }
-
-  protected *destroy(): Flow<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    yield* call("host/kvm", { type: "KVM_DESTROY_VM" });
+  /** Run a host-kernel flow (it speaks from host/kvm) and wait for it to finish. */
+  private *inKernel(flow: Flow<void>): Flow<void> {
+    const done = "vmm:kernel-flow";
+    yield* lock(done);
+    const tasks = this.tasks;
+    this.tasks.spawn(
+      "host/kvm",
+      (function* () {
+        yield* flow;
+        tasks.unlock(done);
+      })(),
+    );
+    yield* lock(done);
+    this.tasks.unlock(done);
   }
 }

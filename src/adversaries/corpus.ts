@@ -2,7 +2,7 @@
 // with the public API (wrap the honest host, observe what it maps, inject calls at a milestone the
 // guest posts), plus the guest workload it is aimed at and the outcome attacks.md predicts per
 // platform and guest policy. `cocomem matrix` runs them all; a test asserts every cell.
-import type { Request } from "../../protocol/index.ts";
+import { DEFAULT_SHARED_BIT, type Request } from "../../protocol/index.ts";
 import type { GuestStepInput, TrustedMutant } from "../../protocol/scenario.ts";
 import { type Adversary, type AttackContext, defineAdversary, type Platform } from "./api.ts";
 import { chain, HostKnowledge, isMilestone } from "./knowledge.ts";
@@ -194,7 +194,7 @@ function doubleFetch(platform: Platform): Adversary {
         if (reason === "HLT" || reason === "PSCI_CPU_OFF") halted = true;
         if (flipping || !isMilestone(env)) return "keep";
         flipping = true;
-        const frame = platform === "tdx" ? seen.sharedFrames.get(A + 2 ** 47) : seen.frameOf(A);
+        const frame = platform === "tdx" ? seen.sharedFrames.get(A + DEFAULT_SHARED_BIT) : seen.frameOf(A);
         const rewrite = (n: number): void => {
           if (halted || n >= MAX_FLIPS || frame === undefined) return;
           const content = { k: "data" as const, writer: "host" as const, tag: `request-${n}`, secret: false };
@@ -435,7 +435,7 @@ export const ATTACKS: readonly Attack[] = [
           onReceive(env) {
             const exit = (env.msg as { exit?: { reason?: string; gpa?: number } }).exit;
             if (env.kind === "response" && exit?.reason === "TDVMCALL<MapGPA>")
-              toPrivate = exit.gpa! < 2 ** 47;
+              toPrivate = exit.gpa! < DEFAULT_SHARED_BIT;
             return "keep";
           },
           onSend(out) {

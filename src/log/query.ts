@@ -2,6 +2,7 @@
 // (combined with AND), and the compact one-line rendering `cocomem log` prints.
 import {
   Content,
+  DEFAULT_SHARED_BIT,
   describeContent,
   type Effect,
   type Envelope,
@@ -11,6 +12,7 @@ import {
   type Message,
   PAGE_4K,
   type PartyName,
+  sharedBitOf,
   U64,
 } from "../../protocol/index.ts";
 import type { LogLine } from "../../protocol/log.ts";
@@ -77,11 +79,11 @@ function resumedGuestCall(handled: Envelope, open: Map<string, Envelope>): Envel
  * The TD's shared bit, from the GPA width the setup messages carry (KVM_TDX_INIT_VM comes first).
  * A GPA with it set is the shared alias of the same page; 2^47 is the GPAW-48 default.
  */
-export function sharedBitOf(lines: readonly LogLine[]): number {
+export function sharedBitOfLog(lines: readonly LogLine[]): number {
   for (const line of lines) {
-    if (line.type === "msg" && "gpaWidth" in line.msg) return 2 ** (line.msg.gpaWidth - 1);
+    if (line.type === "msg" && "gpaWidth" in line.msg) return sharedBitOf(line.msg.gpaWidth);
   }
-  return 2 ** 47;
+  return DEFAULT_SHARED_BIT;
 }
 
 /** The private alias of a GPA: both aliases name the same guest page. */
@@ -240,7 +242,7 @@ export function lineMatcher(filter: LogFilter, sharedBit: number): (a: Annotated
 
 /** Annotate a log and keep the lines that pass the filter. */
 export function filterLog(lines: readonly LogLine[], filter: LogFilter): Annotated[] {
-  return annotate(lines).filter(lineMatcher(filter, sharedBitOf(lines)));
+  return annotate(lines).filter(lineMatcher(filter, sharedBitOfLog(lines)));
 }
 
 // ---- Rendering ----

@@ -22,7 +22,7 @@ import {
   lineMatcher,
   pageBase,
   privateAlias,
-  sharedBitOf,
+  sharedBitOfLog,
   spanHitsPage,
 } from "./query.ts";
 
@@ -47,7 +47,7 @@ export interface PageTimeline {
 
 /** The timeline of the page holding `gpa`; `filter` further restricts which entries are kept. */
 export function pageTimeline(lines: readonly LogLine[], gpa: number, filter: LogFilter = {}): PageTimeline {
-  const sharedBit = sharedBitOf(lines);
+  const sharedBit = sharedBitOfLog(lines);
   const page = pageBase(privateAlias(gpa, sharedBit));
   const annotated = annotate(lines);
   const claims = backingClaims(annotated, page, sharedBit);

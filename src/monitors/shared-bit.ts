@@ -1,9 +1,10 @@
 // Monitors need the TD's shared bit to tell private from shared accesses; they learn it the way
 // the guest does, from the TDG.VP.INFO answer in the log.
+import { DEFAULT_SHARED_BIT, sharedBitOf } from "../../protocol/index.ts";
 import type { LogLine } from "../../protocol/log.ts";
 
 export class SharedBitTracker {
-  value = 2 ** 47;
+  value = DEFAULT_SHARED_BIT;
 
   observe(line: LogLine): void {
     if (
@@ -12,7 +13,7 @@ export class SharedBitTracker {
       line.msg.type === "TDG.VP.INFO" &&
       "gpaWidth" in line.msg
     ) {
-      this.value = 2 ** (line.msg.gpaWidth - 1);
+      this.value = sharedBitOf(line.msg.gpaWidth);
     }
   }
 

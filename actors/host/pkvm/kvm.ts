@@ -1,47 +1,51 @@
-// KVM on a pKVM host (arch/arm64/kvm/pkvm.c, mmu.c): the host keeps no real stage-2 for a
-// protected guest, only a record of what it donated. A guest's first touch of an IPA is a stage-2
-// fault: KVM pins the backing page and donates it (__pkvm_host_donate_guest). Teardown reclaims
-// every page (EL2 poisons what the guest owned). Two backings: `pinned` anonymous memory (upstream
-// today) and `gmem`, guest_memfd with per-page shared/private state (the 2026 proposal).
-import type { KvmExit, RequestEnvelope, Response } from "../../../protocol/index.ts";
+// KVM on a pKVM host (arch/arm64/kvm/pkvm.c, mmu.c, android16-6.12): the host keeps no real
+// stage-2 for a protected guest, only a record of what it donated. A guest's first touch of an IPA
+// is a stage-2 fault: KVM faults the backing page in, pins it and donates it
+// (__pkvm_host_donate_guest). Teardown reclaims every page (EL2 poisons what the guest owned).
+import {
+  EFAULT,
+  EINTR,
+  EINVAL,
+  EPERM,
+  type KvmExit,
+  PAGE_4K,
+  type RequestEnvelope,
+  type Response,
+} from "../../../protocol/index.ts";
 import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
-import { HostMemory } from "../host-memory.ts";
+import type { GuestRam } from "../guest-ram.ts";
+import type { HostMemory } from "../host-memory.ts";
+import { beginTeardown, type KillableVm, killVm, type VmLifecycle } from "../lifecycle.ts";
+import type { KernelAction, KernelActions } from "../milestones.ts";
 
 const KVM = "host/kvm" as const;
-const EPERM = -1;
-const EINTR = -4;
-const EFAULT = -14;
-const EINVAL = -22;
-const PAGE = 0x1000;
 /** How many times teardown kicks the vCPUs out before giving up on __pkvm_start_teardown_vm. */
 const TEARDOWN_TRIES = 64;
 
-export interface KvmPkvmOptions {
-  variant: "pinned" | "gmem";
-}
-
-export class KvmPkvm {
-  private readonly memory = new HostMemory();
+export class KvmPkvm implements KernelActions, KillableVm {
   private vmHandle = 0;
   private vcpus = 0;
-  /** The backing page of each guest frame the host has touched (anonymous memory or guest_memfd). */
-  readonly backing = new Map<number, number>();
   /** pkvm_mappings: gfn -> pfn of each page donated to the guest (pinned until teardown). */
-  readonly donated = new Map<number, number>();
-  /** Guest frames the guest shared back with MEM_SHARE (the VMM may touch them). */
-  readonly sharedByGuest = new Set<number>();
-  private dying = false;
-  dead: string | undefined;
+  private readonly donated = new Map<number, number>();
+  vmDead = false;
 
   constructor(
-    private readonly io: PartyIO,
+    readonly io: PartyIO,
     private readonly tasks: TaskRunner,
-    readonly options: KvmPkvmOptions,
+    readonly lifecycle: VmLifecycle,
+    private readonly memory: HostMemory,
+    /** The guest's RAM as the VMM maps it: what KVM pins and donates. */
+    private readonly ram: GuestRam,
   ) {}
 
   handle(env: RequestEnvelope): void {
     this.tasks.spawn(KVM, this.ioctl(env));
+  }
+
+  private get dying(): boolean {
+    const state = this.lifecycle.state;
+    return state === "tearing-down" || state === "destroyed";
   }
 
   private *ioctl(env: RequestEnvelope): Flow<void> {
@@ -51,6 +55,7 @@ export class KvmPkvm {
         const r = yield* call("fw", { type: "__pkvm_init_vm", protected: msg.protected, vcpus: msg.vcpus });
         this.vmHandle = r.handle ?? 0;
         this.vcpus = msg.vcpus;
+        if (r.ret === 0) this.lifecycle.notify({ type: "vm.created" });
         return this.io.reply(env, { type: msg.type, ret: r.ret });
       }
       case "KVM_RUN":
@@ -72,6 +77,7 @@ export class KvmPkvm {
   // ---- the run loop ----
 
   private *run(vcpu: number): Flow<Response<"KVM_RUN">> {
+    if (this.lifecycle.state === "created") this.lifecycle.notify({ type: "vm.running" });
     const loaded = yield* call("fw", { type: "__pkvm_vcpu_load", handle: this.vmHandle, vcpu });
     if (loaded.ret !== 0) return { type: "KVM_RUN", ret: this.dying ? EINTR : loaded.ret };
     const result = yield* this.runLoaded(vcpu);
@@ -112,7 +118,7 @@ export class KvmPkvm {
 
   /** pkvm_pgtable_stage2_map(): donate the backing page, or detect a poisoned IPA (-EFAULT). */
   private *stage2Fault(vcpu: number, ipa: number): Flow<number> {
-    const gfn = Math.floor(ipa / PAGE);
+    const gfn = Math.floor(ipa / PAGE_4K);
     if (this.donated.has(gfn)) {
       // Already donated: either another vCPU raced us, or the host destroyed the page (poisoned IPA).
       const poison = yield* call("fw", { type: "__pkvm_vcpu_in_poison_fault", vcpu });
@@ -128,35 +134,20 @@ export class KvmPkvm {
       }
       return 0;
     }
-    const hpa = yield* this.pageFor(gfn);
-    const r = yield* call("fw", { type: "__pkvm_host_donate_guest", pfn: hpa / PAGE, gfn, vcpu });
+    const hpa = yield* this.ram.faultIn(gfn);
+    const r = yield* call("fw", { type: "__pkvm_host_donate_guest", pfn: hpa / PAGE_4K, gfn, vcpu });
     if (r.ret !== 0) return EFAULT;
-    this.donated.set(gfn, hpa / PAGE);
+    this.donated.set(gfn, hpa / PAGE_4K);
     return 0;
   }
 
-  /** The backing page of a guest frame: allocated and zero-filled on first touch, then pinned. */
-  *pageFor(gfn: number): Flow<number> {
-    let hpa = this.backing.get(gfn);
-    if (hpa === undefined) {
-      hpa = this.memory.alloc4K();
-      this.backing.set(gfn, hpa);
-      const why = this.options.variant === "gmem" ? "guest_memfd first use" : "anonymous page first touch";
-      yield* call("hw", { type: "host.access", op: "clear", hpa, why });
-      if (this.options.variant === "gmem")
-        this.io.effect({ e: "gmem", by: KVM, gpa: gfn * PAGE, hpa, pages: 1, op: "alloc" });
-    }
-    return hpa;
-  }
-
   private noteHvc(fn: "MEM_SHARE" | "MEM_UNSHARE" | "MEM_RELINQUISH", ipa: number): void {
-    const gfn = Math.floor(ipa / PAGE);
-    if (fn === "MEM_SHARE") this.sharedByGuest.add(gfn);
-    else this.sharedByGuest.delete(gfn);
+    const gfn = Math.floor(ipa / PAGE_4K);
+    this.ram.setShared(gfn, fn === "MEM_SHARE");
     if (fn === "MEM_RELINQUISH") {
       // The page is the host's again (EL2 poisoned it): unpin and forget the mapping.
       this.donated.delete(gfn);
-      this.backing.delete(gfn);
+      this.ram.forget(gfn);
     }
   }
 
@@ -165,26 +156,27 @@ export class KvmPkvm {
   /** madvise(MADV_DONTNEED) on pinned memory, or PUNCH_HOLE on guest_memfd: a donated page cannot go. */
   private *discard(gpa: number, size: number): Flow<number> {
     let ret = 0;
-    for (let gfn = Math.floor(gpa / PAGE); gfn < Math.ceil((gpa + size) / PAGE); gfn++) {
+    for (let gfn = Math.floor(gpa / PAGE_4K); gfn < Math.ceil((gpa + size) / PAGE_4K); gfn++) {
       if (this.donated.has(gfn)) {
         // The mmu notifier must unmap it from the guest: EL2 refuses for a protected VM.
         const r = yield* call("fw", { type: "__pkvm_host_wrprotect_guest", handle: this.vmHandle, gfn });
         if (r.ret !== 0) ret = EPERM;
         continue;
       }
-      const hpa = this.backing.get(gfn);
-      if (hpa === undefined) continue;
-      this.backing.delete(gfn);
-      this.memory.free(hpa, 1);
-      if (this.options.variant === "gmem")
-        this.io.effect({ e: "gmem", by: KVM, gpa: gfn * PAGE, hpa, pages: 1, op: "free" });
+      this.ram.discard(gfn);
     }
     return ret;
   }
 
+  /** A host-kernel action a scenario asks for: a driver reading guest memory, or an unmap. */
+  *kernelAction(action: KernelAction): Flow<void> {
+    if (action.op === "kernel-read") yield* this.kernelRead(action.gpa);
+    else yield* this.unmap(action.gpa);
+  }
+
   /** An EL1 access to a page the host gave away faults; the kernel force-reclaims it and retries. */
-  *kernelRead(gpa: number): Flow<void> {
-    const hpa = this.backing.get(Math.floor(gpa / PAGE));
+  private *kernelRead(gpa: number): Flow<void> {
+    const hpa = this.ram.lookup(Math.floor(gpa / PAGE_4K));
     if (hpa === undefined) return;
     const first = yield* call("hw", { type: "host.access", op: "read", hpa });
     if (first.outcome.result !== "abort") return;
@@ -203,8 +195,8 @@ export class KvmPkvm {
   }
 
   /** The host kernel trying to unmap a guest page (e.g. for reclaim or migration): EL2 refuses. */
-  *unmapFlow(gpa: number): Flow<void> {
-    const gfn = Math.floor(gpa / PAGE);
+  private *unmap(gpa: number): Flow<void> {
+    const gfn = Math.floor(gpa / PAGE_4K);
     const r = yield* call("fw", { type: "__pkvm_host_wrprotect_guest", handle: this.vmHandle, gfn });
     if (r.ret !== 0)
       this.io.effect({ e: "fault", by: KVM, kind: "unmap refused", gpa, detail: `errno ${r.ret}` });
@@ -214,7 +206,7 @@ export class KvmPkvm {
 
   /** pkvm_destroy_hyp_vm(): start teardown, reclaim every donated page, finalize. */
   private *destroy(): Flow<void> {
-    this.dying = true;
+    beginTeardown(this.lifecycle);
     for (let tries = 0; ; tries++) {
       for (let vcpu = 0; vcpu < this.vcpus; vcpu++) yield* call("hw", { type: "vcpu.kick", vcpu });
       const r = yield* call("fw", { type: "__pkvm_start_teardown_vm", handle: this.vmHandle });
@@ -233,21 +225,26 @@ export class KvmPkvm {
       const r = yield* call("fw", { type: "__pkvm_reclaim_dying_guest_page", handle: this.vmHandle, gfn });
       if (r.ret !== 0) {
         // Left pinned on purpose: a page EL2 would not give back is never reused.
-        this.io.effect({ e: "fault", by: KVM, kind: "leaked", gpa: gfn * PAGE, detail: `reclaim: ${r.ret}` });
+        this.io.effect({
+          e: "fault",
+          by: KVM,
+          kind: "leaked",
+          gpa: gfn * PAGE_4K,
+          detail: `reclaim: ${r.ret}`,
+        });
         continue;
       }
       this.donated.delete(gfn);
     }
     yield* call("fw", { type: "__pkvm_finalize_teardown_vm", handle: this.vmHandle });
-    for (const hpa of this.backing.values()) this.memory.free(hpa, 1);
+    this.ram.releaseAll();
     this.io.effect({ e: "lifecycle", by: KVM, state: "torn-down" });
+    if (this.lifecycle.state === "tearing-down") this.lifecycle.notify({ type: "vm.destroyed" });
   }
 
-  /** KVM_RUN failed for good (e.g. a poisoned IPA): the VM cannot run any more. */
+  /** KVM_RUN failed for good (a poisoned IPA): the VM cannot run any more. */
   kill(reason: string): void {
-    if (this.dead) return;
-    this.dead = reason;
-    this.io.effect({ e: "lifecycle", by: KVM, state: "vm-killed", detail: reason });
+    killVm(this, reason);
   }
 }
 

@@ -1,27 +1,39 @@
 // The userspace VMM on a pKVM host (crosvm/QEMU on arm64): creates a protected VM, runs one thread
 // per vCPU around KVM_RUN, runs the scenario's milestone hooks, and destroys the VM when every vCPU
-// is off or the VM cannot run any more.
-import { PAGE_4K } from "../../../protocol/index.ts";
-import type { HostAction } from "../../../protocol/scenario.ts";
-import { call, type Flow, lock, type TaskRunner } from "../../../src/kit/flows.ts";
+// is off or the VM cannot run any more. It reaches KVM only through ioctls and guest memory only
+// through its own mapping (GuestRam).
+import { EFAULT, FALLOC_PUNCH_HOLE, PAGE_4K } from "../../../protocol/index.ts";
+import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
-import { type MilestoneHooks, VmmBase } from "../milestones.ts";
-import type { KvmPkvm } from "./kvm.ts";
+import type { GuestRam } from "../guest-ram.ts";
+import type { Milestones, VmmAction } from "../milestones.ts";
+import { VmmBase } from "../vmm-base.ts";
 
 const VMM = "host/vmm" as const;
 const KVM = "host/kvm" as const;
-const EFAULT = -14;
+/** The guest_memfd's file descriptor number (the `gmem` host). */
+const GMEM_FD = 10;
 
-export type VmmPkvmOptions = MilestoneHooks;
+export interface PkvmVmmOptions {
+  vcpus: number;
+  /** Guest RAM in pinned anonymous memory (upstream), or a guest_memfd (the 2026 proposal). */
+  variant: "pinned" | "gmem";
+}
 
-export class VmmPkvm extends VmmBase {
+export class PkvmVmm extends VmmBase {
   constructor(
     private readonly io: PartyIO,
     private readonly tasks: TaskRunner,
-    private readonly kvm: KvmPkvm,
-    private readonly options: VmmPkvmOptions,
+    private readonly ram: GuestRam,
+    private readonly milestones: Milestones,
+    /**
+     * The VM can no longer run. Simplified: the VMM reports it when KVM_RUN fails with -EFAULT
+     * (a poisoned IPA), and it is logged as KVM's, since the VM's state is the kernel's.
+     */
+    private readonly vmDead: (reason: string) => void,
+    private readonly options: PkvmVmmOptions,
   ) {
-    super(options);
+    super(options.vcpus);
   }
 
   start(): void {
@@ -46,7 +58,7 @@ export class VmmPkvm extends VmmBase {
     for (;;) {
       const r = yield* call(KVM, { type: "KVM_RUN", vcpu });
       if (r.ret === EFAULT)
-        this.kvm.kill(`KVM_RUN on vCPU ${vcpu}: -EFAULT (the guest touched a poisoned IPA)`);
+        this.vmDead(`KVM_RUN on vCPU ${vcpu}: -EFAULT (the guest touched a poisoned IPA)`);
       const exit = r.exit;
       if (r.ret < 0 || !exit) return yield* this.destroy();
       switch (exit.exit_reason) {
@@ -54,7 +66,7 @@ export class VmmPkvm extends VmmBase {
           yield* this.vcpuHalted();
           return;
         case "KVM_EXIT_MMIO":
-          yield* this.onPost(exit.value);
+          yield* this.milestones.reached(exit.value, (action) => this.act(action));
           continue;
         default:
           return yield* this.destroy();
@@ -62,7 +74,7 @@ export class VmmPkvm extends VmmBase {
     }
   }
 
-  protected *act(action: HostAction): Flow<void> {
+  private *act(action: VmmAction): Flow<void> {
     switch (action.op) {
       case "read-shared":
         for (let gpa = action.gpa; gpa < action.gpa + action.size; gpa += PAGE_4K) yield* this.vmmRead(gpa);
@@ -70,8 +82,14 @@ export class VmmPkvm extends VmmBase {
       case "discard":
       case "punch-hole": {
         const r =
-          this.kvm.options.variant === "gmem"
-            ? yield* call(KVM, { type: "fallocate", fd: 10, mode: 3, offset: action.gpa, len: action.size })
+          this.options.variant === "gmem"
+            ? yield* call(KVM, {
+                type: "fallocate",
+                fd: GMEM_FD,
+                mode: FALLOC_PUNCH_HOLE,
+                offset: action.gpa,
+                len: action.size,
+              })
             : yield* call(KVM, {
                 type: "madvise",
                 gpa: action.gpa,
@@ -82,39 +100,19 @@ export class VmmPkvm extends VmmBase {
           this.io.effect({ e: "fault", by: VMM, kind: r.type, gpa: action.gpa, detail: `refused: ${r.ret}` });
         return;
       }
-      case "kernel-read":
-        // The host kernel, not the VMM, makes this access (EL1).
-        return yield* this.inKernel(this.kvm.kernelRead(action.gpa));
-      case "unmap":
-        return yield* this.inKernel(this.kvm.unmapFlow(action.gpa));
       case "set-attributes":
+        // No memory attributes on a pKVM host: sharing is the guest's call (MEM_SHARE).
         return;
     }
   }
 
-  /** Run a host-kernel flow (it speaks from host/kvm) and wait for it to finish. */
-  private *inKernel(flow: Flow<void>): Flow<void> {
-    const done = "vmm:kernel-flow";
-    yield* lock(done);
-    const tasks = this.tasks;
-    this.tasks.spawn(
-      KVM,
-      (function* () {
-        yield* flow;
-        tasks.unlock(done);
-      })(),
-    );
-    yield* lock(done);
-    this.tasks.unlock(done);
-  }
-
   /** The VMM (EL0) reading guest memory through its own mapping. */
   private *vmmRead(gpa: number): Flow<void> {
-    const gfn = Math.floor(gpa / PAGE_4K);
-    const hpa = this.kvm.backing.get(gfn);
-    if (hpa === undefined) return;
-    if (this.kvm.options.variant === "gmem" && !this.kvm.sharedByGuest.has(gfn)) {
+    const view = this.ram.vmmView(Math.floor(gpa / PAGE_4K));
+    if (view === "unbacked") return;
+    if (view === "SIGBUS") {
       // guest_memfd maps only pages the guest shared: a fault on a private one is SIGBUS.
+      const hpa = this.ram.lookup(Math.floor(gpa / PAGE_4K))!;
       this.io.effect({
         e: "fault",
         by: VMM,
@@ -125,14 +123,14 @@ export class VmmPkvm extends VmmBase {
       });
       return;
     }
-    const r = yield* call("hw", { type: "host.access", op: "read", hpa });
+    const r = yield* call("hw", { type: "host.access", op: "read", hpa: view.hpa });
     if (r.outcome.result === "abort") {
       this.io.effect({
         e: "fault",
         by: VMM,
         kind: "SIGSEGV",
         gpa,
-        hpa,
+        hpa: view.hpa,
         detail: "SEGV_ACCERR: the page belongs to the guest",
       });
     }

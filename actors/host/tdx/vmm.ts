@@ -1,35 +1,42 @@
 // The userspace VMM (QEMU's TDX path): builds the TD, runs one thread per vCPU around KVM_RUN,
-// converts memory on MapGPA hypercalls and KVM_EXIT_MEMORY_FAULT (kvm_convert_memory: attributes
-// first, then discard the copy no longer in use), runs the scenario's POST-code hooks, and
-// destroys the VM when every vCPU halted or the guest died.
-import { type Content, PAGE_4K } from "../../../protocol/index.ts";
-import type { HostAction } from "../../../protocol/scenario.ts";
+// converts memory on MapGPA hypercalls and KVM_EXIT_MEMORY_FAULT (kvm_convert_memory():
+// attributes first, then discard the copy no longer in use), runs the scenario's milestone hooks,
+// and destroys the VM when every vCPU halted or the guest died. It reaches KVM only through ioctls
+// and its own memory only through its own mapping (GuestRam).
+import {
+  type Content,
+  FALLOC_PUNCH_HOLE,
+  KVM_MEMORY_ATTRIBUTE_PRIVATE,
+  PAGE_4K,
+} from "../../../protocol/index.ts";
 import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
-import { type MilestoneHooks, VmmBase } from "../milestones.ts";
-import type { KvmTdx } from "./kvm.ts";
+import type { GuestRam } from "../guest-ram.ts";
+import type { Milestones, VmmAction } from "../milestones.ts";
+import { VmmBase } from "../vmm-base.ts";
 
 const VMM = "host/vmm" as const;
 const KVM = "host/kvm" as const;
-const KVM_MEMORY_ATTRIBUTE_PRIVATE = 1 << 3;
-const PUNCH_HOLE_KEEP_SIZE = 0x3;
 
-export interface VmmOptions extends MilestoneHooks {
+export interface TdxVmmOptions {
   memory: number;
+  vcpus: number;
   septVeDisable: boolean;
   image?: { pages: string[]; measure: boolean } | undefined;
 }
 
-export class Vmm extends VmmBase {
-  mrtd: string | undefined;
+export class TdxVmm extends VmmBase {
+  /** The guest_memfd KVM_CREATE_GUEST_MEMFD gave us. */
+  private gmemFd = -1;
 
   constructor(
     private readonly io: PartyIO,
     private readonly tasks: TaskRunner,
-    private readonly kvm: KvmTdx,
-    private readonly options: VmmOptions,
+    private readonly ram: GuestRam,
+    private readonly milestones: Milestones,
+    private readonly options: TdxVmmOptions,
   ) {
-    super(options);
+    super(options.vcpus);
   }
 
   start(): void {
@@ -42,6 +49,7 @@ export class Vmm extends VmmBase {
     if (init.ret !== 0) return this.fail(`KVM_TDX_INIT_VM: ${init.ret}`);
     const gmem = yield* call(KVM, { type: "KVM_CREATE_GUEST_MEMFD", size: memory, flags: 0 });
     if (gmem.fd === undefined) return this.fail(`KVM_CREATE_GUEST_MEMFD: ${gmem.ret}`);
+    this.gmemFd = gmem.fd;
     yield* call(KVM, {
       type: "KVM_SET_USER_MEMORY_REGION2",
       slot: 0,
@@ -65,7 +73,6 @@ export class Vmm extends VmmBase {
     }
     const fin = yield* call(KVM, { type: "KVM_TDX_FINALIZE_VM" });
     if (fin.ret !== 0) return this.fail(`KVM_TDX_FINALIZE_VM: ${fin.ret}`);
-    this.mrtd = fin.mrtd;
     this.io.effect({ e: "lifecycle", by: VMM, state: "td-finalized", detail: `MRTD ${fin.mrtd ?? "?"}` });
     for (let vcpu = 0; vcpu < vcpus; vcpu++) this.tasks.spawn(VMM, this.vcpuThread(vcpu));
   }
@@ -85,7 +92,7 @@ export class Vmm extends VmmBase {
           yield* this.vcpuHalted();
           return;
         case "KVM_EXIT_IO":
-          if (exit.port === 0x80) yield* this.onPost(exit.value);
+          if (exit.port === 0x80) yield* this.milestones.reached(exit.value, (action) => this.act(action));
           continue;
         case "KVM_EXIT_HYPERCALL":
           hypercallRet = yield* this.convert(exit.gpa, exit.npages * PAGE_4K, exit.encrypted);
@@ -101,68 +108,46 @@ export class Vmm extends VmmBase {
 
   /** kvm_convert_memory(): attributes first, then drop the copy no longer in use. */
   private *convert(gpa: number, size: number, toPrivate: boolean): Flow<number> {
-    const attributes = toPrivate ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
+    const r = yield* this.setAttributes(gpa, size, toPrivate);
+    if (r !== 0) return r;
+    if (toPrivate) {
+      // ram_block_discard_range() on the shared copy: freed, not zeroed.
+      this.ram.discardRange(gpa, size);
+      return 0;
+    }
+    return yield* this.punchHole(gpa, size);
+  }
+
+  private *setAttributes(gpa: number, size: number, toPrivate: boolean): Flow<number> {
     const r = yield* call(KVM, {
       type: "KVM_SET_MEMORY_ATTRIBUTES",
       address: gpa,
       size,
-      attributes,
+      attributes: toPrivate ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
       flags: 0,
     });
-    if (r.ret !== 0) return r.ret;
-    if (toPrivate) {
-      this.kvm.discardShared(gpa, size);
-      return 0;
-    }
-    const fd = this.kvm.gmem!.fd;
-    const punched = yield* call(KVM, {
-      type: "fallocate",
-      fd,
-      mode: PUNCH_HOLE_KEEP_SIZE,
-      offset: gpa,
-      len: size,
-    });
-    return punched.ret;
+    return r.ret;
   }
 
-  protected *act(action: HostAction): Flow<void> {
+  private *punchHole(offset: number, len: number): Flow<number> {
+    const r = yield* call(KVM, { type: "fallocate", fd: this.gmemFd, mode: FALLOC_PUNCH_HOLE, offset, len });
+    return r.ret;
+  }
+
+  private *act(action: VmmAction): Flow<void> {
     switch (action.op) {
       case "discard":
-      case "punch-hole": {
-        const fd = this.kvm.gmem!.fd;
-        yield* call(KVM, {
-          type: "fallocate",
-          fd,
-          mode: PUNCH_HOLE_KEEP_SIZE,
-          offset: action.gpa,
-          len: action.size,
-        });
+      case "punch-hole":
+        yield* this.punchHole(action.gpa, action.size);
         return;
-      }
       case "set-attributes":
-        yield* call(KVM, {
-          type: "KVM_SET_MEMORY_ATTRIBUTES",
-          address: action.gpa,
-          size: action.size,
-          attributes: action.private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
-          flags: 0,
-        });
+        yield* this.setAttributes(action.gpa, action.size, action.private);
         return;
       case "read-shared":
         for (let page = action.gpa; page < action.gpa + action.size; page += PAGE_4K) {
-          const hpa = this.kvm.sharedBacking.get(page);
+          const hpa = this.ram.lookup(page / PAGE_4K);
           if (hpa !== undefined) yield* call("hw", { type: "host.access", op: "read", hpa });
         }
-        return;
-      case "kernel-read": {
-        // The host kernel reading a private page sees ciphertext (or #MC on erratum parts).
-        const page = action.gpa - (action.gpa % PAGE_4K);
-        const hpa = this.kvm.privateFrame(page);
-        if (hpa !== undefined) yield* call("hw", { type: "host.access", op: "read", hpa });
-        return;
-      }
-      case "unmap":
-        // TDX has no host request to unmap one private page without removing it: nothing to try.
         return;
     }
   }

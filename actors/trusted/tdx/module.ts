@@ -3,7 +3,15 @@
 // mutates, so a refused call changes nothing. The TD op state is owned by the XState machine
 // (machine.ts) and passed in, so it exists in one place.
 import { createHash } from "node:crypto";
-import { type Level, levelSize, type Request, type Response, type U64 } from "../../../protocol/index.ts";
+import {
+  type GpaWidth,
+  type Level,
+  levelSize,
+  type Request,
+  type Response,
+  sharedBitOf,
+  type U64,
+} from "../../../protocol/index.ts";
 import { TDX_OPERAND_ID, type TdxStatusName, tdxStatus } from "../../../protocol/status.ts";
 import { type FrameStore, pfnOf } from "../../../src/hardware/frames.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
@@ -24,7 +32,7 @@ export class TdxModule {
   hkid = 0;
   tdr = 0;
   septVeDisable = true;
-  gpaWidth: 48 | 52 = 48;
+  gpaWidth: GpaWidth = 48;
   /** TD epoch for TLB tracking; BLOCK records it, TRACK increments it. */
   epoch = 1;
   /** Entry epoch of each vCPU currently in guest mode (absent = not in the guest). */
@@ -41,7 +49,7 @@ export class TdxModule {
   ) {}
 
   get sharedBit(): number {
-    return 2 ** (this.gpaWidth - 1);
+    return sharedBitOf(this.gpaWidth);
   }
 
   /** Translation hook for the CPU (PrivateTranslation). */

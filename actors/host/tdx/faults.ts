@@ -1,0 +1,164 @@
+// KVM's EPT-violation path for a TD (tdx_handle_ept_violation(), kvm_tdp_page_fault(),
+// kvm_faultin_pfn(), tdx_sept_set_private_spte() in arch/x86/kvm/vmx/tdx.c and mmu/mmu.c, v6.16):
+// a private fault on a private GFN gets a guest_memfd page and an AUG (linking S-EPT pages first);
+// an access whose kind does not match the GFN's attribute goes to userspace as
+// KVM_EXIT_MEMORY_FAULT; a fault racing an invalidation retries (RET_PF_RETRY).
+import { type KvmExit, type Level, PAGE_2M, PAGE_4K } from "../../../protocol/index.ts";
+import { isTdxSuccess, tdxStatusIs, tdxStatusName } from "../../../protocol/status.ts";
+import { call, type Flow } from "../../../src/kit/flows.ts";
+import { align, idx1G, idx2M, KVM, type TdxVm } from "./vm.ts";
+import { demote, retrying, underMmuLock } from "./zap.ts";
+
+export type FaultResult =
+  | { kind: "resume" }
+  | { kind: "user"; exit: KvmExit }
+  | { kind: "kill"; reason: string };
+
+export interface EptViolation {
+  gpa: number;
+  private: boolean;
+  acceptLevel?: Level | undefined;
+  septState?: string | undefined;
+}
+
+/** How often an AUG answered TDX_OPERAND_BUSY is reissued. */
+const AUG_RETRIES = 15;
+
+export function* handleEptViolation(vm: TdxVm, exit: EptViolation): Flow<FaultResult> {
+  if (!exit.private) return yield* sharedFault(vm, exit.gpa - vm.sharedBit);
+  const page = align(exit.gpa, PAGE_4K);
+  if (!vm.privateAttr.has(page)) {
+    return {
+      kind: "user",
+      exit: { exit_reason: "KVM_EXIT_MEMORY_FAULT", gpa: page, size: PAGE_4K, private: true },
+    };
+  }
+  if (exit.septState === "PENDING" && exit.acceptLevel === undefined) {
+    return { kind: "kill", reason: `guest access before accepting GPA 0x${page.toString(16)} (PENDING)` };
+  }
+  if (vm.invalidating.has(page)) return retryFault(vm, page, "invalidation in progress");
+  const base2M = align(page, PAGE_2M);
+  if (vm.mirror2M.has(base2M) || vm.mirror4K.has(page))
+    return yield* alreadyMapped(vm, base2M, exit.acceptLevel);
+  // kvm_faultin_pfn(): get the backing page outside the mmu lock, remembering the sequence...
+  const seq = vm.invalidateSeq;
+  const level = mappingLevel(vm, page);
+  const target = level === 1 ? base2M : page;
+  const hpa = yield* gmemPage(vm, target, level, true);
+  return yield* underMmuLock(vm, page, function* (): Flow<FaultResult> {
+    // ...then, under the lock, drop the fault if an invalidation ran meanwhile (is_page_fault_stale).
+    if (seq !== vm.invalidateSeq || !vm.privateAttr.has(page)) {
+      return retryFault(vm, page, "mmu_invalidate_retry: an invalidation ran while faulting");
+    }
+    if (vm.mirror2M.has(base2M) || vm.mirror4K.has(page))
+      return yield* alreadyMapped(vm, base2M, exit.acceptLevel);
+    if (level === 1 && vm.tables2M.has(idx2M(page))) return retryFault(vm, page, "2M range split meanwhile");
+    yield* mapPrivate(vm, target, level, hpa);
+    return { kind: "resume" };
+  });
+}
+
+/** Another vCPU mapped it first; a 4K accept on a 2M PENDING leaf needs the leaf demoted. */
+function* alreadyMapped(vm: TdxVm, base2M: number, acceptLevel: Level | undefined): Flow<FaultResult> {
+  if (!vm.mirror2M.has(base2M) || acceptLevel !== 0) return { kind: "resume" };
+  yield* underMmuLock(vm, base2M, function* () {
+    if (vm.mirror2M.has(base2M)) yield* demote(vm, base2M);
+  });
+  return { kind: "resume" };
+}
+
+/** RET_PF_RETRY: resume the vCPU without mapping; it faults again and re-evaluates. */
+function retryFault(vm: TdxVm, gpa: number, why: string): FaultResult {
+  vm.effect({ e: "fault", by: KVM, kind: "RET_PF_RETRY", gpa, detail: why });
+  return { kind: "resume" };
+}
+
+/** 2M when allowed and the whole 2M range is private and unmapped; else 4K. */
+function mappingLevel(vm: TdxVm, page: number): Level {
+  if (vm.options.privateLevel === 0) return 0;
+  const base = align(page, PAGE_2M);
+  if (vm.tables2M.has(idx2M(base)) || !vm.privateAttr.covers(base, base + PAGE_2M)) return 0;
+  if (!vm.slot || base + PAGE_2M > vm.slot.gpa + vm.slot.size) return 0;
+  const folio = vm.gmem?.lookup(vm.gmemOffset(base));
+  return folio && folio[1].pages !== 512 ? 0 : 1;
+}
+
+/** A shared access: map the VMM's page (faulted in on first touch) in the shared EPT. */
+function* sharedFault(vm: TdxVm, gpa: number): Flow<FaultResult> {
+  const page = align(gpa, PAGE_4K);
+  if (vm.privateAttr.has(page)) {
+    return {
+      kind: "user",
+      exit: { exit_reason: "KVM_EXIT_MEMORY_FAULT", gpa: page, size: PAGE_4K, private: false },
+    };
+  }
+  if (vm.invalidating.has(page)) return { kind: "resume" };
+  const hpa = yield* vm.ram.faultIn(page / PAGE_4K);
+  yield* call("hw", { type: "ept.map", gpa: page + vm.sharedBit, hpa });
+  return { kind: "resume" };
+}
+
+/** The S-EPT pages above a leaf: a 1G-level table, and a 2M-level one for a 4K leaf. */
+export function* linkTables(vm: TdxVm, gpa: number, level: Level): Flow<void> {
+  if (!vm.tables1G.has(idx1G(gpa))) {
+    const spt = vm.memory.alloc4K();
+    const r = yield* call("fw", {
+      type: "TDH.MEM.SEPT.ADD",
+      gpa: align(gpa, 0x40000000),
+      level: 2,
+      hpa: spt,
+    });
+    if (!isTdxSuccess(r.status)) throw new Error(`TDH.MEM.SEPT.ADD(1G) failed: ${tdxStatusName(r.status)}`);
+    vm.tables1G.set(idx1G(gpa), spt);
+  }
+  if (level === 0 && !vm.tables2M.has(idx2M(gpa))) {
+    const spt = vm.memory.alloc4K();
+    const r = yield* call("fw", { type: "TDH.MEM.SEPT.ADD", gpa: align(gpa, PAGE_2M), level: 1, hpa: spt });
+    if (!isTdxSuccess(r.status)) throw new Error(`TDH.MEM.SEPT.ADD(2M) failed: ${tdxStatusName(r.status)}`);
+    vm.tables2M.set(idx2M(gpa), spt);
+  }
+}
+
+/** tdx_sept_set_private_spte(): link tables, TDH.MEM.PAGE.AUG the guest_memfd page. */
+function* mapPrivate(vm: TdxVm, gpa: number, level: Level, hpa: number): Flow<void> {
+  yield* linkTables(vm, gpa, level);
+  const r = yield* retrying({ type: "TDH.MEM.PAGE.AUG", gpa, level, hpa }, ["TDX_OPERAND_BUSY"], AUG_RETRIES);
+  if (isTdxSuccess(r.status)) {
+    (level === 1 ? vm.mirror2M : vm.mirror4K).set(gpa, hpa);
+    return;
+  }
+  if (!tdxStatusIs(r.status, "TDX_OPERAND_BUSY"))
+    throw new Error(`TDH.MEM.PAGE.AUG failed: ${tdxStatusName(r.status)}`);
+}
+
+/** kvm_gmem_get_pfn(): the folio for a GPA, allocated (and zeroed, if `prepare`) on first use. */
+export function* gmemPage(vm: TdxVm, gpa: number, level: Level, prepare: boolean): Flow<number> {
+  const gmem = vm.gmem!;
+  const offset = vm.gmemOffset(gpa);
+  const found = gmem.lookup(offset);
+  if (found) {
+    const [at, folio] = found;
+    if (prepare && !folio.prepared) yield* prepareFolio(folio);
+    return folio.hpa + (offset - at);
+  }
+  const pages = level === 1 ? 512 : 1;
+  const hpa = level === 1 ? vm.memory.alloc2M() : vm.memory.alloc4K();
+  const folio = { hpa, pages, prepared: false };
+  gmem.insert(offset, folio);
+  vm.effect({ e: "gmem", by: KVM, gpa: align(gpa, pages * PAGE_4K), hpa, pages, op: "alloc" });
+  if (prepare) yield* prepareFolio(folio);
+  return hpa;
+}
+
+/** A fresh folio is cleared before the guest gets it (kvm_gmem_prepare_folio / clear_highpage). */
+function* prepareFolio(folio: { hpa: number; pages: number; prepared: boolean }): Flow<void> {
+  folio.prepared = true;
+  const pages = folio.pages === 512 ? 512 : 1;
+  yield* call("hw", {
+    type: "host.access",
+    op: "clear",
+    hpa: folio.hpa,
+    pages,
+    why: "guest_memfd first use",
+  });
+}

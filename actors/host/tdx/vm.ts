@@ -1,0 +1,91 @@
+// KVM's state for one TD (struct kvm + struct kvm_tdx, arch/x86/kvm/vmx/tdx.c, v6.16): the
+// memslot and its guest_memfd, memory attributes, KVM's mirror of the S-EPT leaves it created,
+// the S-EPT pages it donated, the invalidation sequence, per-vCPU MapGPA progress. The flows in
+// build.ts, run.ts, faults.ts, zap.ts, attributes.ts and teardown.ts work on it.
+import { DEFAULT_SHARED_BIT, type Effect, type Level, PAGE_2M, PAGE_4K } from "../../../protocol/index.ts";
+import type { TaskRunner } from "../../../src/kit/flows.ts";
+import type { PartyIO } from "../../../src/kit/outbox.ts";
+import { RangeSet } from "../../../src/kit/range-set.ts";
+import type { GuestMemfd } from "../guest-memfd.ts";
+import type { GuestRam } from "../guest-ram.ts";
+import type { HostMemory } from "../host-memory.ts";
+import type { VmLifecycle } from "../lifecycle.ts";
+
+export const KVM = "host/kvm" as const;
+
+export interface KvmTdxOptions {
+  /** Largest private mapping KVM creates: 0 = 4K (upstream today), 1 = 2M (huge page RFC). */
+  privateLevel: Level;
+  hkid: number;
+}
+
+/** A guest's MapGPA being forwarded to userspace in 2M chunks (tdx_map_gpa()). */
+export interface MapGpaProgress {
+  next: number;
+  end: number;
+  toShared: boolean;
+}
+
+export class TdxVm {
+  gmem: GuestMemfd | undefined;
+  slot: { gpa: number; size: number; offset: number } | undefined;
+  readonly privateAttr = new RangeSet();
+  /** KVM's mirror of the S-EPT leaves it created: GPA -> HPA. */
+  readonly mirror4K = new Map<number, number>();
+  readonly mirror2M = new Map<number, number>();
+  /** S-EPT pages KVM added, by 1G / 2M index of the range they map. */
+  readonly tables1G = new Map<number, number>();
+  readonly tables2M = new Map<number, number>();
+  /** Ranges under mmu_invalidate_begin(): faults there retry until the end. */
+  readonly invalidating = new RangeSet();
+  invalidateSeq = 0;
+  /** vCPUs kicked by a TLB-flush IPI they have not taken yet (KVM returns RETRY from MapGPA). */
+  readonly pendingEvent = new Set<number>();
+  readonly mapGpa = new Map<number, MapGpaProgress>();
+  /** The TD's TDR page and each vCPU's TDVPR page, reclaimed at teardown (the TDR last). */
+  tdr = 0;
+  readonly tdvprs: number[] = [];
+  vcpus = 0;
+  sharedBit = DEFAULT_SHARED_BIT;
+  /** kvm->vm_dead (see killVm). */
+  vmDead = false;
+
+  constructor(
+    readonly io: PartyIO,
+    readonly tasks: TaskRunner,
+    readonly lifecycle: VmLifecycle,
+    readonly memory: HostMemory,
+    /** The VMM's anonymous memory: the shared half of guest RAM. */
+    readonly ram: GuestRam,
+    readonly options: KvmTdxOptions,
+  ) {}
+
+  /** kvm_destroy_vm() is under way: vCPUs no longer enter the TD. */
+  get dying(): boolean {
+    const state = this.lifecycle.state;
+    return state === "tearing-down" || state === "destroyed";
+  }
+
+  effect(effect: Effect): void {
+    this.io.effect(effect);
+  }
+
+  /** guest_memfd offset of a GPA in the (one) memslot. */
+  gmemOffset(gpa: number): number {
+    return gpa - this.slot!.gpa + this.slot!.offset;
+  }
+
+  /** The frame backing a private GPA, if KVM mapped one (4K leaf or within a 2M leaf). */
+  privateFrame(gpa: number): number | undefined {
+    const small = this.mirror4K.get(gpa);
+    if (small !== undefined) return small;
+    const big = this.mirror2M.get(align(gpa, PAGE_2M));
+    return big === undefined ? undefined : big + (gpa % PAGE_2M);
+  }
+}
+
+export const align = (value: number, size: number): number => value - (value % size);
+export const idx2M = (gpa: number): number => Math.floor(gpa / PAGE_2M);
+export const idx1G = (gpa: number): number => Math.floor(gpa / 0x40000000);
+/** 4K pages in a leaf of `level`: 1 or 512 (KVM maps private memory at 4K or 2M). */
+export const pagesOf = (level: Level): 1 | 512 => (level === 1 ? 512 : 1);
