@@ -12,7 +12,6 @@ import { tdcalls } from "./tdcall.ts";
 export * from "./common.ts";
 export * from "./effects.ts";
 export * from "./errno.ts";
-export * from "./status.ts";
 export {
   FALLOC_FL_KEEP_SIZE,
   FALLOC_FL_PUNCH_HOLE,
@@ -23,6 +22,7 @@ export {
 } from "./kvm.ts";
 export { PkvmExit } from "./pkvm-hvc.ts";
 export { TdExit, VmcallCompletion } from "./seamcall.ts";
+export * from "./status.ts";
 
 export const calls = {
   ...tdcalls,

@@ -12,7 +12,6 @@ import type { GuestPolicy } from "./policy.ts";
 const ZERO: Content = { k: "zero" };
 
 export class PkvmGuest implements GuestArch {
-  granule = PAGE_4K;
   /** Pages the guest has written since it last stopped trusting them (donated or unshared). */
   private readonly initialised = new RangeSet();
 
@@ -24,7 +23,6 @@ export class PkvmGuest implements GuestArch {
   *boot(_self: Address): Flow<void> {
     const r = yield* call("fw", { type: "ARM_SMCCC_VENDOR_HYP_KVM_HYP_MEMINFO" });
     if (r.x0 <= 0) throw new GuestPanic(`HYP_MEMINFO failed: ${r.x0}`);
-    this.granule = r.x0;
   }
 
   /** No aliases on arm64: private and shared are the same IPA with different stage-2 permissions. */

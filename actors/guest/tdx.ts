@@ -10,7 +10,7 @@ import {
   type Response,
   sharedBitOf,
 } from "../../protocol/index.ts";
-import { TDVMCALL_STATUS, tdxStatusIs, tdxStatusName } from "../../protocol/status.ts";
+import { isTdxSuccess, TDVMCALL_STATUS, tdxStatusIs, tdxStatusName } from "../../protocol/status.ts";
 import { call, type Flow, lock, type TaskRunner } from "../../src/kit/flows.ts";
 import type { PartyIO } from "../../src/kit/outbox.ts";
 import { RangeSet } from "../../src/kit/range-set.ts";
@@ -21,7 +21,6 @@ const MAPGPA_MAX_RETRIES = 3;
 
 export class TdxGuest implements GuestArch {
   sharedBit = 0;
-  septVeDisable = false;
   /** GPAs accepted (Linux: the complement of the unaccepted bitmap). */
   readonly accepted = new RangeSet();
   /** GPAs whose guest page-table entries are shared (everything else is private). */
@@ -36,7 +35,6 @@ export class TdxGuest implements GuestArch {
   *boot(_self: Address): Flow<void> {
     const info = yield* call("fw", { type: "TDG.VP.INFO" });
     this.sharedBit = sharedBitOf(info.gpaWidth);
-    this.septVeDisable = info.septVeDisable;
     if (this.policy.requireSeptVeDisable && !info.septVeDisable) {
       throw new GuestPanic("TD misconfiguration: SEPT_VE_DISABLE attribute must be set");
     }
@@ -109,7 +107,7 @@ export class TdxGuest implements GuestArch {
   private *acceptOne(gpa: number, level: Level): Flow<boolean> {
     const r = yield* call("fw", { type: "TDG.MEM.PAGE.ACCEPT", gpa, level });
     const size = level === 1 ? PAGE_2M : PAGE_4K;
-    if (BigInt(r.status) === 0n) {
+    if (isTdxSuccess(r.status)) {
       this.markAccepted(gpa, size);
       return true;
     }

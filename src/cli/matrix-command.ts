@@ -1,5 +1,5 @@
 import { Option } from "commander";
-import { ATTACKS } from "../adversaries/corpus.ts";
+import { ATTACKS } from "../adversaries/corpus/catalogue.ts";
 import { type MatrixCell, PLATFORMS, POLICIES, runMatrix } from "../run/matrix.ts";
 import { DEFAULT_SEED } from "../run/run.ts";
 import { type CliIo, EXIT, parseArgs, parseSeed, processIo, subcommand } from "./io.ts";
@@ -21,7 +21,7 @@ function table(cells: MatrixCell[]): string {
     lines.push(`${attack.id.padEnd(5)}${attack.title.padEnd(titleWidth + 2)}${row.join("")}`);
   }
   const wrong = cells.filter((c) => c.got !== c.expected).length;
-  lines.push("", `${cells.length} cells: ${cells.length - wrong} as attacks.md predicts, ${wrong} not`);
+  lines.push("", `${cells.length} cells: ${cells.length - wrong} as predicted, ${wrong} not`);
   return `${lines.join("\n")}\n`;
 }
 

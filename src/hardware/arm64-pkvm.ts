@@ -6,6 +6,8 @@
 import type { Address, Content, PkvmExit } from "../../protocol/index.ts";
 import type { PartyIO } from "../kit/outbox.ts";
 import { type FrameStore, pfnOf } from "./frames.ts";
+import { PhysicalMemory } from "./memory.ts";
+import type { HostFacingCpu } from "./requests.ts";
 
 export type Arm64GuestOutcome =
   | { kind: "done"; result: { result: "ok"; content?: Content } }
@@ -20,12 +22,16 @@ export interface Stage2Tables {
   hostMaps(pfn: number): boolean;
 }
 
-export class Arm64Platform {
+export class Arm64PkvmHardware implements HostFacingCpu {
+  private readonly memory: PhysicalMemory;
+
   constructor(
     readonly frames: FrameStore,
     private readonly io: PartyIO,
     private readonly stage2: Stage2Tables,
-  ) {}
+  ) {
+    this.memory = new PhysicalMemory(frames, io);
+  }
 
   guestAccess(
     handle: number,
@@ -46,14 +52,10 @@ export class Arm64Platform {
     }
     const hpa = mapping.pfn * 0x1000 + (ipa % 0x1000);
     if (op === "write") {
-      const data = content ?? { k: "zero" };
-      this.frames.set(mapping.pfn, { content: data, keyId: 0, poisoned: false });
-      this.io.effect({ e: "write", by, hpa, gpa: ipa, content: data });
+      this.memory.store(by, hpa, content ?? { k: "zero" }, ipa);
       return { kind: "done", result: { result: "ok" } };
     }
-    const seen = this.frames.get(mapping.pfn).content;
-    this.io.effect({ e: "read", by, hpa, gpa: ipa, content: seen });
-    return { kind: "done", result: { result: "ok", content: seen } };
+    return { kind: "done", result: { result: "ok", content: this.memory.load(by, hpa, ipa) } };
   }
 
   /** A host load or store: the host stage-2 maps only what the host owns or shares. */
@@ -79,20 +81,22 @@ export class Arm64Platform {
         return { result: "abort", hpa: p * 0x1000 };
       }
     }
-    if (op === "read") {
-      const seen = this.frames.get(pfn).content;
-      this.io.effect({ e: "read", by, hpa, content: seen });
-      return { result: "ok", content: seen };
-    }
+    if (op === "read") return { result: "ok", content: this.memory.load(by, hpa) };
     if (op === "write") {
-      const data = content ?? { k: "zero" };
-      this.frames.set(pfn, { content: data, keyId: 0, poisoned: false });
-      this.io.effect({ e: "write", by, hpa, content: data });
+      this.memory.store(by, hpa, content ?? { k: "zero" });
       return { result: "ok" };
     }
-    for (let p = pfn; p < pfn + pages; p++)
-      this.frames.set(p, { content: { k: "zero" }, keyId: 0, poisoned: false });
-    this.io.effect({ e: "zero", by, hpa, pages, why: why ?? "clear_page", keyId: 0 });
+    // No memory encryption on arm64: a clear is ordinary stores of zeros, whatever it is called.
+    this.memory.zero(by, hpa, pages, why ?? "clear_page");
     return { result: "ok" };
+  }
+
+  /** No shared EPT on arm64: the host maps what it shares through its own stage-1. */
+  mapShared(): boolean {
+    return false;
+  }
+
+  zapShared(): number {
+    return 0;
   }
 }

@@ -1,9 +1,12 @@
 // The x86 side of a TDX platform: the shared EPT KVM edits, and the translation and integrity
 // checks the CPU applies to every guest and host access. The GPA's shared bit picks the tree:
 // clear -> the module's Secure EPT, set -> the host's shared EPT.
+
 import type { Address, Content, TdExit } from "../../protocol/index.ts";
 import type { PartyIO } from "../kit/outbox.ts";
 import { type FrameStore, pfnOf } from "./frames.ts";
+import { PhysicalMemory } from "./memory.ts";
+import type { HostFacingCpu } from "./requests.ts";
 
 /** What the CPU needs from the module to translate a private GPA. */
 export interface PrivateTranslation {
@@ -26,15 +29,19 @@ export interface PlatformOptions {
   hostReadMachineChecks: boolean;
 }
 
-export class X86TdxPlatform {
+export class X86TdxHardware implements HostFacingCpu {
   /** Shared EPT: 4K guest frame number of the shared alias -> host physical address. */
   readonly sharedEpt = new Map<number, number>();
+
+  private readonly memory: PhysicalMemory;
 
   constructor(
     readonly frames: FrameStore,
     private readonly io: PartyIO,
     private readonly options: PlatformOptions,
-  ) {}
+  ) {
+    this.memory = new PhysicalMemory(frames, io);
+  }
 
   guestAccess(
     td: PrivateTranslation,
@@ -74,9 +81,7 @@ export class X86TdxPlatform {
     const pfn = pfnOf(hpa);
     const frame = this.frames.get(pfn);
     if (op === "movdir64b") {
-      for (let p = pfn; p < pfn + pages; p++)
-        this.frames.set(p, { content: { k: "zero" }, keyId: 0, poisoned: false });
-      this.io.effect({ e: "zero", by, hpa, pages, why: why ?? "MOVDIR64B", keyId: 0 });
+      this.memory.zero(by, hpa, pages, why ?? "MOVDIR64B");
       return { result: "ok" };
     }
     if (op === "clear") {
@@ -97,10 +102,10 @@ export class X86TdxPlatform {
         // A partial write with the wrong key leaves the line failing its integrity check.
         this.frames.set(pfn, { content: data, keyId: frame.keyId, poisoned: true });
         this.io.effect({ e: "poison", by, hpa, detail: `host write to a key ${frame.keyId} frame` });
+        this.io.effect({ e: "write", by, hpa, content: data });
       } else {
-        this.frames.set(pfn, { content: data, keyId: 0, poisoned: false });
+        this.memory.store(by, hpa, data);
       }
-      this.io.effect({ e: "write", by, hpa, content: data });
       return { result: "ok" };
     }
     if (frame.poisoned || (frame.keyId !== 0 && this.options.hostReadMachineChecks)) {
@@ -117,9 +122,10 @@ export class X86TdxPlatform {
     return { result: "ok", content: seen };
   }
 
-  mapShared(by: Address, gpa: number, hpa: number): void {
+  mapShared(by: Address, gpa: number, hpa: number): boolean {
     this.sharedEpt.set(pfnOf(gpa), hpa);
     this.io.effect({ e: "ept", by, gpa, hpa, op: "map" });
+    return true;
   }
 
   zapShared(by: Address, gpa: number, size: number): number {

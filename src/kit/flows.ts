@@ -64,10 +64,6 @@ export class TaskRunner {
     this.lockWaiters.clear();
   }
 
-  get pending(): number {
-    return this.waiting.size;
-  }
-
   private advance(from: Address, task: Task, input: unknown): void {
     let value = input;
     for (;;) {

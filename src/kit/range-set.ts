@@ -66,14 +66,6 @@ export class RangeSet {
     this.ends = ends;
   }
 
-  *intervals(): Generator<[number, number]> {
-    for (let i = 0; i < this.starts.length; i++) yield [this.starts[i]!, this.ends[i]!];
-  }
-
-  get size(): number {
-    return this.starts.length;
-  }
-
   /** Index of the last interval starting at or before value, or -1. */
   private indexAtOrBefore(value: number): number {
     let lo = 0;

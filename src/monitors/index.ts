@@ -4,15 +4,15 @@ import { HardwareSafetyMonitor } from "./hardware-safety.ts";
 import { IntegrityMonitor } from "./integrity.ts";
 import type { Monitor } from "./monitor.ts";
 import { OwnershipMonitor } from "./ownership.ts";
-import { SanitisationMonitor } from "./sanitisation.ts";
 import { PkvmSanitisationMonitor } from "./sanitisation-pkvm.ts";
+import { TdxSanitisationMonitor } from "./sanitisation-tdx.ts";
 
 /** Each platform's contract decides who must zero what and who answers for foreign content. */
 export function standardMonitors(platform: "tdx" | "pkvm" = "tdx"): Monitor[] {
   return [
     new ConfidentialityMonitor(),
     new IntegrityMonitor(platform),
-    platform === "tdx" ? new SanitisationMonitor() : new PkvmSanitisationMonitor(),
+    platform === "tdx" ? new TdxSanitisationMonitor() : new PkvmSanitisationMonitor(),
     new HardwareSafetyMonitor(),
     new OwnershipMonitor(),
   ];

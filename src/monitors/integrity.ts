@@ -17,7 +17,7 @@ const PAGE = 0x1000;
 /**
  * TDX: foreign content is the module's failure, and a conversion gives fresh pages. pKVM: sharing
  * is in place (contents survive a round trip) and nobody zeroes donated or unshared pages, so
- * trusting what the host left there is the guest's failure (attacks.md A4).
+ * trusting what the host left there is the guest's failure (the corpus's attack A4).
  */
 export type IntegrityContract = "tdx" | "pkvm";
 

@@ -1,8 +1,8 @@
 // The attack matrix: every attack of the corpus against TDX and pKVM, with the `linux` and
-// `naive` guest policies, each run classified in attacks.md's words.
+// `naive` guest policies, each run classified: blocked, detected, DoS or violation (whose).
 
 import type { Platform } from "../adversaries/api.ts";
-import { ATTACKS, type Attack, type Cell, type Policy } from "../adversaries/corpus.ts";
+import { ATTACKS, type Attack, type Cell, type Policy } from "../adversaries/corpus/catalogue.ts";
 import { defineScenario } from "../scenarios/define.ts";
 import { type RunReport, runScenario } from "./run.ts";
 import { inprocTransport, type Transport } from "./transport.ts";

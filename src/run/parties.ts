@@ -8,7 +8,7 @@ import { createTdxTrustedParty } from "../../actors/trusted/tdx/machine.ts";
 import type { PartyName } from "../../protocol/index.ts";
 import type { Platform, ScenarioSpec, TrustedMutant } from "../../protocol/scenario.ts";
 import type { Adversary } from "../adversaries/api.ts";
-import { findAttack } from "../adversaries/corpus.ts";
+import { findAttack } from "../adversaries/corpus/catalogue.ts";
 import { loadAdversary } from "../adversaries/load.ts";
 import { WrappedHost } from "../adversaries/wrap.ts";
 import { type Chooser, seededStrategy } from "../kit/choice.ts";

@@ -14,9 +14,6 @@ export class MemoryLog implements LogWriter {
     this.lines.push(line);
   }
   close(): void {}
-  toJsonl(): string {
-    return this.lines.map((line) => `${JSON.stringify(line)}\n`).join("");
-  }
 }
 
 export class FileLog implements LogWriter {

@@ -3,7 +3,7 @@
 // file or corpus id and built only inside the host's process: an object cannot cross.
 import { resolve } from "node:path";
 import { PARTIES, type PartyName } from "../../protocol/index.ts";
-import { findAttack } from "../adversaries/corpus.ts";
+import { findAttack } from "../adversaries/corpus/catalogue.ts";
 import type { Transport } from "../run/transport.ts";
 import { ProcessParty } from "./process-party.ts";
 

@@ -1,6 +1,6 @@
-// The attack matrix: every attack x platform x guest policy ends as attacks.md predicts.
+// The attack matrix: every attack x platform x guest policy ends as the corpus predicts.
 import { describe, expect, it } from "vitest";
-import { ATTACKS } from "../../src/adversaries/corpus.ts";
+import { ATTACKS } from "../../src/adversaries/corpus/catalogue.ts";
 import { PLATFORMS, POLICIES, runAttack } from "../../src/run/matrix.ts";
 import { cli } from "../cli/capture.ts";
 
@@ -37,8 +37,6 @@ describe("the attack matrix", () => {
     const result = await cli("matrix");
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/^A3\s+double accept.*detected\s+violation \(guest\)\s+blocked\s+blocked/m);
-    expect(result.out).toContain(
-      `${ATTACKS.length * 4} cells: ${ATTACKS.length * 4} as attacks.md predicts, 0 not`,
-    );
+    expect(result.out).toContain(`${ATTACKS.length * 4} cells: ${ATTACKS.length * 4} as predicted, 0 not`);
   });
 });

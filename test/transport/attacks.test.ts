@@ -1,7 +1,7 @@
 // Attacks across real process boundaries: corpus attacks built inside the host's process land in
 // the same matrix cell, for the same reason, as in one process.
 import { describe, expect, it } from "vitest";
-import { ATTACKS } from "../../src/adversaries/corpus.ts";
+import { ATTACKS } from "../../src/adversaries/corpus/catalogue.ts";
 import { PLATFORMS, runAttack } from "../../src/run/matrix.ts";
 import { runScenario } from "../../src/run/run.ts";
 import { inprocTransport } from "../../src/run/transport.ts";

@@ -34,7 +34,7 @@ export class KvmPkvm implements KernelActions, KillableVm {
     readonly io: PartyIO,
     private readonly tasks: TaskRunner,
     readonly lifecycle: VmLifecycle,
-    private readonly memory: HostMemory,
+    readonly _memory: HostMemory,
     /** The guest's RAM as the VMM maps it: what KVM pins and donates. */
     private readonly ram: GuestRam,
   ) {}

@@ -2,7 +2,7 @@
 // memslot and its guest_memfd, memory attributes, KVM's mirror of the S-EPT leaves it created,
 // the S-EPT pages it donated, the invalidation sequence, per-vCPU MapGPA progress. The flows in
 // build.ts, run.ts, faults.ts, zap.ts, attributes.ts and teardown.ts work on it.
-import { DEFAULT_SHARED_BIT, type Effect, type Level, PAGE_2M, PAGE_4K } from "../../../protocol/index.ts";
+import { DEFAULT_SHARED_BIT, type Effect, type Level, PAGE_2M } from "../../../protocol/index.ts";
 import type { TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { RangeSet } from "../../../src/kit/range-set.ts";

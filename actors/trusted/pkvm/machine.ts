@@ -1,23 +1,28 @@
-// The trusted side on pKVM (the EL2 hypervisor + the arm64 MMU) as one XState actor. Each host
-// hypercall and guest HVC is one atomic step; per-page state lives in mem-protect.ts's tables and
-// per-VM lifecycle (alive, dying) in its VM records.
-import { setup } from "xstate";
-import type { Envelope, Request, RequestEnvelope } from "../../../protocol/index.ts";
-import { Arm64Platform } from "../../../src/hardware/arm64-pkvm.ts";
+// The trusted side on pKVM (the EL2 hypervisor + the arm64 MMU) as one XState actor. Its states are
+// the protected VM's lifecycle at EL2 (arch/arm64/kvm/hyp/nvhe/pkvm.c, android16-6.12): created by
+// __pkvm_init_vm, running once a vCPU is loaded, dying after __pkvm_start_teardown_vm (is_dying),
+// torn down by __pkvm_finalize_teardown_vm. Each host hypercall and guest HVC is one atomic step;
+// the call that moves the VM on does so when it succeeds. Per-page state lives in mem-protect.ts.
+import { enqueueActions, setup } from "xstate";
+import type { CallName, Envelope, Request, RequestEnvelope } from "../../../protocol/index.ts";
+import { EINVAL } from "../../../protocol/index.ts";
+import { Arm64PkvmHardware } from "../../../src/hardware/arm64-pkvm.ts";
 import { FrameStore } from "../../../src/hardware/frames.ts";
+import { answerHardware, classifyTrustedEvent } from "../../../src/hardware/requests.ts";
 import { PartyIO } from "../../../src/kit/outbox.ts";
 import { type PartyEvent, XStateParty } from "../../../src/kit/xstate-party.ts";
-import { EINVAL, PkvmMemProtect } from "./mem-protect.ts";
+import { PkvmMemProtect } from "./mem-protect.ts";
 import { PkvmVcpus } from "./vcpus.ts";
 
 interface PkvmContext {
   mem: PkvmMemProtect;
-  cpu: Arm64Platform;
+  cpu: Arm64PkvmHardware;
   vcpus: PkvmVcpus;
   io: PartyIO;
 }
 
-type Ev = PartyEvent & { env: Envelope };
+/** Delivered messages, plus "@advance": raised when the call that moves the VM on succeeded. */
+type Ev = (PartyEvent & { env: Envelope }) | { type: "@advance"; env?: undefined };
 type HostCall = (ctx: PkvmContext, msg: Request) => number;
 
 /** Host hypercalls answered with a return value (handle___pkvm_* in hyp-main.c). */
@@ -69,63 +74,85 @@ function putVcpu(ctx: PkvmContext, vcpu: number): number {
   return ctx.vcpus.isInGuest(vcpu) ? EINVAL : ctx.mem.vcpuPut(vcpu);
 }
 
-function hostCall(ctx: PkvmContext, env: RequestEnvelope): void {
+/** Run a host hypercall; true if it succeeded (the advancing call then moves the VM on). */
+function hostCall(ctx: PkvmContext, env: RequestEnvelope): boolean {
   const msg = env.msg;
-  if (msg.type === "__kvm_vcpu_run") return ctx.vcpus.enter(env as RequestEnvelope<"__kvm_vcpu_run">);
+  if (msg.type === "__kvm_vcpu_run") {
+    ctx.vcpus.enter(env as RequestEnvelope<"__kvm_vcpu_run">);
+    return true;
+  }
   if (msg.type === "__pkvm_init_vm") {
     const handle = ctx.mem.initVm(msg.protected, msg.vcpus);
-    return ctx.io.reply(env, { type: "__pkvm_init_vm", ret: 0, handle });
+    ctx.io.reply(env, { type: "__pkvm_init_vm", ret: 0, handle });
+    return true;
   }
   const handler = HOST_CALLS[msg.type];
   if (!handler) throw new Error(`bug: no EL2 handler for ${msg.type}`);
-  ctx.io.reply(env, { type: msg.type, ret: handler(ctx, msg) } as never);
+  const ret = handler(ctx, msg);
+  ctx.io.reply(env, { type: msg.type, ret } as never);
+  return ret === 0;
 }
 
-function hardware(ctx: PkvmContext, env: RequestEnvelope): void {
-  const msg = env.msg;
-  switch (msg.type) {
-    case "host.access":
-      return ctx.io.reply(env, {
-        type: "host.access",
-        outcome: ctx.cpu.hostAccess(env.from, msg.op, msg.hpa, msg.content, msg.why, msg.pages),
-      });
-    case "vcpu.kick":
-      return ctx.io.reply(env, { type: "vcpu.kick", wasRunning: ctx.vcpus.kick(msg.vcpu) });
-    case "ept.map":
-      return ctx.io.reply(env, { type: "ept.map", ok: false });
-    case "ept.zap":
-      return ctx.io.reply(env, { type: "ept.zap", zapped: 0 });
-    default:
-      throw new Error(`bug: ${msg.type} is not a hardware request`);
-  }
-}
+export type PkvmVmState = "no-vm" | "init" | "running" | "dying" | "torn-down";
 
-/** Which kind of event a message to the trusted side is. */
-export function classifyPkvm(env: Envelope): string {
-  if (env.from.startsWith("guest/")) return "instruction";
-  const type = env.msg.type;
-  if (type === "host.access" || type === "vcpu.kick" || type === "ept.map" || type === "ept.zap")
-    return "hardware";
-  return "hypercall";
-}
+/** The protected VM's lifecycle at EL2: the hypercall whose success moves it on, and where to. */
+export const VM_LIFECYCLE: Readonly<
+  Record<PkvmVmState, { readonly call: CallName; readonly to: PkvmVmState } | undefined>
+> = {
+  "no-vm": { call: "__pkvm_init_vm", to: "init" },
+  init: { call: "__pkvm_vcpu_load", to: "running" },
+  running: { call: "__pkvm_start_teardown_vm", to: "dying" },
+  dying: { call: "__pkvm_finalize_teardown_vm", to: "torn-down" },
+  "torn-down": undefined,
+};
+
+const states = Object.fromEntries(
+  (Object.keys(VM_LIFECYCLE) as PkvmVmState[]).map((state) => {
+    const advance = VM_LIFECYCLE[state];
+    const hypercall = advance
+      ? [
+          { guard: { type: "advances" as const, params: { state } }, actions: "advance" as const },
+          { actions: "hypercall" as const },
+        ]
+      : [{ actions: "hypercall" as const }];
+    return [
+      state,
+      {
+        on: advance
+          ? { hypercall, "@advance": { target: advance.to, description: advance.call } }
+          : { hypercall },
+      },
+    ];
+  }),
+);
 
 export const pkvmMachine = setup({
   types: { context: {} as PkvmContext, events: {} as Ev, input: {} as PkvmContext },
+  guards: {
+    advances: ({ event }, params: { state: PkvmVmState }) =>
+      VM_LIFECYCLE[params.state]?.call === event.env?.msg.type,
+  },
+  actions: {
+    hypercall: ({ context, event }) => {
+      hostCall(context, event.env as RequestEnvelope);
+    },
+    advance: enqueueActions(({ context, event, enqueue }) => {
+      if (hostCall(context, event.env as RequestEnvelope)) enqueue.raise({ type: "@advance" });
+    }),
+  },
 }).createMachine({
   id: "pkvm-el2",
   context: ({ input }) => input,
-  initial: "EL2",
-  states: {
-    /** pKVM is initialised and the host deprivileged: every host and guest call lands here. */
-    EL2: {
-      on: {
-        "@start": {},
-        instruction: { actions: ({ context, event }) => context.vcpus.instruction(event.env) },
-        hypercall: { actions: ({ context, event }) => hostCall(context, event.env as RequestEnvelope) },
-        hardware: { actions: ({ context, event }) => hardware(context, event.env as RequestEnvelope) },
-      },
+  initial: "no-vm",
+  on: {
+    "@start": {},
+    instruction: { actions: ({ context, event }) => context.vcpus.instruction(event.env!) },
+    hardware: {
+      actions: ({ context, event }) =>
+        answerHardware(context.io, event.env as RequestEnvelope, context.cpu, context.vcpus),
     },
   },
+  states,
 });
 
 export interface PkvmOptions {
@@ -139,7 +166,9 @@ export function createPkvmTrustedParty(options: PkvmOptions): XStateParty {
   const io = new PartyIO();
   const frames = new FrameStore();
   const mem = new PkvmMemProtect(frames, io, Math.ceil(options.ramBytes / 0x1000), options.mutant);
-  const cpu = new Arm64Platform(frames, io, mem);
+  const cpu = new Arm64PkvmHardware(frames, io, mem);
   const context: PkvmContext = { mem, cpu, io, vcpus: new PkvmVcpus(mem, cpu, io) };
-  return new XStateParty("trusted", pkvmMachine, context, io, classifyPkvm);
+  return new XStateParty("trusted", pkvmMachine, context, io, (env) =>
+    classifyTrustedEvent(env, "hypercall"),
+  );
 }

@@ -3,18 +3,10 @@
 // against its row in TRANSITIONS, and only then mutates (mem_protect.c's rule: a failure after
 // the checks would be a hyp panic, so nothing is ever half-applied). Each call is one atomic step:
 // EL2 runs with interrupts masked and preemption off.
-import type { Content } from "../../../protocol/index.ts";
+import { type Content, EAGAIN, EBUSY, EINVAL, ENOENT, EPERM } from "../../../protocol/index.ts";
 import type { FrameStore } from "../../../src/hardware/frames.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { type Change, type PageState, type PkvmCall, TRANSITIONS } from "./page-state.ts";
-
-export const EPERM = -1;
-export const ENOENT = -2;
-export const EAGAIN = -11;
-export const ENOMEM = -12;
-export const EFAULT = -14;
-export const EBUSY = -16;
-export const EINVAL = -22;
 
 /** A host page given away: invalid in the host stage-2, annotated with its owner. */
 interface HostAnnotation {

@@ -1,14 +1,21 @@
 // vCPU execution on pKVM: a guest instruction runs inside the host's __kvm_vcpu_run of its loaded
 // vCPU. Stage-2 faults, MEM_SHARE notifications, MMIO and PSCI calls exit to the host; MEM_SHARE
 // on an IPA with no page exits as a fake data abort and re-executes after the host donates one.
-import type { Envelope, PkvmExit, Request, RequestEnvelope, Response } from "../../../protocol/index.ts";
-import type { Arm64Platform } from "../../../src/hardware/arm64-pkvm.ts";
+import {
+  EINVAL,
+  type Envelope,
+  type PkvmExit,
+  type Request,
+  type RequestEnvelope,
+  type Response,
+  SMCCC_RET_INVALID_PARAMETER,
+  SMCCC_RET_SUCCESS,
+} from "../../../protocol/index.ts";
+import type { Arm64PkvmHardware } from "../../../src/hardware/arm64-pkvm.ts";
 import { VcpuLoop } from "../../../src/hardware/vcpu-loop.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
-import { EINVAL, type HypVm, type PkvmMemProtect } from "./mem-protect.ts";
+import type { HypVm, PkvmMemProtect } from "./mem-protect.ts";
 
-const SMCCC_RET_SUCCESS = 0;
-const SMCCC_RET_INVALID_PARAMETER = -3;
 const PAGE = 0x1000;
 
 export class PkvmVcpus extends VcpuLoop<PkvmExit> {
@@ -16,7 +23,7 @@ export class PkvmVcpus extends VcpuLoop<PkvmExit> {
 
   constructor(
     private readonly mem: PkvmMemProtect,
-    private readonly cpu: Arm64Platform,
+    private readonly cpu: Arm64PkvmHardware,
     io: PartyIO,
   ) {
     super(io);

@@ -2,16 +2,19 @@
 // TD's op state and teardown lifecycle; a SEAMCALL a state does not list is refused with the
 // status the module gives for it there. Guest instructions and hardware requests are handled in
 // every state. Per-page state lives in tables (module.ts), not in the machine.
+
 import { enqueueActions, setup } from "xstate";
 import type { CallName, Envelope, Request, RequestEnvelope, U64 } from "../../../protocol/index.ts";
-import { type TdxStatusName, tdxStatus } from "../../../protocol/status.ts";
+import { isTdxSuccess, type TdxStatusName, tdxStatus } from "../../../protocol/status.ts";
 import { FrameStore } from "../../../src/hardware/frames.ts";
-import { X86TdxPlatform } from "../../../src/hardware/x86-tdx.ts";
+import { answerHardware, classifyTrustedEvent } from "../../../src/hardware/requests.ts";
+import { X86TdxHardware } from "../../../src/hardware/x86-tdx.ts";
 import { PartyIO } from "../../../src/kit/outbox.ts";
 import { type PartyEvent, XStateParty } from "../../../src/kit/xstate-party.ts";
 import { TdxModule } from "./module.ts";
 import type { OpState } from "./sept-table.ts";
-import { VcpuRunner } from "./vcpus.ts";
+import { cacheWb, keyFreeId, reclaim, vpFlush, vpFlushDone, wbinvd } from "./teardown.ts";
+import { TdxVcpus } from "./vcpus.ts";
 
 export interface TdxOptions {
   /** Erratum parts: a host read of a private line machine-checks the host. */
@@ -22,8 +25,8 @@ export interface TdxOptions {
 
 interface TdxContext {
   module: TdxModule;
-  cpu: X86TdxPlatform;
-  vcpus: VcpuRunner;
+  cpu: X86TdxHardware;
+  vcpus: TdxVcpus;
   io: PartyIO;
 }
 
@@ -49,16 +52,16 @@ const SEAMCALLS: Partial<Record<CallName, Handler>> = {
   "TDH.MEM.RANGE.UNBLOCK": statusOnly<"TDH.MEM.RANGE.UNBLOCK">((c, m, op) => c.module.unblock(m, op)),
   "TDH.MEM.TRACK": statusOnly((c) => c.module.track()),
   "TDH.MEM.PAGE.DEMOTE": statusOnly<"TDH.MEM.PAGE.DEMOTE">((c, m, op) => c.module.demote(m, op)),
-  "TDH.PHYMEM.PAGE.WBINVD": statusOnly<"TDH.PHYMEM.PAGE.WBINVD">((c, m) => c.module.wbinvd(m)),
+  "TDH.PHYMEM.PAGE.WBINVD": statusOnly<"TDH.PHYMEM.PAGE.WBINVD">((c, m) => wbinvd(c.module, m)),
   "TDH.VP.FLUSH": (c, env) => {
     const msg = env.msg as Request<"TDH.VP.FLUSH">;
-    const status = c.module.vpFlush(msg);
-    if (BigInt(status) === 0n) c.vcpus.discard(msg.vcpu);
+    const status = vpFlush(c.module, msg);
+    if (isTdxSuccess(status)) c.vcpus.discard(msg.vcpu);
     return status;
   },
-  "TDH.MNG.VPFLUSHDONE": statusOnly((c) => c.module.vpFlushDone()),
-  "TDH.PHYMEM.CACHE.WB": statusOnly((c) => c.module.cacheWb()),
-  "TDH.MNG.KEY.FREEID": statusOnly((c) => c.module.keyFreeId()),
+  "TDH.MNG.VPFLUSHDONE": statusOnly((c) => vpFlushDone(c.module)),
+  "TDH.PHYMEM.CACHE.WB": statusOnly((c) => cacheWb(c.module)),
+  "TDH.MNG.KEY.FREEID": statusOnly((c) => keyFreeId(c.module)),
   "TDH.MEM.PAGE.REMOVE": (c, env, op) => {
     c.io.reply(env, c.module.remove(env.msg as Request<"TDH.MEM.PAGE.REMOVE">, op));
     return undefined;
@@ -68,7 +71,7 @@ const SEAMCALLS: Partial<Record<CallName, Handler>> = {
     return undefined;
   },
   "TDH.PHYMEM.PAGE.RECLAIM": (c, env) => {
-    c.io.reply(env, c.module.reclaim(env.msg as Request<"TDH.PHYMEM.PAGE.RECLAIM">));
+    c.io.reply(env, reclaim(c.module, env.msg as Request<"TDH.PHYMEM.PAGE.RECLAIM">));
     return undefined;
   },
   "TDH.MNG.RD": (c, env) => {
@@ -81,8 +84,6 @@ const SEAMCALLS: Partial<Record<CallName, Handler>> = {
   },
 };
 
-const isSuccess = (status: U64) => BigInt(status) === 0n;
-
 function replyStatus(ctx: TdxContext, env: Envelope, status: U64): void {
   ctx.io.reply(env as RequestEnvelope, { type: env.msg.type, status } as never);
 }
@@ -94,7 +95,7 @@ function seamcall(ctx: TdxContext, env: Envelope, op: OpState): boolean {
   const status = handler(ctx, env as RequestEnvelope, op);
   if (status === undefined) return true;
   replyStatus(ctx, env, status);
-  return isSuccess(status);
+  return isTdxSuccess(status);
 }
 
 /** Delivered messages, plus "@advance": raised when a state-changing SEAMCALL succeeded. */
@@ -169,15 +170,6 @@ export const TD_LIFECYCLE: Readonly<Record<TdState, TdStateSpec>> = {
   },
 };
 
-/** Which kind of event a message to the trusted side is: how XStateParty names it. */
-export function classifyTrusted(env: Envelope): string {
-  const type = env.msg.type;
-  if (type.startsWith("TDG.") || type === "guest.access") return "instruction";
-  if (type === "host.access" || type === "ept.map" || type === "ept.zap" || type === "vcpu.kick")
-    return "hardware";
-  return "seamcall";
-}
-
 const states = Object.fromEntries(
   (Object.keys(TD_LIFECYCLE) as TdState[]).map((state) => {
     const advance = TD_LIFECYCLE[state].advance;
@@ -190,7 +182,10 @@ const states = Object.fromEntries(
         { actions: { type: "seamcall" as const, params: { state } } },
       ],
     };
-    return [state, { on: advance ? { ...on, "@advance": advance.to } : on }];
+    return [
+      state,
+      { on: advance ? { ...on, "@advance": { target: advance.to, description: advance.call } } : on },
+    ];
   }),
 );
 
@@ -213,7 +208,8 @@ export const tdxMachine = setup({
       if (seamcall(context, event.env!, TD_LIFECYCLE[params.state].op)) enqueue.raise({ type: "@advance" });
     }),
     instruction: ({ context, event }) => context.vcpus.instruction(event.env!),
-    hardware: ({ context, event }) => hardware(context, event.env as RequestEnvelope),
+    hardware: ({ context, event }) =>
+      answerHardware(context.io, event.env as RequestEnvelope, context.cpu, context.vcpus),
   },
 }).createMachine({
   id: "tdx-module",
@@ -227,32 +223,12 @@ export const tdxMachine = setup({
   states,
 });
 
-function hardware(ctx: TdxContext, env: RequestEnvelope): void {
-  const msg = env.msg;
-  switch (msg.type) {
-    case "host.access":
-      return ctx.io.reply(env, {
-        type: "host.access",
-        outcome: ctx.cpu.hostAccess(env.from, msg.op, msg.hpa, msg.content, msg.why, msg.pages),
-      });
-    case "ept.map":
-      ctx.cpu.mapShared(env.from, msg.gpa, msg.hpa);
-      return ctx.io.reply(env, { type: "ept.map", ok: true });
-    case "ept.zap":
-      return ctx.io.reply(env, { type: "ept.zap", zapped: ctx.cpu.zapShared(env.from, msg.gpa, msg.size) });
-    case "vcpu.kick":
-      return ctx.io.reply(env, { type: "vcpu.kick", wasRunning: ctx.vcpus.kick(msg.vcpu) });
-    default:
-      throw new Error(`bug: ${msg.type} is not a hardware request`);
-  }
-}
-
 /** The trusted side of a TDX run, ready for a transport. */
 export function createTdxTrustedParty(options: TdxOptions): XStateParty {
   const io = new PartyIO();
   const frames = new FrameStore();
   const module = new TdxModule(frames, io, options.mutant);
-  const cpu = new X86TdxPlatform(frames, io, options);
-  const context: TdxContext = { module, cpu, io, vcpus: new VcpuRunner(module, cpu, io) };
-  return new XStateParty("trusted", tdxMachine, context, io, classifyTrusted);
+  const cpu = new X86TdxHardware(frames, io, options);
+  const context: TdxContext = { module, cpu, io, vcpus: new TdxVcpus(module, cpu, io) };
+  return new XStateParty("trusted", tdxMachine, context, io, (env) => classifyTrustedEvent(env, "seamcall"));
 }

@@ -16,11 +16,20 @@ import { TDX_OPERAND_ID, type TdxStatusName, tdxStatus } from "../../../protocol
 import { type FrameStore, pfnOf } from "../../../src/hardware/frames.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { type PageType, Pamt } from "./pamt.ts";
-import { idx2M, type Leaf, type NonLeaf, SecureEpt } from "./sept.ts";
+import { idx2M, type Leaf, type NonLeaf, SecureEpt, type TableEntry } from "./sept.ts";
 import { type OpState, SEPT_TABLE, type SeptCall, type SeptState, septRule } from "./sept-table.ts";
 
-const ok = (): U64 => tdxStatus("TDX_SUCCESS");
-const err = (name: TdxStatusName, operand: bigint = TDX_OPERAND_ID.RCX): U64 => tdxStatus(name, operand);
+export const ok = (): U64 => tdxStatus("TDX_SUCCESS");
+export const err = (name: TdxStatusName, operand: bigint = TDX_OPERAND_ID.RCX): U64 =>
+  tdxStatus(name, operand);
+
+/** A call's target entry, found legal for it. */
+interface LegalEntry {
+  state: SeptState;
+  leaf: Leaf | undefined;
+  table: NonLeaf | TableEntry | undefined;
+  rule: { to: string; tracked?: true };
+}
 
 /** Lifecycle of the TD's key (TDR state) as teardown moves it on. */
 export type KeyState = "NONE" | "HKID_ASSIGNED" | "KEYS_CONFIGURED" | "BLOCKED" | "WB_DONE" | "TEARDOWN";
@@ -30,7 +39,6 @@ export class TdxModule {
   readonly pamt = new Pamt();
   keyState: KeyState = "NONE";
   hkid = 0;
-  tdr = 0;
   septVeDisable = true;
   gpaWidth: GpaWidth = 48;
   /** TD epoch for TLB tracking; BLOCK records it, TRACK increments it. */
@@ -43,7 +51,7 @@ export class TdxModule {
 
   constructor(
     private readonly frames: FrameStore,
-    private readonly io: PartyIO,
+    readonly io: PartyIO,
     /** A broken module for attack A11: ACCEPT maps the page without zeroing it. */
     private readonly mutant: { acceptWithoutZeroing?: boolean } = {},
   ) {}
@@ -62,7 +70,6 @@ export class TdxModule {
   create(req: Request<"TDH.MNG.CREATE">): U64 {
     if (this.keyState !== "NONE") return err("TDX_OP_STATE_INCORRECT");
     if (!this.pamt.isFree(pfnOf(req.tdr), 1)) return err("TDX_PAGE_METADATA_INCORRECT");
-    this.tdr = req.tdr;
     this.hkid = req.hkid;
     this.assignPage(req.tdr, "PT_TDR", 1);
     this.keyState = "HKID_ASSIGNED";
@@ -99,12 +106,8 @@ export class TdxModule {
   // ---- S-EPT management (host side) ----
 
   septAdd(req: Request<"TDH.MEM.SEPT.ADD">, op: OpState): U64 {
-    const bad = this.checkPage("TDH.MEM.SEPT.ADD", req.gpa, req.level);
-    if (bad) return bad;
-    const walk = this.sept.walk(req.gpa, req.level);
-    if (walk.kind !== "entry") return err("TDX_EPT_WALK_FAILED");
-    const rule = septRule("TDH.MEM.SEPT.ADD", walk.state, op);
-    if (!("to" in rule)) return this.refuse(rule);
+    const found = this.legalEntry("TDH.MEM.SEPT.ADD", req.gpa, req.level, op);
+    if ("status" in found) return found.status;
     if (!this.pamt.isFree(pfnOf(req.hpa), 1)) return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.R8);
     this.assignPage(req.hpa, "PT_EPT", 1);
     if (req.level === 2) {
@@ -126,7 +129,7 @@ export class TdxModule {
   }
 
   pageAdd(req: Request<"TDH.MEM.PAGE.ADD">, op: OpState): U64 {
-    const found = this.leafEntry("TDH.MEM.PAGE.ADD", req.gpa, 0, op);
+    const found = this.legalEntry("TDH.MEM.PAGE.ADD", req.gpa, 0, op);
     if ("status" in found) return found.status;
     if (!this.pamt.isFree(pfnOf(req.hpa), 1)) return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.R8);
     const source = this.frames.get(pfnOf(req.source));
@@ -143,15 +146,15 @@ export class TdxModule {
 
   mrExtend(req: Request<"TDH.MR.EXTEND">, op: OpState): U64 {
     const page = req.gpa - (req.gpa % 0x1000);
-    const found = this.leafEntry("TDH.MR.EXTEND", page, 0, op);
+    const found = this.legalEntry("TDH.MR.EXTEND", page, 0, op);
     if ("status" in found) return found.status;
-    const content = this.frames.get(pfnOf(found.leaf.hpa)).content;
+    const content = this.frames.get(pfnOf(found.leaf!.hpa)).content;
     this.mrtd = this.extendHash("MR.EXTEND", req.gpa, JSON.stringify(content));
     return ok();
   }
 
   aug(req: Request<"TDH.MEM.PAGE.AUG">, op: OpState): U64 {
-    const found = this.leafEntry("TDH.MEM.PAGE.AUG", req.gpa, req.level, op);
+    const found = this.legalEntry("TDH.MEM.PAGE.AUG", req.gpa, req.level, op);
     if ("status" in found) return found.status;
     const pages = levelSize(req.level) / 0x1000;
     if (req.hpa % levelSize(req.level) !== 0) return err("TDX_OPERAND_INVALID", TDX_OPERAND_ID.R8);
@@ -164,31 +167,21 @@ export class TdxModule {
   }
 
   block(req: Request<"TDH.MEM.RANGE.BLOCK">, op: OpState): U64 {
-    const bad = this.checkPage("TDH.MEM.RANGE.BLOCK", req.gpa, req.level);
-    if (bad) return bad;
-    const walk = this.sept.walk(req.gpa, req.level);
-    if (walk.kind !== "entry") return err("TDX_EPT_WALK_FAILED");
-    const rule = septRule("TDH.MEM.RANGE.BLOCK", walk.state, op);
-    if (!("to" in rule)) return this.refuse(rule);
-    const entry = (walk.leaf ?? walk.table)!;
-    entry.state = rule.to as never;
+    const found = this.legalEntry("TDH.MEM.RANGE.BLOCK", req.gpa, req.level, op);
+    if ("status" in found) return found.status;
+    const entry = (found.leaf ?? found.table)!;
+    entry.state = found.rule.to as never;
     entry.blockEpoch = this.epoch;
-    this.septEffect(req.gpa, req.level, walk.state, rule.to as SeptState);
+    this.septEffect(req.gpa, req.level, found.state, found.rule.to as SeptState);
     return ok();
   }
 
   unblock(req: Request<"TDH.MEM.RANGE.UNBLOCK">, op: OpState): U64 {
-    const bad = this.checkPage("TDH.MEM.RANGE.UNBLOCK", req.gpa, req.level);
-    if (bad) return bad;
-    const walk = this.sept.walk(req.gpa, req.level);
-    if (walk.kind !== "entry") return err("TDX_EPT_WALK_FAILED");
-    const rule = septRule("TDH.MEM.RANGE.UNBLOCK", walk.state, op);
-    if (!("to" in rule)) return this.refuse(rule);
-    const entry = (walk.leaf ?? walk.table)!;
-    if (rule.tracked && op === "RUNNABLE" && !this.isTracked(entry.blockEpoch))
-      return err("TDX_TLB_TRACKING_NOT_DONE");
-    entry.state = rule.to as never;
-    this.septEffect(req.gpa, req.level, walk.state, rule.to as SeptState);
+    const found = this.legalEntry("TDH.MEM.RANGE.UNBLOCK", req.gpa, req.level, op);
+    if ("status" in found) return found.status;
+    const entry = (found.leaf ?? found.table)!;
+    entry.state = found.rule.to as never;
+    this.septEffect(req.gpa, req.level, found.state, found.rule.to as SeptState);
     return ok();
   }
 
@@ -199,12 +192,9 @@ export class TdxModule {
 
   remove(req: Request<"TDH.MEM.PAGE.REMOVE">, op: OpState): Response<"TDH.MEM.PAGE.REMOVE"> {
     const type = "TDH.MEM.PAGE.REMOVE" as const;
-    const found = this.leafEntry(type, req.gpa, req.level, op);
+    const found = this.legalEntry(type, req.gpa, req.level, op);
     if ("status" in found) return { type, status: found.status };
-    const { leaf, rule } = found;
-    if (rule.tracked && op === "RUNNABLE" && !this.isTracked(leaf.blockEpoch)) {
-      return { type, status: err("TDX_TLB_TRACKING_NOT_DONE") };
-    }
+    const leaf = found.leaf!;
     this.sept.clearLeaf(req.gpa, req.level);
     this.pamt.release(pfnOf(leaf.hpa));
     const pages = levelSize(req.level) / 0x1000;
@@ -222,11 +212,9 @@ export class TdxModule {
   }
 
   demote(req: Request<"TDH.MEM.PAGE.DEMOTE">, op: OpState): U64 {
-    const found = this.leafEntry("TDH.MEM.PAGE.DEMOTE", req.gpa, req.level, op);
+    const found = this.legalEntry("TDH.MEM.PAGE.DEMOTE", req.gpa, req.level, op);
     if ("status" in found) return found.status;
-    const { leaf, rule } = found;
-    if (rule.tracked && op === "RUNNABLE" && !this.isTracked(leaf.blockEpoch))
-      return err("TDX_TLB_TRACKING_NOT_DONE");
+    const leaf = found.leaf!;
     if (!this.pamt.isFree(pfnOf(req.hpa), 1)) return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.R8);
     const childState = leaf.state === "BLOCKED" || leaf.state === "MAPPED" ? "MAPPED" : "PENDING";
     const children = new Map<number, Leaf>();
@@ -242,16 +230,9 @@ export class TdxModule {
 
   promote(req: Request<"TDH.MEM.PAGE.PROMOTE">, op: OpState): Response<"TDH.MEM.PAGE.PROMOTE"> {
     const type = "TDH.MEM.PAGE.PROMOTE" as const;
-    const bad = this.checkPage(type, req.gpa, req.level);
-    if (bad) return { type, status: bad };
-    const walk = this.sept.walk(req.gpa, 1);
-    if (walk.kind !== "entry") return { type, status: err("TDX_EPT_WALK_FAILED") };
-    const rule = septRule(type, walk.state, op);
-    if (!("to" in rule)) return { type, status: this.refuse(rule) };
-    const table = walk.table as NonLeaf;
-    if (rule.tracked && op === "RUNNABLE" && !this.isTracked(table.blockEpoch)) {
-      return { type, status: err("TDX_TLB_TRACKING_NOT_DONE") };
-    }
+    const found = this.legalEntry(type, req.gpa, req.level, op);
+    if ("status" in found) return { type, status: found.status };
+    const table = found.table as NonLeaf;
     const first = table.children.get(0);
     const uniform =
       first !== undefined &&
@@ -275,70 +256,6 @@ export class TdxModule {
     this.sept.entries2M.set(idx2M(req.gpa), { state: first.state, level: 1, hpa: first.hpa, blockEpoch: 0 });
     this.septEffect(req.gpa, 1, "NL_BLOCKED", first.state, { hpa: first.hpa });
     return { type, status: ok(), hpa: table.spt };
-  }
-
-  wbinvd(req: Request<"TDH.PHYMEM.PAGE.WBINVD">): U64 {
-    return this.pamt.lookup(pfnOf(req.hpa)) ? err("TDX_PAGE_METADATA_INCORRECT") : ok();
-  }
-
-  // ---- Teardown ----
-
-  vpFlush(req: Request<"TDH.VP.FLUSH">): U64 {
-    const vcpu = this.vcpus.get(req.vcpu);
-    if (!vcpu) return err("TDX_OPERAND_INVALID");
-    if (this.inGuest.has(req.vcpu)) return err("TDX_VCPU_STATE_INCORRECT", 0n);
-    vcpu.flushed = true;
-    return ok();
-  }
-
-  vpFlushDone(): U64 {
-    if (this.keyState !== "KEYS_CONFIGURED") return err("TDX_LIFECYCLE_STATE_INCORRECT", 0n);
-    if ([...this.vcpus.values()].some((v) => !v.flushed)) return err("TDX_FLUSHVP_NOT_DONE", 0n);
-    this.keyState = "BLOCKED";
-    return ok();
-  }
-
-  cacheWb(): U64 {
-    // Informational, not an error: no flushed HKID awaits a write-back (Linux ignores it).
-    if (this.keyState !== "BLOCKED" && this.keyState !== "WB_DONE")
-      return err("TDX_NO_HKID_READY_TO_WBCACHE", 0n);
-    this.keyState = "WB_DONE";
-    return ok();
-  }
-
-  keyFreeId(): U64 {
-    if (this.keyState === "BLOCKED") return err("TDX_WBCACHE_NOT_COMPLETE", 0n);
-    if (this.keyState !== "WB_DONE") return err("TDX_LIFECYCLE_STATE_INCORRECT", 0n);
-    this.keyState = "TEARDOWN";
-    this.io.effect({ e: "lifecycle", by: "fw", state: "TD_TEARDOWN", detail: `HKID ${this.hkid} freed` });
-    return ok();
-  }
-
-  reclaim(req: Request<"TDH.PHYMEM.PAGE.RECLAIM">): Response<"TDH.PHYMEM.PAGE.RECLAIM"> {
-    const type = "TDH.PHYMEM.PAGE.RECLAIM" as const;
-    if (this.keyState !== "TEARDOWN") return { type, status: err("TDX_LIFECYCLE_STATE_INCORRECT", 0n) };
-    const found = this.pamt.lookup(pfnOf(req.hpa));
-    if (!found) return { type, status: err("TDX_PAGE_METADATA_INCORRECT") };
-    if (found.base !== pfnOf(req.hpa)) return { type, status: err("TDX_OPERAND_INVALID") };
-    const { entry } = found;
-    if (entry.type === "PT_TDR" && this.pamt.size > 1) {
-      return { type, status: err("TDX_TD_ASSOCIATED_PAGES_EXIST", 0n) };
-    }
-    if (entry.type === "PT_REG" && entry.gpa !== undefined) {
-      const leaf = this.sept.leafFor(entry.gpa);
-      if (leaf) this.sept.clearLeaf(entry.gpa, leaf.level);
-    }
-    this.pamt.release(found.base);
-    this.io.effect({
-      e: "owner",
-      by: "fw",
-      hpa: req.hpa,
-      pages: entry.pages,
-      from: "TD",
-      to: "host",
-      pageType: entry.type,
-    });
-    return { type, status: ok(), pageType: entry.type };
   }
 
   get measurement(): string {
@@ -402,22 +319,24 @@ export class TdxModule {
     return undefined;
   }
 
-  /** Walk to a leaf-level entry and apply the legality table; the leaf comes back when legal. */
-  private leafEntry(
-    call: SeptCall,
-    gpa: number,
-    level: Level,
-    op: OpState,
-  ): { status: U64 } | { leaf: Leaf; rule: { to: string; tracked?: true } } {
+  /**
+   * The entry a call addresses (walked to `level`) and the legality table's rule for its state,
+   * or the status that refuses the call: a bad operand, a failed walk (a missing or blocked
+   * table, or a larger leaf in the way), an illegal state, or a block whose TLB epoch has not been
+   * tracked yet.
+   */
+  private legalEntry(call: SeptCall, gpa: number, level: Level, op: OpState): { status: U64 } | LegalEntry {
     const bad = this.checkPage(call, gpa, level);
     if (bad) return { status: bad };
     const walk = this.sept.walk(gpa, level);
-    if (walk.kind === "walk-failed") return { status: err("TDX_EPT_WALK_FAILED") };
-    // The walk cannot reach a 4K entry inside a 2M leaf.
-    if (walk.kind === "larger-leaf") return { status: err("TDX_EPT_WALK_FAILED") };
+    if (walk.kind !== "entry") return { status: err("TDX_EPT_WALK_FAILED") };
     const rule = septRule(call, walk.state, op);
     if (!("to" in rule)) return { status: this.refuse(rule) };
-    return { leaf: walk.leaf ?? ({ state: "FREE" } as unknown as Leaf), rule };
+    const entry = walk.leaf ?? walk.table;
+    if (rule.tracked && op === "RUNNABLE" && entry && !this.isTracked(entry.blockEpoch)) {
+      return { status: err("TDX_TLB_TRACKING_NOT_DONE") };
+    }
+    return { state: walk.state, leaf: walk.leaf, table: walk.table, rule };
   }
 
   private refuse(rule: { status: TdxStatusName } | { exit: "EPT_VIOLATION" }): U64 {

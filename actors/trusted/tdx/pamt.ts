@@ -1,5 +1,6 @@
 // PAMT: the module's record of which physical pages belong to a TD and as what. One owner per
-// page is what makes remapping and aliasing impossible (attacks.md A1).
+// page is what makes remapping and aliasing impossible (intel/tdx-module
+// src/common/memory_handlers/pamt_manager.c, TDX 1.5).
 export type PageType = "PT_TDR" | "PT_TDVPR" | "PT_EPT" | "PT_REG";
 
 export interface PamtEntry {

@@ -1,6 +1,7 @@
 // The S-EPT legality table as data: for each call, the outcome in each entry state. It mirrors the
-// TDX module's own sept_state_lookup plus the handler checks (intel/tdx-module api_calls/*,
-// docs/domain/tdx.md). The module runs on it and `cocomem describe tdx` prints it.
+// TDX module's own S-EPT state lookup plus the handler checks (intel/tdx-module, TDX 1.5:
+// include/auto_gen/sept_state_lookup.c, src/vmm_dispatcher/api_calls/tdh_mem_*.c). The module
+// runs on it and `cocomem describe tdx` prints it.
 // Simplified: REMOVED and the migration (EXPORTED_*, BLOCKEDW) states are not modelled.
 import type { TdxStatusName } from "../../../protocol/status.ts";
 

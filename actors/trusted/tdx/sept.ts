@@ -97,12 +97,6 @@ export class SecureEpt {
       else for (const [i4k, leaf] of e.children) yield [i2m * 0x200000 + i4k * 0x1000, leaf];
     }
   }
-
-  /** Every S-EPT page (1G-level and 2M-level tables) with the GPA it covers. */
-  *tablePages(): Generator<number> {
-    for (const t of this.tables1G.values()) yield t.spt;
-    for (const e of this.entries2M.values()) if (!isLeaf(e)) yield e.spt;
-  }
 }
 
 export const isLeaf = (e: Leaf | NonLeaf): e is Leaf => "hpa" in e;

@@ -12,18 +12,18 @@ import type {
 } from "../../../protocol/index.ts";
 import { tdxStatus } from "../../../protocol/status.ts";
 import { VcpuLoop } from "../../../src/hardware/vcpu-loop.ts";
-import type { X86TdxPlatform } from "../../../src/hardware/x86-tdx.ts";
+import type { X86TdxHardware } from "../../../src/hardware/x86-tdx.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import type { TdxModule } from "./module.ts";
 
 const SUCCESS = tdxStatus("TDX_SUCCESS");
 
-export class VcpuRunner extends VcpuLoop<TdExit> {
+export class TdxVcpus extends VcpuLoop<TdExit> {
   protected readonly interruptExit: TdExit = { reason: "EXTERNAL_INTERRUPT" };
 
   constructor(
     private readonly module: TdxModule,
-    private readonly cpu: X86TdxPlatform,
+    private readonly cpu: X86TdxHardware,
     io: PartyIO,
   ) {
     super(io);

@@ -1,4 +1,5 @@
 // Teardown: every private page removed, cleared by the host, every TD page reclaimed, key freed.
+import { isTdxSuccess } from "../../../protocol/status.ts";
 import type { CheckedRun } from "../define.ts";
 import { defineScenario } from "../define.ts";
 
@@ -9,7 +10,7 @@ function successes(run: CheckedRun, type: string): number {
       l.kind === "response" &&
       l.msg.type === type &&
       "status" in l.msg &&
-      BigInt(l.msg.status) === 0n,
+      isTdxSuccess(l.msg.status),
   ).length;
 }
 

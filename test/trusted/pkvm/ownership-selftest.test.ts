@@ -1,26 +1,27 @@
 // pKVM EL2 memory protection (actors/trusted/pkvm/mem-protect.ts) against three references:
 //  1. pkvm_ownership_selftest() from mem_protect.c, row by row (upstream ~v6.15/6.16 "U616", plus the
-//     Android common kernel's extra rows "[ACK]"; /tmp/research/pkvm-facts.md section 1). Every call is
+//     Android common kernel's extra rows "[ACK]", arch/arm64/kvm/hyp/nvhe/mem_protect.c). Every call is
 //     checked exactly like the kernel's assert_transition_res(): the return value AND the whole page
 //     state afterwards (host, hyp, guest IPA gfn and gfn+1), so a refused call must change nothing.
 //  2. Every host-initiated row of TRANSITIONS (actors/trusted/pkvm/page-state.ts) from every reachable start
 //     state of the page: the expected outcome is computed from the row's `from`/`to`, so the test
 //     covers the data, plus the documented exceptions (unmapped IPA, pins, VM kind, share count).
-//  3. Teardown and forced reclaim (docs/domain/pkvm.md "Reclaim and teardown").
+//  3. Teardown and forced reclaim (__pkvm_start_teardown_vm, __pkvm_reclaim_dying_guest_page,
+//     __pkvm_force_reclaim_guest_page in arch/arm64/kvm/hyp/nvhe/pkvm.c and mem_protect.c, android16-6.12).
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  EBUSY,
-  EINVAL,
-  ENOENT,
-  EPERM,
-  type HypVm,
-  PkvmMemProtect,
-} from "../../../actors/trusted/pkvm/mem-protect.ts";
+import { type HypVm, PkvmMemProtect } from "../../../actors/trusted/pkvm/mem-protect.ts";
 import { type PageState, type PkvmCall, TRANSITIONS } from "../../../actors/trusted/pkvm/page-state.ts";
 import type { Content } from "../../../protocol/index.ts";
 import { FrameStore } from "../../../src/hardware/frames.ts";
 import { PartyIO } from "../../../src/kit/outbox.ts";
 import type { StepOutput } from "../../../src/kit/party.ts";
+
+// Errnos as the kernel returns them (include/uapi/asm-generic/errno-base.h), written out here so the
+// expectations do not come from the code under test.
+const EPERM = -1;
+const ENOENT = -2;
+const EBUSY = -16;
+const EINVAL = -22;
 
 const O = "PKVM_PAGE_OWNED";
 const SO = "PKVM_PAGE_SHARED_OWNED";
@@ -223,7 +224,7 @@ const CALL = {
 } as const satisfies Record<string, SelftestCall>;
 
 interface CallRow {
-  /** The step id in the research table (a range like "C2-C7" for a run of rows there). */
+  /** The step id in pkvm_ownership_selftest (a range like "C2-C7" for a run of its rows). */
   readonly step: string;
   readonly call: SelftestCall;
   readonly ret: number;

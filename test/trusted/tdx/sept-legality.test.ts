@@ -265,8 +265,9 @@ describe("S-EPT legality table: every call in every entry state", () => {
   }
 });
 
-describe("S-EPT legality table against docs/domain/tdx.md and the research notes", () => {
-  // "Which call is legal in which entry state" (tdx.md), in the op state each call is tested in.
+describe("S-EPT legality table against the TDX module's own lookup", () => {
+  // Which call is legal in which entry state, transcribed from intel/tdx-module (TDX 1.5)
+  // include/auto_gen/sept_state_lookup.c, in the op state each call is tested in.
   const DOC_LEGAL: Readonly<Record<SeptCall, readonly SeptState[]>> = {
     "TDH.MEM.PAGE.ADD": ["FREE"],
     "TDH.MEM.SEPT.ADD": ["FREE"],
@@ -279,9 +280,9 @@ describe("S-EPT legality table against docs/domain/tdx.md and the research notes
     "TDH.MR.EXTEND": ["MAPPED"],
     "TDG.MEM.PAGE.ACCEPT": ["PENDING"],
   };
-  // tdx.md: ACCEPT on FREE / BLOCKED (/ PENDING_BLOCKED, not accessible) exits to the host.
+  // tdg_mem_page_accept.c: ACCEPT on FREE / BLOCKED / PENDING_BLOCKED (not accessible) exits to the host.
   const ACCEPT_EXITS: readonly SeptState[] = ["FREE", "BLOCKED", "PENDING_BLOCKED"];
-  // Exact values (tdx-numbers.md, from the module's tdx_error_codes_defs.h) of what the table uses.
+  // Exact values (intel/tdx-module include/auto_gen/tdx_error_codes_defs.h) of what the table uses.
   const CODES: Readonly<Record<string, U64>> = {
     TDX_EPT_ENTRY_STATE_INCORRECT: "0xc0000b0d00000000",
     TDX_EPT_ENTRY_NOT_FREE: "0xc0000b0200000000",
@@ -292,7 +293,7 @@ describe("S-EPT legality table against docs/domain/tdx.md and the research notes
   };
 
   for (const call of CALLS) {
-    it(`should make ${call} legal exactly where tdx.md says (${primaryOp(call)})`, () => {
+    it(`should make ${call} legal exactly where the module's lookup does (${primaryOp(call)})`, () => {
       const legal = SEPT_STATES.filter((state) => "to" in septRule(call, state, primaryOp(call)));
       expect([...legal].sort()).toEqual([...DOC_LEGAL[call]].sort());
     });

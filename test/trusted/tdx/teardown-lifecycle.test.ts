@@ -1,9 +1,11 @@
 // TD teardown through TdxModule: zap while the HKID is assigned, TDH.VP.FLUSH each vCPU,
 // TDH.MNG.VPFLUSHDONE, TDH.PHYMEM.CACHE.WB, TDH.MNG.KEY.FREEID, then TDH.PHYMEM.PAGE.RECLAIM of
-// every page with the TDR last (docs/domain/tdx.md "Teardown"). Each step out of order is refused
+// every page with the TDR last (tdx_mmu_release_hkid(), tdx_reclaim_td_control_pages() in
+// arch/x86/kvm/vmx/tdx.c, v6.16; intel/tdx-module's teardown calls). Each step out of order is refused
 // and changes nothing.
 import { describe, expect, it } from "vitest";
 import type { KeyState } from "../../../actors/trusted/tdx/module.ts";
+import * as T from "../../../actors/trusted/tdx/teardown.ts";
 import type { U64 } from "../../../protocol/index.ts";
 import { isTdxError, tdxStatusIs } from "../../../protocol/status.ts";
 import { pfnOf } from "../../../src/hardware/frames.ts";
@@ -47,7 +49,7 @@ function running(): Running {
 }
 
 const flushAll = (td: Td): void => {
-  for (const vcpu of TDVPR.keys()) ok(td.m.vpFlush({ type: "TDH.VP.FLUSH", vcpu }));
+  for (const vcpu of TDVPR.keys()) ok(T.vpFlush(td.m, { type: "TDH.VP.FLUSH", vcpu }));
 };
 
 /** Advance teardown up to (and including) `stage`. */
@@ -57,15 +59,15 @@ function teardownTo(r: Running, stage: KeyState): void {
   for (const step of order.slice(0, order.indexOf(stage) + 1)) {
     if (step === "BLOCKED") {
       flushAll(td);
-      ok(td.m.vpFlushDone());
+      ok(T.vpFlushDone(td.m));
     }
-    if (step === "WB_DONE") ok(td.m.cacheWb());
-    if (step === "TEARDOWN") ok(td.m.keyFreeId());
+    if (step === "WB_DONE") ok(T.cacheWb(td.m));
+    if (step === "TEARDOWN") ok(T.keyFreeId(td.m));
     expect(td.m.keyState).toBe(step);
   }
 }
 
-const reclaim = (td: Td, hpa: number) => td.m.reclaim({ type: "TDH.PHYMEM.PAGE.RECLAIM", hpa });
+const reclaim = (td: Td, hpa: number) => T.reclaim(td.m, { type: "TDH.PHYMEM.PAGE.RECLAIM", hpa });
 
 /** Refused as the model does it: an error of this class, and nothing changed. */
 function expectRefused(td: Td, call: () => U64, name: Parameters<typeof tdxStatusIs>[1]): void {
@@ -79,16 +81,16 @@ function expectRefused(td: Td, call: () => U64, name: Parameters<typeof tdxStatu
 describe("TDH.VP.FLUSH", () => {
   it("should refuse a vCPU that does not exist with TDX_OPERAND_INVALID|RCX", () => {
     const { td } = running();
-    expect(td.m.vpFlush({ type: "TDH.VP.FLUSH", vcpu: 9 })).toBe(OPERAND_INVALID_RCX);
+    expect(T.vpFlush(td.m, { type: "TDH.VP.FLUSH", vcpu: 9 })).toBe(OPERAND_INVALID_RCX);
   });
 
   it("should refuse a vCPU still in guest mode with TDX_VCPU_STATE_INCORRECT, then flush it once it left", () => {
     const { td } = running();
     td.m.inGuest.set(1, td.m.epoch);
-    expect(td.m.vpFlush({ type: "TDH.VP.FLUSH", vcpu: 1 })).toBe(VCPU_STATE_INCORRECT);
+    expect(T.vpFlush(td.m, { type: "TDH.VP.FLUSH", vcpu: 1 })).toBe(VCPU_STATE_INCORRECT);
     expect(td.m.vcpus.get(1)?.flushed).toBe(false);
     td.m.inGuest.delete(1);
-    ok(td.m.vpFlush({ type: "TDH.VP.FLUSH", vcpu: 1 }));
+    ok(T.vpFlush(td.m, { type: "TDH.VP.FLUSH", vcpu: 1 }));
     expect(td.m.vcpus.get(1)?.flushed).toBe(true);
   });
 });
@@ -96,13 +98,13 @@ describe("TDH.VP.FLUSH", () => {
 describe("TDH.MNG.VPFLUSHDONE", () => {
   it("should refuse with TDX_FLUSHVP_NOT_DONE until every vCPU is flushed", () => {
     const { td } = running();
-    expect(td.m.vpFlushDone()).toBe(FLUSHVP_NOT_DONE);
+    expect(T.vpFlushDone(td.m)).toBe(FLUSHVP_NOT_DONE);
     expect(td.m.keyState).toBe("KEYS_CONFIGURED");
-    ok(td.m.vpFlush({ type: "TDH.VP.FLUSH", vcpu: 0 }));
-    expect(td.m.vpFlushDone()).toBe(FLUSHVP_NOT_DONE);
+    ok(T.vpFlush(td.m, { type: "TDH.VP.FLUSH", vcpu: 0 }));
+    expect(T.vpFlushDone(td.m)).toBe(FLUSHVP_NOT_DONE);
     expect(td.m.keyState).toBe("KEYS_CONFIGURED");
-    ok(td.m.vpFlush({ type: "TDH.VP.FLUSH", vcpu: 1 }));
-    expect(td.m.vpFlushDone()).toBe(SUCCESS);
+    ok(T.vpFlush(td.m, { type: "TDH.VP.FLUSH", vcpu: 1 }));
+    expect(T.vpFlushDone(td.m)).toBe(SUCCESS);
     expect(td.m.keyState).toBe("BLOCKED");
   });
 });
@@ -111,17 +113,17 @@ describe("TDH.PHYMEM.CACHE.WB and TDH.MNG.KEY.FREEID", () => {
   it("should answer CACHE.WB before VPFLUSHDONE with TDX_NO_HKID_READY_TO_WBCACHE and change nothing", () => {
     const { td } = running();
     const before = td.snapshot();
-    expect(td.m.cacheWb()).toBe("0x0000082100000000");
+    expect(T.cacheWb(td.m)).toBe("0x0000082100000000");
     expect(td.snapshot()).toBe(before);
     expect(td.m.keyState).toBe("KEYS_CONFIGURED");
   });
 
   it("should refuse KEY.FREEID before VPFLUSHDONE and before CACHE.WB", () => {
     const r = running();
-    expectRefused(r.td, () => r.td.m.keyFreeId(), "TDX_LIFECYCLE_STATE_INCORRECT");
+    expectRefused(r.td, () => T.keyFreeId(r.td.m), "TDX_LIFECYCLE_STATE_INCORRECT");
     teardownTo(r, "BLOCKED");
     const before = r.td.snapshot();
-    expect(isTdxError(r.td.m.keyFreeId())).toBe(true);
+    expect(isTdxError(T.keyFreeId(r.td.m))).toBe(true);
     expect(r.td.snapshot()).toBe(before);
     expect(r.td.m.keyState).toBe("BLOCKED");
   });
@@ -129,15 +131,15 @@ describe("TDH.PHYMEM.CACHE.WB and TDH.MNG.KEY.FREEID", () => {
   it("should free the HKID after CACHE.WB (repeatable) and announce TD_TEARDOWN", () => {
     const r = running();
     teardownTo(r, "WB_DONE");
-    ok(r.td.m.cacheWb());
+    ok(T.cacheWb(r.td.m));
     expect(r.td.m.keyState).toBe("WB_DONE");
     r.td.io.drain();
-    expect(r.td.m.keyFreeId()).toBe(SUCCESS);
+    expect(T.keyFreeId(r.td.m)).toBe(SUCCESS);
     expect(r.td.m.keyState).toBe("TEARDOWN");
     expect(r.td.io.drain().effects).toContainEqual(
       expect.objectContaining({ e: "lifecycle", by: "fw", state: "TD_TEARDOWN" }),
     );
-    expectRefused(r.td, () => r.td.m.keyFreeId(), "TDX_LIFECYCLE_STATE_INCORRECT");
+    expectRefused(r.td, () => T.keyFreeId(r.td.m), "TDX_LIFECYCLE_STATE_INCORRECT");
   });
 });
 
@@ -224,23 +226,23 @@ describe("a full teardown in the order Linux uses", () => {
       ok(td.m.block({ type: "TDH.MEM.RANGE.BLOCK", gpa, level }, op));
       // WBINVD of a page the TD still owns is refused.
       const hpa = td.m.leafFor(gpa)!.hpa;
-      expect(td.m.wbinvd({ type: "TDH.PHYMEM.PAGE.WBINVD", hpa })).toBe(PAGE_METADATA_INCORRECT_RCX);
+      expect(T.wbinvd(td.m, { type: "TDH.PHYMEM.PAGE.WBINVD", hpa })).toBe(PAGE_METADATA_INCORRECT_RCX);
       ok(td.m.track());
       const removed = td.m.remove({ type: "TDH.MEM.PAGE.REMOVE", gpa, level }, op);
       expect(removed).toEqual({ type: "TDH.MEM.PAGE.REMOVE", status: SUCCESS, hpa });
-      ok(td.m.wbinvd({ type: "TDH.PHYMEM.PAGE.WBINVD", hpa }));
+      ok(T.wbinvd(td.m, { type: "TDH.PHYMEM.PAGE.WBINVD", hpa }));
       zapped.push(hpa);
     }
     expect(zapped).toEqual([data.added, data.auged, data.huge]);
     expect([...td.m.sept.leaves()]).toEqual([]);
 
     td.m.inGuest.set(0, td.m.epoch);
-    expect(td.m.vpFlush({ type: "TDH.VP.FLUSH", vcpu: 0 })).toBe(VCPU_STATE_INCORRECT);
+    expect(T.vpFlush(td.m, { type: "TDH.VP.FLUSH", vcpu: 0 })).toBe(VCPU_STATE_INCORRECT);
     td.m.inGuest.clear();
     flushAll(td);
-    expect(td.m.vpFlushDone()).toBe(SUCCESS);
-    expect(td.m.cacheWb()).toBe(SUCCESS);
-    expect(td.m.keyFreeId()).toBe(SUCCESS);
+    expect(T.vpFlushDone(td.m)).toBe(SUCCESS);
+    expect(T.cacheWb(td.m)).toBe(SUCCESS);
+    expect(T.keyFreeId(td.m)).toBe(SUCCESS);
 
     for (const hpa of [...r.sept, ...TDVPR]) ok(reclaim(td, hpa).status);
     // Zapped pages went back to the host at REMOVE: the module no longer knows them.
@@ -255,13 +257,13 @@ describe("a full teardown in the order Linux uses", () => {
 describe("teardown statuses aligned with the TDX module source", () => {
   it("should refuse KEY.FREEID before VPFLUSHDONE with plain TDX_LIFECYCLE_STATE_INCORRECT", () => {
     const { td } = running();
-    expect(td.m.keyFreeId()).toBe(LIFECYCLE_STATE_INCORRECT);
+    expect(T.keyFreeId(td.m)).toBe(LIFECYCLE_STATE_INCORRECT);
   });
 
   it("should refuse KEY.FREEID before CACHE.WB completed with TDX_WBCACHE_NOT_COMPLETE", () => {
     const r = running();
     teardownTo(r, "BLOCKED");
-    expect(r.td.m.keyFreeId()).toBe(WBCACHE_NOT_COMPLETE);
+    expect(T.keyFreeId(r.td.m)).toBe(WBCACHE_NOT_COMPLETE);
   });
 
   it("should refuse RECLAIM before KEY.FREEID with plain TDX_LIFECYCLE_STATE_INCORRECT", () => {
@@ -277,13 +279,13 @@ describe("teardown statuses aligned with the TDX module source", () => {
 
   it("should answer CACHE.WB with no flushed HKID with TDX_NO_HKID_READY_TO_WBCACHE (not an error)", () => {
     const { td } = running();
-    expect(td.m.cacheWb()).toBe(NO_HKID_READY_TO_WBCACHE);
+    expect(T.cacheWb(td.m)).toBe(NO_HKID_READY_TO_WBCACHE);
   });
 
   it("should refuse VPFLUSHDONE once the key is freed, keeping TD_TEARDOWN", () => {
     const r = running();
     teardownTo(r, "TEARDOWN");
-    expect(r.td.m.vpFlushDone()).toBe(LIFECYCLE_STATE_INCORRECT);
+    expect(T.vpFlushDone(r.td.m)).toBe(LIFECYCLE_STATE_INCORRECT);
     expect(r.td.m.keyState).toBe("TEARDOWN");
   });
 

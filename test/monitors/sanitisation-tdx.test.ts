@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SanitisationMonitor } from "../../src/monitors/sanitisation.ts";
+import { TdxSanitisationMonitor } from "../../src/monitors/sanitisation-tdx.ts";
 import { effect, finish, guestData, hostData, observe, ZERO } from "./lines.ts";
 
 const HPA = 0x1_0060_0000;
@@ -14,9 +14,9 @@ const toTd = (seq: number, hpa: number, pages = 1, pageType = "PT_REG") =>
 const hostZero = (seq: number, hpa: number, why: string, pages = 1) =>
   effect(seq, { e: "zero", by: "host/kvm", hpa, pages, why, keyId: 0 });
 
-describe("SanitisationMonitor", () => {
+describe("TdxSanitisationMonitor", () => {
   it("should blame the host for reading a released frame before clearing it", () => {
-    const monitor = new SanitisationMonitor();
+    const monitor = new TdxSanitisationMonitor();
     const findings = observe(monitor, [
       toHost(1, HPA),
       effect(2, { e: "read", by: "host/kvm", hpa: HPA, content: { k: "ciphertext", keyId: 1 } }),
@@ -35,7 +35,7 @@ describe("SanitisationMonitor", () => {
   });
 
   it("should blame the host for writing a released frame before clearing it", () => {
-    const findings = observe(new SanitisationMonitor(), [
+    const findings = observe(new TdxSanitisationMonitor(), [
       toHost(1, HPA),
       effect(2, { e: "write", by: "host/vmm", hpa: HPA + 0x40, content: hostData("reuse") }),
     ]);
@@ -45,13 +45,13 @@ describe("SanitisationMonitor", () => {
   });
 
   it("should not count a plain clear_page as the clearing MOVDIR64B", () => {
-    const findings = observe(new SanitisationMonitor(), [toHost(1, HPA), hostZero(2, HPA, "clear_page")]);
+    const findings = observe(new TdxSanitisationMonitor(), [toHost(1, HPA), hostZero(2, HPA, "clear_page")]);
     expect(findings.map((f) => [f.invariant, f.evidence])).toEqual([[LEAVING, [1, 2]]]);
   });
 
   it("should report nothing when the host clears the frame first", () => {
     for (const why of ["tdx_clear_page", "MOVDIR64B", "tdx_reclaim_page"]) {
-      const monitor = new SanitisationMonitor();
+      const monitor = new TdxSanitisationMonitor();
       expect(
         observe(monitor, [
           toHost(1, HPA),
@@ -66,7 +66,7 @@ describe("SanitisationMonitor", () => {
   });
 
   it("should report at the end every frame released and never cleared", () => {
-    const monitor = new SanitisationMonitor();
+    const monitor = new TdxSanitisationMonitor();
     expect(observe(monitor, [toHost(3, HPA, 2), toHost(4, HPA + 0x10000, 1, "PT_EPT")])).toEqual([]);
     expect(finish(monitor)).toEqual([
       { invariant: LEAVING, responsible: "host", hpa: HPA, evidence: [3], detail: expect.any(String) },
@@ -88,13 +88,13 @@ describe("SanitisationMonitor", () => {
   });
 
   it("should forget a released frame that goes back to the TD", () => {
-    const monitor = new SanitisationMonitor();
+    const monitor = new TdxSanitisationMonitor();
     expect(observe(monitor, [toHost(1, HPA), toTd(2, HPA, 1, "PT_EPT")])).toEqual([]);
     expect(finish(monitor)).toEqual([]);
   });
 
   it("should blame the module when the guest reads a PT_REG frame ACCEPT never zeroed", () => {
-    const findings = observe(new SanitisationMonitor(), [
+    const findings = observe(new TdxSanitisationMonitor(), [
       toTd(1, HPA),
       effect(2, { e: "read", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: { k: "uninit" } }),
     ]);
@@ -111,7 +111,7 @@ describe("SanitisationMonitor", () => {
 
   it("should report nothing when ACCEPT zeroed the frame or PAGE.ADD filled it", () => {
     expect(
-      observe(new SanitisationMonitor(), [
+      observe(new TdxSanitisationMonitor(), [
         toTd(1, HPA),
         effect(2, {
           e: "zero",
@@ -138,7 +138,7 @@ describe("SanitisationMonitor", () => {
 
   it("should not require ACCEPT for frames that are not guest memory (PT_EPT)", () => {
     expect(
-      observe(new SanitisationMonitor(), [
+      observe(new TdxSanitisationMonitor(), [
         toTd(1, HPA, 1, "PT_EPT"),
         effect(2, { e: "read", by: "guest/vcpu0", hpa: HPA, content: guestData("x") }),
       ]),
@@ -146,11 +146,11 @@ describe("SanitisationMonitor", () => {
   });
 
   it("should track every page of a 512-page release and clear", () => {
-    const cleared = new SanitisationMonitor();
+    const cleared = new TdxSanitisationMonitor();
     expect(observe(cleared, [toHost(1, HPA, 512), hostZero(2, HPA, "MOVDIR64B", 512)])).toEqual([]);
     expect(finish(cleared)).toEqual([]);
 
-    const partly = new SanitisationMonitor();
+    const partly = new TdxSanitisationMonitor();
     const findings = observe(partly, [
       toHost(1, HPA, 512),
       hostZero(2, HPA, "MOVDIR64B", 511),
@@ -159,7 +159,7 @@ describe("SanitisationMonitor", () => {
     expect(findings.map((f) => [f.hpa, f.evidence])).toEqual([[HPA + 511 * 0x1000, [1, 3]]]);
     expect(finish(partly)).toEqual([]);
 
-    const uncleared = new SanitisationMonitor();
+    const uncleared = new TdxSanitisationMonitor();
     observe(uncleared, [toHost(7, HPA, 512)]);
     const atEnd = finish(uncleared);
     expect(atEnd).toHaveLength(512);
@@ -170,10 +170,10 @@ describe("SanitisationMonitor", () => {
     const last = HPA + 511 * 0x1000;
     const read = (seq: number) =>
       effect(seq, { e: "read", by: "guest/vcpu0", hpa: last, gpa: GPA + 511 * 0x1000, content: ZERO });
-    const before = observe(new SanitisationMonitor(), [toTd(1, HPA, 512), read(2)]);
+    const before = observe(new TdxSanitisationMonitor(), [toTd(1, HPA, 512), read(2)]);
     expect(before.map((f) => [f.invariant, f.hpa, f.evidence])).toEqual([[ENTERING, last, [1, 2]]]);
     expect(
-      observe(new SanitisationMonitor(), [
+      observe(new TdxSanitisationMonitor(), [
         toTd(1, HPA, 512),
         effect(2, {
           e: "zero",

@@ -7,7 +7,7 @@ import { isGuest, isHost, pfn } from "./shared-bit.ts";
 
 const HOST_CLEAR = new Set(["MOVDIR64B", "tdx_clear_page", "tdx_reclaim_page"]);
 
-export class SanitisationMonitor implements Monitor {
+export class TdxSanitisationMonitor implements Monitor {
   readonly name = "sanitisation";
   readonly interests = ["owner", "zero", "write", "read"];
   /** Frames handed back by the TD and not yet cleared: pfn -> seq of the release. */

@@ -1,14 +1,28 @@
-// The attack corpus (docs/domain/attacks.md) as adversarial hosts: each attack is a plug-in built
-// with the public API (wrap the honest host, observe what it maps, inject calls at a milestone the
-// guest posts), plus the guest workload it is aimed at and the outcome attacks.md predicts per
-// platform and guest policy. `cocomem matrix` runs them all; a test asserts every cell.
-import { DEFAULT_SHARED_BIT, type Request } from "../../protocol/index.ts";
-import type { GuestStepInput, TrustedMutant } from "../../protocol/scenario.ts";
-import { type Adversary, type AttackContext, defineAdversary, type Platform } from "./api.ts";
-import { chain, HostKnowledge, isMilestone } from "./knowledge.ts";
+// The attack corpus: each attack a plug-in adversary (tactics.ts) aimed at a guest workload
+// (workloads.ts), with the outcome predicted per platform and guest policy from the real systems'
+// rules (Linux Documentation/security/snp-tdx-threat-model.rst for who must stop what).
+// `cocomem matrix` runs them all; a test asserts every cell.
+import { DEFAULT_SHARED_BIT, type Request } from "../../../protocol/index.ts";
+import type { GuestStepInput, Platform, TrustedMutant } from "../../../protocol/scenario.ts";
+import { type Adversary, defineAdversary } from "../api.ts";
+import { chain, isMilestone } from "../knowledge.ts";
+import { atMilestone, doubleFetch, inject, readAll, readOnReclaim, reclaimEarly } from "./tactics.ts";
+import {
+  A,
+  B,
+  BASIC,
+  CONVERTER,
+  INJECT,
+  ROUND_TRIP,
+  SHARE,
+  SPARE,
+  TOCTOU,
+  TOUCHER,
+  UNUSED,
+} from "./workloads.ts";
 
 export type Policy = "linux" | "naive";
-/** What stopped the attack, or what it achieved (attacks.md's outcome words). */
+/** What stopped the attack, or what it achieved. */
 export type Cell =
   | "blocked"
   | "detected"
@@ -21,7 +35,7 @@ export type Cell =
 export interface Attack {
   readonly id: string;
   readonly title: string;
-  /** Who must stop it, per attacks.md. */
+  /** Who must stop it. */
   readonly stoppedBy: string;
   readonly workload: readonly GuestStepInput[];
   /** A second vCPU's steps, for attacks that race two vCPUs. */
@@ -32,221 +46,6 @@ export interface Attack {
   /** Run it against a deliberately broken trusted entity (A11), per platform. */
   readonly mutant?: Partial<Record<Platform, TrustedMutant>>;
 }
-
-const A = 0x400000;
-const B = A + 0x1000;
-/** A GPA the guest never accepted or touched. */
-const UNUSED = A + 0x10000;
-/** Host frames the attacker picks for itself (free memory, nowhere near what KVM allocates). */
-const SPARE = 0x500000000000;
-
-const BASIC: readonly GuestStepInput[] = [
-  { op: "accept", gpa: A, size: "16K", level: "4K" },
-  { op: "write", gpa: A, tag: "secret-a", secret: true },
-  { op: "write", gpa: B, tag: "data-b", secret: false },
-  { op: "post", value: 1 },
-  { op: "read", gpa: A },
-  { op: "read", gpa: B },
-];
-
-const SHARE: readonly GuestStepInput[] = [
-  { op: "accept", gpa: A, size: "16K", level: "4K" },
-  { op: "write", gpa: A, tag: "secret-a", secret: true },
-  { op: "convert", gpa: A, size: "4K", to: "shared" },
-  { op: "post", value: 1 },
-  { op: "read", gpa: A },
-];
-
-const INJECT: readonly GuestStepInput[] = [
-  { op: "accept", gpa: A, size: "16K", level: "4K" },
-  { op: "write", gpa: A, tag: "before", secret: false },
-  { op: "convert", gpa: A, size: "4K", to: "shared" },
-  { op: "post", value: 1 },
-  { op: "convert", gpa: A, size: "4K", to: "private" },
-  { op: "read", gpa: A },
-];
-
-/** A4 (and A11 on TDX): plant chosen data where the guest's page comes back from. */
-const inject = (platform: Platform): Adversary => {
-  const seen = new HostKnowledge();
-  let armed = false;
-  const forged = { k: "data" as const, writer: "host" as const, tag: "injected", secret: false };
-  return defineAdversary({
-    name: "A4-inject",
-    description: "write chosen data where the guest's page will come back from (and, on TDX, AUG that frame)",
-    wrap: {
-      onSend(out, ctx) {
-        seen.learn(out);
-        // TDX: hand the guest a frame the host filled itself instead of a fresh guest_memfd page.
-        if (
-          armed &&
-          out.kind === "request" &&
-          out.msg.type === "TDH.MEM.PAGE.AUG" &&
-          "gpa" in out.msg &&
-          out.msg.gpa === A
-        ) {
-          ctx.request(
-            "hw",
-            { type: "host.access", op: "write", hpa: SPARE, content: forged },
-            undefined,
-            "host/kvm",
-          );
-          return { replace: { ...out, msg: { ...out.msg, hpa: SPARE } } };
-        }
-        return "keep";
-      },
-      onReceive(env, ctx) {
-        if (!armed && isMilestone(env)) {
-          armed = true;
-          const frame = seen.frameOf(A);
-          if (frame !== undefined && platform === "pkvm") {
-            ctx.request(
-              "hw",
-              { type: "host.access", op: "write", hpa: frame, content: forged },
-              undefined,
-              "host/vmm",
-            );
-          }
-        }
-        return "keep";
-      },
-    },
-  });
-};
-
-/** A11 on TDX: reclaim a guest page while the TD still runs (the module only reclaims at teardown). */
-function reclaimEarly(): Adversary {
-  return atMilestone("A11-reclaim-early", "TDH.PHYMEM.PAGE.RECLAIM of A's frame mid-run", (ctx, seen) => {
-    ctx.request("fw", { type: "TDH.PHYMEM.PAGE.RECLAIM", hpa: seen.frameOf(A)! });
-  })("tdx");
-}
-
-/** A11 on pKVM: read every page as the dying VM's pages come back to the host. */
-function readOnReclaim(): Adversary {
-  const seen = new HostKnowledge();
-  return defineAdversary({
-    name: "A11-read-reclaimed",
-    description: "read each page the hypervisor hands back at teardown",
-    wrap: {
-      onSend: seen.watch,
-      onReceive(env, ctx) {
-        const re = env.kind === "response" && env.msg.type === "__pkvm_reclaim_dying_guest_page";
-        if (re)
-          for (const hpa of seen.privateFrames.values())
-            ctx.request("hw", { type: "host.access", op: "read", hpa }, undefined, "host/kvm");
-        return "keep";
-      },
-    },
-  });
-}
-
-const ROUND_TRIP: readonly GuestStepInput[] = [
-  { op: "accept", gpa: A, size: "16K", level: "4K" },
-  { op: "convert", gpa: A, size: "4K", to: "shared" },
-  { op: "write", gpa: A, tag: "public", secret: false },
-  { op: "convert", gpa: A, size: "4K", to: "private" },
-  { op: "write", gpa: A, tag: "secret-a", secret: true },
-  { op: "read", gpa: A },
-];
-
-const TOCTOU: readonly GuestStepInput[] = [
-  { op: "accept", gpa: A, size: "16K", level: "4K" },
-  { op: "convert", gpa: A, size: "4K", to: "shared" },
-  { op: "write", gpa: A, tag: "request", secret: false },
-  { op: "post", value: 1 },
-  { op: "consume", gpa: A, bounce: B },
-  { op: "read", gpa: B },
-];
-/** A13: one vCPU converts a page back and forth while the other keeps faulting in its neighbours. */
-const CONVERTER: readonly GuestStepInput[] = [
-  { op: "accept", gpa: A, size: "64K", level: "4K" },
-  ...[0, 1, 2].flatMap((round): GuestStepInput[] => [
-    { op: "write", gpa: A, tag: `mine-${round}`, secret: true },
-    { op: "convert", gpa: A, size: "4K", to: "shared" },
-    { op: "write", gpa: A, tag: `pub-${round}`, secret: false },
-    { op: "convert", gpa: A, size: "4K", to: "private" },
-    { op: "read", gpa: A },
-  ]),
-];
-const TOUCHER: readonly GuestStepInput[] = [
-  { op: "accept", gpa: A + 0x20000, size: "64K", level: "4K" },
-  ...Array.from({ length: 16 }, (_, i): GuestStepInput[] => [
-    { op: "write", gpa: A + 0x20000 + i * 0x1000, tag: `near-${i}`, secret: true },
-    { op: "read", gpa: A + 0x20000 + i * 0x1000 },
-  ]).flat(),
-];
-
-/** A bound on the A12 host's rewrites, in case the guest never halts. */
-const MAX_FLIPS = 5000;
-
-/** A12: from the milestone until the vCPU halts, rewrite the shared request page without pause. */
-function doubleFetch(platform: Platform): Adversary {
-  const seen = new HostKnowledge();
-  let flipping = false;
-  let halted = false;
-  return defineAdversary({
-    name: "A12-double-fetch",
-    description: "keep rewriting the shared request page while the guest consumes it",
-    wrap: {
-      onSend: seen.watch,
-      onReceive(env, ctx) {
-        const reason = (env.msg as { exit?: { reason?: string } }).exit?.reason;
-        if (reason === "HLT" || reason === "PSCI_CPU_OFF") halted = true;
-        if (flipping || !isMilestone(env)) return "keep";
-        flipping = true;
-        const frame = platform === "tdx" ? seen.sharedFrames.get(A + DEFAULT_SHARED_BIT) : seen.frameOf(A);
-        const rewrite = (n: number): void => {
-          if (halted || n >= MAX_FLIPS || frame === undefined) return;
-          const content = { k: "data" as const, writer: "host" as const, tag: `request-${n}`, secret: false };
-          ctx.request(
-            "hw",
-            { type: "host.access", op: "write", hpa: frame, content },
-            () => rewrite(n + 1),
-            "host/vmm",
-          );
-        };
-        rewrite(0);
-        return "keep";
-      },
-    },
-  });
-}
-
-/** An adversary that learns what the honest host maps and acts once, at the first milestone. */
-function atMilestone(
-  name: string,
-  description: string,
-  act: (ctx: AttackContext, seen: HostKnowledge, platform: Platform) => void,
-  extra: { onSendReplace?: (msg: Request) => Request | undefined } = {},
-) {
-  return (platform: Platform): Adversary => {
-    const seen = new HostKnowledge();
-    let done = false;
-    return defineAdversary({
-      name,
-      description,
-      wrap: {
-        onSend(out) {
-          seen.learn(out);
-          const replaced = out.kind === "request" ? extra.onSendReplace?.(out.msg as Request) : undefined;
-          return replaced ? { replace: { ...out, msg: replaced } } : "keep";
-        },
-        onReceive(env, ctx) {
-          if (!done && isMilestone(env)) {
-            done = true;
-            act(ctx, seen, platform);
-          }
-          return "keep";
-        },
-      },
-    });
-  };
-}
-
-const readAll = (ctx: AttackContext, frames: Iterable<number>) => {
-  for (const hpa of frames)
-    ctx.request("hw", { type: "host.access", op: "read", hpa }, undefined, "host/kvm");
-};
 
 export const ATTACKS: readonly Attack[] = [
   {
