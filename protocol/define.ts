@@ -1,25 +1,16 @@
 // One definition per message gives its runtime schema (zod) and its static type (z.infer), so the
-// two can never drift. A call has a request and exactly one response; an event has no response.
+// two can never drift. Every message is a call: a request and exactly one response.
 import { z } from "zod";
 
 /** tdcall, seamcall: TDX. guest-hvc, host-hvc: pKVM. kvm: the VMM's ioctls. memory: accesses and page tables. */
 export type Boundary = "tdcall" | "seamcall" | "guest-hvc" | "host-hvc" | "kvm" | "memory";
 
 export interface CallDef<N extends string, Q extends z.ZodRawShape, R extends z.ZodRawShape> {
-  readonly kind: "call";
   readonly name: N;
   readonly boundary: Boundary;
   readonly doc: string;
   readonly request: z.ZodObject<{ type: z.ZodLiteral<N> } & Q, z.core.$strict>;
   readonly response: z.ZodObject<{ type: z.ZodLiteral<N> } & R, z.core.$strict>;
-}
-
-export interface EventDef<N extends string, P extends z.ZodRawShape> {
-  readonly kind: "event";
-  readonly name: N;
-  readonly boundary: Boundary;
-  readonly doc: string;
-  readonly payload: z.ZodObject<{ type: z.ZodLiteral<N> } & P, z.core.$strict>;
 }
 
 export function call<N extends string, Q extends z.ZodRawShape, R extends z.ZodRawShape>(
@@ -30,26 +21,10 @@ export function call<N extends string, Q extends z.ZodRawShape, R extends z.ZodR
   response: R,
 ): CallDef<N, Q, R> {
   return {
-    kind: "call",
     name,
     boundary,
     doc,
     request: z.strictObject({ type: z.literal(name), ...request }),
     response: z.strictObject({ type: z.literal(name), ...response }),
-  };
-}
-
-export function event<N extends string, P extends z.ZodRawShape>(
-  name: N,
-  boundary: Boundary,
-  doc: string,
-  payload: P,
-): EventDef<N, P> {
-  return {
-    kind: "event",
-    name,
-    boundary,
-    doc,
-    payload: z.strictObject({ type: z.literal(name), ...payload }),
   };
 }

@@ -1,10 +1,10 @@
 // The protocol: every message any party may send, the envelope that carries it, and the log format.
 import { z } from "zod";
 import { Address } from "./common.ts";
-import type { CallDef, EventDef } from "./define.ts";
+import type { CallDef } from "./define.ts";
 import { Effect } from "./effects.ts";
 import { kvmCalls } from "./kvm.ts";
-import { memoryCalls, memoryEvents } from "./memory.ts";
+import { memoryCalls } from "./memory.ts";
 import { guestHvcs, hostHvcs } from "./pkvm-hvc.ts";
 import { seamcalls } from "./seamcall.ts";
 import { tdcalls } from "./tdcall.ts";
@@ -32,13 +32,9 @@ export const calls = {
   ...kvmCalls,
   ...memoryCalls,
 } as const;
-export const events = { ...memoryEvents } as const;
 
 type Calls = typeof calls;
-type Events = typeof events;
 export type CallName = keyof Calls;
-export type EventName = keyof Events;
-export type MessageName = CallName | EventName;
 
 export type Request<N extends CallName = CallName> = N extends CallName
   ? z.infer<Calls[N]["request"]>
@@ -46,19 +42,12 @@ export type Request<N extends CallName = CallName> = N extends CallName
 export type Response<N extends CallName = CallName> = N extends CallName
   ? z.infer<Calls[N]["response"]>
   : never;
-export type EventMsg<N extends EventName = EventName> = N extends EventName
-  ? z.infer<Events[N]["payload"]>
-  : never;
-export type Message = Request | Response | EventMsg;
+export type Message = Request | Response;
 
 export type AnyCallDef = CallDef<string, z.ZodRawShape, z.ZodRawShape>;
-export type AnyEventDef = EventDef<string, z.ZodRawShape>;
-export const catalogue: readonly (AnyCallDef | AnyEventDef)[] = [
-  ...Object.values(calls),
-  ...Object.values(events),
-] as readonly (AnyCallDef | AnyEventDef)[];
+export const catalogue: readonly AnyCallDef[] = Object.values(calls) as readonly AnyCallDef[];
 
-export const MessageKind = z.enum(["request", "response", "event"]);
+export const MessageKind = z.enum(["request", "response"]);
 export type MessageKind = z.infer<typeof MessageKind>;
 
 /** One delivered message, as logged. `re` names the request a response answers. */
@@ -87,7 +76,6 @@ export type EffectLine = z.infer<typeof EffectLine>;
 
 /** Look up the schema a message of this kind must match; undefined if no such message exists. */
 export function schemaFor(kind: MessageKind, type: string): z.ZodType | undefined {
-  if (kind === "event") return (events as Record<string, AnyEventDef>)[type]?.payload;
   const def = (calls as Record<string, AnyCallDef>)[type];
   if (!def) return undefined;
   return kind === "request" ? def.request : def.response;

@@ -3,7 +3,12 @@
 import { z } from "zod";
 import { Addr, Address, EffectLine, Envelope } from "./index.ts";
 
-export const LOG_FORMAT_VERSION = 1;
+/**
+ * The log format's version. 2 (cocomem 0.5): effects typed (zero reasons, fault kinds, lifecycle
+ * states, S-EPT and pKVM page states as enums; pKVM stage-2 changes as their own `stage2` effect;
+ * owner effects with `pageType` on TDX and `guestState` on pKVM); no `event` message kind.
+ */
+export const LOG_FORMAT_VERSION = 2;
 
 export const HeaderLine = z.strictObject({
   type: z.literal("header"),

@@ -3,12 +3,13 @@
 import { z } from "zod";
 import { Addr, Content, VcpuId } from "./common.ts";
 import { call } from "./define.ts";
+import { HostZeroReason, SeptState } from "./effects.ts";
 
 /** What a guest access ends in, once the vCPU runs again. A TD exit is invisible to the guest. */
 export const GuestAccessResult = z.discriminatedUnion("result", [
   z.strictObject({ result: z.literal("ok"), content: Content.optional() }),
   /** Virtualization exception: only without SEPT_VE_DISABLE (a PENDING private page). */
-  z.strictObject({ result: z.literal("#VE"), gpa: Addr, septState: z.string() }),
+  z.strictObject({ result: z.literal("#VE"), gpa: Addr, septState: SeptState }),
   /** Machine check: poison consumed. The TD is dead. */
   z.strictObject({ result: z.literal("#MC"), gpa: Addr }),
 ]);
@@ -39,7 +40,7 @@ export const memoryCalls = {
       /** clear / movdir64b over a whole folio: 1 (4K) or 512 (2M) pages. */
       pages: z.union([z.literal(1), z.literal(512)]).optional(),
       content: Content.optional(),
-      why: z.string().optional(),
+      why: HostZeroReason.optional(),
     },
     { outcome: HostAccessResult },
   ),
@@ -65,5 +66,3 @@ export const memoryCalls = {
     { wasRunning: z.boolean() },
   ),
 } as const;
-
-export const memoryEvents = {} as const;

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { Addr, GpaWidth, Level, U64, VcpuId } from "./common.ts";
 import { call } from "./define.ts";
+import { PamtPageType, SeptState } from "./effects.ts";
 
 /** Why TDH.VP.ENTER returned: the TD exit the host must handle (VMX basic exit reasons). */
 export const TdExit = z.discriminatedUnion("reason", [
@@ -14,7 +15,7 @@ export const TdExit = z.discriminatedUnion("reason", [
     /** Set when the violation came from TDG.MEM.PAGE.ACCEPT (the "accept flavour"): the level asked. */
     acceptLevel: Level.optional(),
     /** S-EPT state at the GPA when the exit was taken: lets KVM tell "PENDING access" from FREE. */
-    septState: z.string().optional(),
+    septState: SeptState.optional(),
   }),
   z.strictObject({ reason: z.literal("TDVMCALL<MapGPA>"), gpa: Addr, size: Addr }),
   z.strictObject({ reason: z.literal("TDVMCALL<ReportFatalError>"), detail: z.string() }),
@@ -181,6 +182,6 @@ export const seamcalls = {
     "seamcall",
     "Teardown: take a TD page (S-EPT, control, TDR, or data still mapped) back from the module.",
     { hpa: Addr },
-    { status: U64, pageType: z.string().optional() },
+    { status: U64, pageType: PamtPageType.optional() },
   ),
 } as const;

@@ -1,10 +1,10 @@
 // `cocomem describe tdx`: the legality table, the TD lifecycle, the status codes and the message
 // catalogue, printed from the same data the model runs on, so the documentation cannot drift.
 import { Option } from "commander";
-import { PAGE_STATES, TRANSITIONS } from "../../actors/trusted/pkvm/page-state.ts";
+import { TRANSITIONS } from "../../actors/trusted/pkvm/page-state.ts";
 import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState } from "../../actors/trusted/tdx/machine.ts";
-import { SEPT_STATES, SEPT_TABLE, type SeptRule } from "../../actors/trusted/tdx/sept-table.ts";
-import { catalogue } from "../../protocol/index.ts";
+import { SEPT_TABLE, type SeptRule } from "../../actors/trusted/tdx/sept-table.ts";
+import { catalogue, PAGE_STATES, SEPT_STATES } from "../../protocol/index.ts";
 import { routeOf } from "../../protocol/routes.ts";
 import { TDVMCALL_STATUS, TDX_STATUS } from "../../protocol/status.ts";
 import { type CliIo, EXIT, parseArgs, processIo, subcommand, usageError } from "./io.ts";
@@ -78,8 +78,8 @@ function messages(format: Format, boundaries: readonly string[] = TDX_BOUNDARIES
     .map((def) => [
       def.name,
       routeOf(def.name)?.text ?? def.boundary,
-      def.kind === "call" ? fields(def.request.shape) : fields(def.payload.shape),
-      def.kind === "call" ? fields(def.response.shape) : "(event)",
+      fields(def.request.shape),
+      fields(def.response.shape),
       def.doc,
     ]);
   return table(["message", "route", "request", "response", "what it does"], rows, format);
@@ -131,7 +131,6 @@ function messageList(boundaries: readonly string[]) {
     .filter((d) => boundaries.includes(d.boundary))
     .map((d) => ({
       name: d.name,
-      kind: d.kind,
       boundary: d.boundary,
       route: routeOf(d.name)?.text,
       doc: d.doc,

@@ -3,7 +3,7 @@
 // host owns or shares: anything else is an abort. There is no memory encryption: isolation is
 // the stage-2 tables alone, so plaintext stays in the frame.
 
-import type { Address, Content, PkvmExit } from "../../protocol/index.ts";
+import type { Address, Content, HostZeroReason, PkvmExit } from "../../protocol/index.ts";
 import type { PartyIO } from "../kit/outbox.ts";
 import { type FrameStore, pfnOf } from "./frames.ts";
 import { PhysicalMemory } from "./memory.ts";
@@ -64,7 +64,7 @@ export class Arm64PkvmHardware implements HostFacingCpu {
     op: "read" | "write" | "clear" | "movdir64b",
     hpa: number,
     content: Content | undefined,
-    why: string | undefined,
+    why: HostZeroReason | undefined,
     pages = 1,
   ): { result: "ok"; content?: Content } | { result: "abort"; hpa: number } {
     const pfn = pfnOf(hpa);

@@ -1,7 +1,7 @@
 // Plain loads, stores and page zeroing on physical memory, with the effect each leaves in the log.
 // Both platforms' CPU models use them; what differs between them (keys, poison, the translation
 // that decides whether an access may happen at all) stays in x86-tdx.ts and arm64-pkvm.ts.
-import type { Address, Content } from "../../protocol/index.ts";
+import type { Address, Content, ZeroReason } from "../../protocol/index.ts";
 import type { PartyIO } from "../kit/outbox.ts";
 import { type FrameStore, pfnOf } from "./frames.ts";
 
@@ -31,7 +31,7 @@ export class PhysicalMemory {
   }
 
   /** Zero `pages` frames from `hpa` with full-line stores (clears poison and any key). */
-  zero(by: Address, hpa: number, pages: number, why: string): void {
+  zero(by: Address, hpa: number, pages: number, why: ZeroReason): void {
     const first = pfnOf(hpa);
     for (let p = first; p < first + pages; p++)
       this.frames.set(p, { content: ZERO, keyId: 0, poisoned: false });

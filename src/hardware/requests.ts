@@ -1,7 +1,7 @@
 // The hardware requests a host makes of the machine (the memory boundary's calls other than a
 // guest's access): a host load or store, a shared-EPT map or zap, an IPI that kicks a vCPU out of
 // the guest. Both trusted sides answer them the same way, through the platform's CPU model.
-import type { Address, Content, Envelope, RequestEnvelope } from "../../protocol/index.ts";
+import type { Address, Content, Envelope, HostZeroReason, RequestEnvelope } from "../../protocol/index.ts";
 import type { PartyIO } from "../kit/outbox.ts";
 
 export const HARDWARE_REQUESTS: readonly string[] = ["host.access", "ept.map", "ept.zap", "vcpu.kick"];
@@ -13,7 +13,7 @@ export interface HostFacingCpu {
     op: "read" | "write" | "clear" | "movdir64b",
     hpa: number,
     content: Content | undefined,
-    why: string | undefined,
+    why: HostZeroReason | undefined,
     pages?: number,
   ): { result: "ok"; content?: Content } | { result: "abort" | "#MC"; hpa: number };
   /** Install a shared-EPT leaf; false where the platform has none (arm64). */

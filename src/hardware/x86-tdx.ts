@@ -2,7 +2,7 @@
 // checks the CPU applies to every guest and host access. The GPA's shared bit picks the tree:
 // clear -> the module's Secure EPT, set -> the host's shared EPT.
 
-import type { Address, Content, TdExit } from "../../protocol/index.ts";
+import type { Address, Content, HostZeroReason, SeptState, TdExit } from "../../protocol/index.ts";
 import type { PartyIO } from "../kit/outbox.ts";
 import { type FrameStore, pfnOf } from "./frames.ts";
 import { PhysicalMemory } from "./memory.ts";
@@ -13,13 +13,13 @@ export interface PrivateTranslation {
   readonly hkid: number;
   readonly sharedBit: number;
   readonly septVeDisable: boolean;
-  leafFor(gpa: number): { state: string; hpa: number; level: number } | undefined;
+  leafFor(gpa: number): { state: SeptState; hpa: number; level: number } | undefined;
 }
 
 export type GuestAccessOutcome =
   | {
       kind: "done";
-      result: { result: "ok"; content?: Content } | { result: "#VE"; gpa: number; septState: string };
+      result: { result: "ok"; content?: Content } | { result: "#VE"; gpa: number; septState: SeptState };
     }
   | { kind: "mc"; gpa: number }
   | { kind: "exit"; exit: TdExit };
@@ -53,7 +53,7 @@ export class X86TdxHardware implements HostFacingCpu {
     const isShared = gpa >= td.sharedBit;
     if (isShared) {
       const hpa = this.sharedEpt.get(pfnOf(gpa));
-      if (hpa === undefined) return this.violation(gpa, false, op, "shared EPT entry missing");
+      if (hpa === undefined) return this.violation(gpa, false, op);
       return this.touch(by, op, gpa, hpa + (gpa % 0x1000), 0, content);
     }
     const leaf = td.leafFor(gpa);
@@ -75,7 +75,7 @@ export class X86TdxHardware implements HostFacingCpu {
     op: "read" | "write" | "clear" | "movdir64b",
     hpa: number,
     content: Content | undefined,
-    why?: string,
+    why?: HostZeroReason,
     pages = 1,
   ): { result: "ok"; content?: Content } | { result: "#MC"; hpa: number } {
     const pfn = pfnOf(hpa);
@@ -173,15 +173,14 @@ export class X86TdxHardware implements HostFacingCpu {
     return { kind: "done", result: { result: "ok", content: seen } };
   }
 
+  /** An EPT violation exit; a private one says what the S-EPT entry was (a missing shared one has none). */
   private violation(
     gpa: number,
     isPrivate: boolean,
     op: "read" | "write",
-    septState: string,
+    septState?: SeptState,
   ): GuestAccessOutcome {
-    return {
-      kind: "exit",
-      exit: { reason: "EPT_VIOLATION", gpa, private: isPrivate, write: op === "write", septState },
-    };
+    const exit = { reason: "EPT_VIOLATION" as const, gpa, private: isPrivate, write: op === "write" };
+    return { kind: "exit", exit: septState === undefined ? exit : { ...exit, septState } };
   }
 }

@@ -1,14 +1,6 @@
 // The outbox a party's code writes to during one step: the messages it sends and the effects it
 // logs. The XState adapter drains it after each delivered event and hands that to the transport.
-import type {
-  Address,
-  CallName,
-  Effect,
-  Envelope,
-  EventMsg,
-  Request,
-  Response,
-} from "../../protocol/index.ts";
+import type { Address, CallName, Effect, Envelope, Request, Response } from "../../protocol/index.ts";
 import type { OutMsg, StepOutput } from "./party.ts";
 
 /** How party code emits messages and effects during one step. */
@@ -17,10 +9,6 @@ export class PartyIO {
   private readonly spare: StepOutput = { out: [], effects: [] };
   private buffer: StepOutput = this.primary;
 
-  send(out: OutMsg): void {
-    this.buffer.out.push(out);
-  }
-
   request<N extends CallName>(from: Address, to: Address, msg: Request<N>, ref: number): void {
     this.buffer.out.push({ from, to, kind: "request", msg, ref });
   }
@@ -28,10 +16,6 @@ export class PartyIO {
   /** Answer a request; the response goes back to whoever sent it, from the address it was sent to. */
   reply<N extends CallName>(request: Envelope, msg: Response<N>): void {
     this.buffer.out.push({ from: request.to, to: request.from, kind: "response", msg, re: request.id });
-  }
-
-  event(from: Address, to: Address, msg: EventMsg): void {
-    this.buffer.out.push({ from, to, kind: "event", msg });
   }
 
   effect(effect: Effect): void {

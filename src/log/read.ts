@@ -5,7 +5,7 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { z } from "zod";
 import { schemaFor } from "../../protocol/index.ts";
-import { LogLine } from "../../protocol/log.ts";
+import { LOG_FORMAT_VERSION, LogLine } from "../../protocol/log.ts";
 
 export type ReadResult =
   | { ok: true; lines: LogLine[] }
@@ -72,6 +72,10 @@ function checkLine(raw: string): { line: LogLine } | string {
     json = JSON.parse(raw);
   } catch {
     return "not JSON";
+  }
+  const header = json as { type?: unknown; format?: unknown; cocomem?: unknown };
+  if (header?.type === "header" && header.format !== LOG_FORMAT_VERSION) {
+    return `a log in format ${String(header.format)} (written by cocomem ${String(header.cocomem)}); this cocomem reads format ${LOG_FORMAT_VERSION}: run the scenario again to get a log it can read`;
   }
   const parsed = LogLine.safeParse(json);
   if (!parsed.success) return `invalid log line: ${firstIssue(parsed.error)}`;

@@ -154,8 +154,8 @@ function entryOf(
 export function describeEffect(effect: Effect, cause?: Envelope): string {
   switch (effect.e) {
     case "sept":
-      // pKVM's entries are the guest stage-2 (its states say so); TDX's are the Secure EPT.
-      return `${effect.to.startsWith("PKVM_") ? "stage-2" : "S-EPT"} ${levelName(effect.level)} ${hex(effect.gpa)}: ${effect.from} -> ${effect.to}${effect.hpa === undefined ? "" : ` hpa=${hex(effect.hpa)}`}`;
+    case "stage2":
+      return `${effect.e === "sept" ? "S-EPT" : "stage-2"} ${levelName(effect.level)} ${hex(effect.gpa)}: ${effect.from} -> ${effect.to}${effect.hpa === undefined ? "" : ` hpa=${hex(effect.hpa)}`}`;
     case "ept":
       return `shared EPT ${effect.op} ${hex(effect.gpa)}${effect.hpa === undefined ? "" : ` -> hpa=${hex(effect.hpa)}`}`;
     case "attr":
@@ -163,7 +163,7 @@ export function describeEffect(effect: Effect, cause?: Envelope): string {
     case "gmem":
       return `guest_memfd ${effect.op} gpa=${hex(effect.gpa)} hpa=${hex(effect.hpa)}`;
     case "owner":
-      return `frame ${hex(effect.hpa)} x${effect.pages} owner ${effect.from} -> ${effect.to} (${effect.pageType})`;
+      return `frame ${hex(effect.hpa)} x${effect.pages} owner ${effect.from} -> ${effect.to}${effect.pageType ? ` (${effect.pageType})` : ""}${effect.guestState ? ` (was ${effect.guestState})` : ""}`;
     case "read":
     case "write":
       return `${effect.e} hpa=${hex(effect.hpa)}${effect.gpa === undefined ? "" : ` gpa=${hex(effect.gpa)}`}: ${describeContent(effect.content)}`;

@@ -1,12 +1,12 @@
 // Confidentiality: the host never observes guest-secret plaintext. Responsible: the guest if it
 // put the secret in shared memory itself; otherwise the trusted entity that let it out.
 import type { LogLine } from "../../protocol/log.ts";
-import type { Finding, Monitor } from "./monitor.ts";
+import type { Finding, Interest, Monitor } from "./monitor.ts";
 import { isGuest, isHost, pfn, SharedBitTracker } from "./shared-bit.ts";
 
 export class ConfidentialityMonitor implements Monitor {
   readonly name = "confidentiality";
-  readonly interests = ["msg", "write", "read", "sept"];
+  readonly interests: readonly Interest[] = ["msg", "write", "read", "stage2"];
   /** Frames the guest shared in place (pKVM MEM_SHARE): whatever it left there is its own doing. */
   private readonly sharedInPlace = new Set<number>();
   private readonly sharedBit = new SharedBitTracker();
@@ -17,8 +17,7 @@ export class ConfidentialityMonitor implements Monitor {
     this.sharedBit.observe(line);
     if (line.type !== "effect") return;
     const e = line.effect;
-    if (e.e === "sept") {
-      if (e.hpa === undefined) return;
+    if (e.e === "stage2") {
       if (e.to === "PKVM_PAGE_SHARED_OWNED") this.sharedInPlace.add(pfn(e.hpa));
       else if (e.from === "PKVM_PAGE_SHARED_OWNED") this.sharedInPlace.delete(pfn(e.hpa));
       return;

@@ -4,7 +4,7 @@
 // accepted; any other foreign content is the trusted entity's.
 import { type Content, describeContent, sameContent } from "../../protocol/index.ts";
 import type { LogLine } from "../../protocol/log.ts";
-import type { Finding, Monitor } from "./monitor.ts";
+import type { Finding, Interest, Monitor } from "./monitor.ts";
 import { isGuest, SharedBitTracker } from "./shared-bit.ts";
 
 interface Expected {
@@ -23,7 +23,7 @@ export type IntegrityContract = "tdx" | "pkvm";
 
 export class IntegrityMonitor implements Monitor {
   readonly name = "integrity";
-  readonly interests = ["msg", "write", "zero", "guest-view", "read", "consumed"];
+  readonly interests: readonly Interest[] = ["msg", "write", "zero", "guest-view", "read", "consumed"];
   private readonly sharedBit = new SharedBitTracker();
   /** Per private 4K GPA page: what a read must return. Absent: nothing legitimate yet. */
   private readonly expected = new Map<number, Expected>();

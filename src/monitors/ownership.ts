@@ -1,11 +1,11 @@
 // Ownership: one owner per physical page (PAMT), and no physical page mapped at two private GPAs.
 import type { LogLine } from "../../protocol/log.ts";
-import type { Finding, Monitor } from "./monitor.ts";
+import type { Finding, Interest, Monitor } from "./monitor.ts";
 import { pfn } from "./shared-bit.ts";
 
 export class OwnershipMonitor implements Monitor {
   readonly name = "ownership";
-  readonly interests = ["owner", "sept"];
+  readonly interests: readonly Interest[] = ["owner", "sept"];
   private readonly owned = new Map<number, number>();
   /** Private leaves: frame -> GPA it backs. */
   private readonly mappedAt = new Map<number, { gpa: number; seq: number }>();

@@ -3,12 +3,12 @@
 // it; a page the guest had shared goes back as it is; donation and sharing zero nothing (the guest
 // must, and the integrity and confidentiality monitors hold it to that).
 import type { LogLine } from "../../protocol/log.ts";
-import type { Finding, Monitor } from "./monitor.ts";
+import type { Finding, Interest, Monitor } from "./monitor.ts";
 import { pfn } from "./shared-bit.ts";
 
 export class PkvmSanitisationMonitor implements Monitor {
   readonly name = "sanitisation";
-  readonly interests = ["owner", "zero", "write"];
+  readonly interests: readonly Interest[] = ["owner", "zero", "write"];
   /** Frames the guest owns. */
   private readonly owned = new Set<number>();
   /** Guest-owned frames whose current contents the hypervisor has not zeroed: pfn -> seq. */
@@ -28,7 +28,7 @@ export class PkvmSanitisationMonitor implements Monitor {
         const since = this.unscrubbed.get(frame);
         this.owned.delete(frame);
         this.unscrubbed.delete(frame);
-        if (e.pageType === "PKVM_PAGE_OWNED" && since !== undefined) {
+        if (e.guestState === "PKVM_PAGE_OWNED" && since !== undefined) {
           report({
             invariant: "a guest-owned page is zeroed by the hypervisor before the host gets it back",
             responsible: "fw",

@@ -1,15 +1,21 @@
 // Sanitisation ("who zeroes what", TDX contract): a page entering the TD is zeroed by ACCEPT (or
 // filled by PAGE.ADD) before the guest reads it; a page leaving the TD is cleared by the host
 // with MOVDIR64B before the host uses it again, and by the end of the run.
+import type { ZeroReason } from "../../protocol/index.ts";
 import type { LogLine } from "../../protocol/log.ts";
-import type { Finding, Monitor } from "./monitor.ts";
+import type { Finding, Interest, Monitor } from "./monitor.ts";
 import { isGuest, isHost, pfn } from "./shared-bit.ts";
 
-const HOST_CLEAR = new Set(["MOVDIR64B", "tdx_clear_page", "tdx_reclaim_page"]);
+/** The host clears that make a released frame safe to reuse: full-line writes (MOVDIR64B). */
+const HOST_CLEAR: ReadonlySet<ZeroReason> = new Set<ZeroReason>([
+  "MOVDIR64B",
+  "tdx_clear_page",
+  "tdx_reclaim_page",
+]);
 
 export class TdxSanitisationMonitor implements Monitor {
   readonly name = "sanitisation";
-  readonly interests = ["owner", "zero", "write", "read"];
+  readonly interests: readonly Interest[] = ["owner", "zero", "write", "read"];
   /** Frames handed back by the TD and not yet cleared: pfn -> seq of the release. */
   private readonly dirty = new Map<number, number>();
   /** Frames given to the TD as guest memory and not yet initialised by the module. */

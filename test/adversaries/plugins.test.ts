@@ -125,7 +125,7 @@ describe("misbehaving plug-ins", () => {
         start: () => ({
           out: [null as never],
           effects: [
-            { e: "zero", by: "fw", hpa: 0x1000, pages: 1, why: "ACCEPT", keyId: 1 },
+            { e: "zero", by: "fw", hpa: 0x1000, pages: 1, why: "TDG.MEM.PAGE.ACCEPT", keyId: 1 },
             { e: "zero", by: "host/kvm", hpa: -1, pages: 1, why: "MOVDIR64B", keyId: 0 } as never,
           ],
         }),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SEPT_STATES, SEPT_TABLE, type SeptRule } from "../../actors/trusted/tdx/sept-table.ts";
+import { SEPT_TABLE, type SeptRule } from "../../actors/trusted/tdx/sept-table.ts";
+import { SEPT_STATES } from "../../protocol/index.ts";
 import { BUILT_IN } from "../../src/scenarios/index.ts";
 import { cli } from "./capture.ts";
 

@@ -36,6 +36,22 @@ describe("cocomem log", () => {
     }
   });
 
+  it("should refuse a log of an older format with exit 2, saying which format this cocomem reads", async () => {
+    const rows = (await readFile(log.file, "utf8")).split("\n");
+    const header = JSON.parse(rows[0]!);
+    const old = `${log.file}.v1`;
+    await writeFile(
+      old,
+      [JSON.stringify({ ...header, format: 1, cocomem: "0.4.0" }), ...rows.slice(1)].join("\n"),
+    );
+    const result = await run(old);
+    expect(result.code).toBe(2);
+    expect(result.out).toBe("");
+    expect(result.err).toBe(
+      `cocomem log: ${old}:1: a log in format 1 (written by cocomem 0.4.0); this cocomem reads format 2: run the scenario again to get a log it can read\n`,
+    );
+  });
+
   it("should name the file and line of a malformed log, with exit 2", async () => {
     const rows = (await readFile(log.file, "utf8")).split("\n");
     rows[4] = rows[4]!.replace(/"seq":\d+/, '"seq":"five"');

@@ -9,7 +9,9 @@ beforeAll(async () => {
 afterAll(() => log.dispose());
 
 const HEADER =
-  '{"type":"header","format":1,"cocomem":"0.1.0","scenario":"s","platform":"tdx","seed":1,"transport":"inproc","options":{}}';
+  '{"type":"header","format":2,"cocomem":"0.5.0","scenario":"s","platform":"tdx","seed":1,"transport":"inproc","options":{}}';
+const OLD_HEADER =
+  '{"type":"header","format":1,"cocomem":"0.4.0","scenario":"s","platform":"tdx","seed":1,"transport":"inproc","options":{}}';
 const AUG =
   '{"type":"msg","seq":0,"id":"a","from":"host/kvm","to":"fw","kind":"request","msg":{"type":"TDH.MEM.PAGE.AUG","gpa":2097152,"level":0,"hpa":4096}}';
 
@@ -24,6 +26,23 @@ describe("reading a log", () => {
   it("should skip blank lines, including the final newline", () => {
     const read = parseLog(`${HEADER}\n\n${AUG}\n`);
     expect(read.ok && read.lines.map((l) => l.type)).toEqual(["header", "msg"]);
+  });
+
+  it("should say which format an older log is in and which one this cocomem reads", () => {
+    const read = parseLog(`${OLD_HEADER}\n${AUG}\n`, "old.jsonl");
+    expect(read).toEqual({
+      ok: false,
+      line: 1,
+      message:
+        "old.jsonl:1: a log in format 1 (written by cocomem 0.4.0); this cocomem reads format 2: run the scenario again to get a log it can read",
+    });
+  });
+
+  it("should refuse an effect whose state names are not the model's (typed effects)", () => {
+    const read = parseLog(
+      `${HEADER}\n{"type":"effect","seq":1,"effect":{"e":"sept","by":"fw","gpa":0,"level":0,"from":"FREE","to":"MAPED"}}`,
+    );
+    expect(!read.ok && read.message).toMatch(/^log:2: invalid log line: effect\.to: /);
   });
 
   it("should name the line that is not JSON", () => {

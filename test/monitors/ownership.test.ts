@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { Owner, SeptState } from "../../protocol/index.ts";
 import { OwnershipMonitor } from "../../src/monitors/ownership.ts";
 import { effect, observe } from "./lines.ts";
 
@@ -8,9 +9,9 @@ const GPA_B = 0x600000;
 const ONE_OWNER = "one owner per physical page";
 const ONE_GPA = "no physical page backs two private GPAs";
 
-const owner = (seq: number, hpa: number, from: string, to: string, pages = 1) =>
+const owner = (seq: number, hpa: number, from: Owner, to: Owner, pages = 1) =>
   effect(seq, { e: "owner", by: "fw", hpa, pages, from, to, pageType: "PT_REG" });
-const sept = (seq: number, gpa: number, from: string, to: string, hpa?: number, level: 0 | 1 = 0) =>
+const sept = (seq: number, gpa: number, from: SeptState, to: SeptState, hpa?: number, level: 0 | 1 = 0) =>
   effect(
     seq,
     hpa === undefined

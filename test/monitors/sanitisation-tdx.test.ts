@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { PamtPageType, ZeroReason } from "../../protocol/index.ts";
 import { TdxSanitisationMonitor } from "../../src/monitors/sanitisation-tdx.ts";
 import { effect, finish, guestData, hostData, observe, ZERO } from "./lines.ts";
 
@@ -7,11 +8,11 @@ const GPA = 0x200000;
 const LEAVING = "a page leaving the TD is cleared by the host (MOVDIR64B)";
 const ENTERING = "a page entering the TD is zeroed by TDG.MEM.PAGE.ACCEPT";
 
-const toHost = (seq: number, hpa: number, pages = 1, pageType = "PT_REG") =>
+const toHost = (seq: number, hpa: number, pages = 1, pageType: PamtPageType = "PT_REG") =>
   effect(seq, { e: "owner", by: "fw", hpa, pages, from: "TD", to: "host", pageType });
-const toTd = (seq: number, hpa: number, pages = 1, pageType = "PT_REG") =>
+const toTd = (seq: number, hpa: number, pages = 1, pageType: PamtPageType = "PT_REG") =>
   effect(seq, { e: "owner", by: "fw", hpa, pages, from: "host", to: "TD", pageType });
-const hostZero = (seq: number, hpa: number, why: string, pages = 1) =>
+const hostZero = (seq: number, hpa: number, why: ZeroReason, pages = 1) =>
   effect(seq, { e: "zero", by: "host/kvm", hpa, pages, why, keyId: 0 });
 
 describe("TdxSanitisationMonitor", () => {
@@ -50,7 +51,7 @@ describe("TdxSanitisationMonitor", () => {
   });
 
   it("should report nothing when the host clears the frame first", () => {
-    for (const why of ["tdx_clear_page", "MOVDIR64B", "tdx_reclaim_page"]) {
+    for (const why of ["tdx_clear_page", "MOVDIR64B", "tdx_reclaim_page"] as const) {
       const monitor = new TdxSanitisationMonitor();
       expect(
         observe(monitor, [

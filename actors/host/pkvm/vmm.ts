@@ -97,7 +97,13 @@ export class PkvmVmm extends VmmBase {
                 advice: "MADV_DONTNEED",
               });
         if (r.ret !== 0)
-          this.io.effect({ e: "fault", by: VMM, kind: r.type, gpa: action.gpa, detail: `refused: ${r.ret}` });
+          this.io.effect({
+            e: "fault",
+            by: VMM,
+            kind: "discard refused",
+            gpa: action.gpa,
+            detail: `${r.type}: ${r.ret}`,
+          });
         return;
       }
       case "set-attributes":

@@ -3,10 +3,19 @@
 // against its row in TRANSITIONS, and only then mutates (mem_protect.c's rule: a failure after
 // the checks would be a hyp panic, so nothing is ever half-applied). Each call is one atomic step:
 // EL2 runs with interrupts masked and preemption off.
-import { type Content, EAGAIN, EBUSY, EINVAL, ENOENT, EPERM } from "../../../protocol/index.ts";
+import {
+  type Content,
+  EAGAIN,
+  EBUSY,
+  EINVAL,
+  ENOENT,
+  EPERM,
+  type Owner,
+  type PageState,
+} from "../../../protocol/index.ts";
 import type { FrameStore } from "../../../src/hardware/frames.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
-import { type Change, type PageState, type PkvmCall, TRANSITIONS } from "./page-state.ts";
+import { type Change, type PkvmCall, TRANSITIONS } from "./page-state.ts";
 
 /** A host page given away: invalid in the host stage-2, annotated with its owner. */
 interface HostAnnotation {
@@ -108,7 +117,7 @@ export class PkvmMemProtect {
     for (let p = pfn; p < pfn + nrPages; p++) {
       this.apply("__pkvm_host_donate_hyp", p);
       this.annotations.set(p, { owner: "hyp" });
-      this.owner(p, "host", "hyp", "hyp");
+      this.owner(p, "host", "hyp");
     }
     return 0;
   }
@@ -121,7 +130,7 @@ export class PkvmMemProtect {
     for (let p = pfn; p < pfn + nrPages; p++) {
       this.apply("__pkvm_hyp_donate_host", p);
       this.annotations.delete(p);
-      this.owner(p, "hyp", "host", "hyp");
+      this.owner(p, "hyp", "host");
     }
     return 0;
   }
@@ -186,7 +195,7 @@ export class PkvmMemProtect {
     if (bad) return bad;
     this.apply("__pkvm_host_donate_guest", pfn, vm, gfn);
     this.annotations.set(pfn, { owner: "guest", handle: vm.handle, gfn });
-    this.owner(pfn, "host", "guest", "PKVM_PAGE_OWNED");
+    this.owner(pfn, "host", "guest");
     return 0;
   }
 
@@ -357,11 +366,11 @@ export class PkvmMemProtect {
   private guestSet(vm: HypVm, gfn: number, pfn: number, from: PageState, to: PageState): void {
     if (to === "PKVM_NOPAGE") vm.s2.delete(gfn);
     else vm.s2.set(gfn, { pfn, state: to });
-    this.io.effect({ e: "sept", by: "fw", gpa: gfn * 0x1000, level: 0, from, to, hpa: pfn * 0x1000 });
+    this.io.effect({ e: "stage2", by: "fw", gpa: gfn * 0x1000, level: 0, from, to, hpa: pfn * 0x1000 });
   }
 
   /** hyp_poison_page(): zero the page and clean it to the point of coherency. */
-  private poisonPage(pfn: number, gfn: number, why: string): void {
+  private poisonPage(pfn: number, gfn: number, path: PoisonPath): void {
     if (this.mutant.skipPoison) return;
     this.frames.set(pfn, { content: ZERO, keyId: 0, poisoned: false });
     this.io.effect({
@@ -370,15 +379,23 @@ export class PkvmMemProtect {
       hpa: pfn * 0x1000,
       gpa: gfn * 0x1000,
       pages: 1,
-      why: `hyp_poison_page (${why})`,
+      why: `hyp_poison_page (${path})`,
       keyId: 0,
     });
   }
 
-  private owner(pfn: number, from: string, to: string, pageType: string): void {
-    this.io.effect({ e: "owner", by: "fw", hpa: pfn * 0x1000, pages: 1, from, to, pageType });
+  /** The page changes owner; one leaving a guest says what the guest had made of it. */
+  private owner(pfn: number, from: Owner, to: Owner, guestState?: PageState): void {
+    this.io.effect(
+      guestState === undefined
+        ? { e: "owner", by: "fw", hpa: pfn * 0x1000, pages: 1, from, to }
+        : { e: "owner", by: "fw", hpa: pfn * 0x1000, pages: 1, from, to, guestState },
+    );
   }
 }
 
 const ZERO: Content = { k: "zero" };
+
+/** The paths a page leaves a guest by, each poisoned (zeroed) by EL2. */
+type PoisonPath = "MEM_RELINQUISH" | "__pkvm_force_reclaim_guest_page" | "__pkvm_reclaim_dying_guest_page";
 const allows = (change: Change, state: PageState) => change.from.includes(state);

@@ -2,14 +2,7 @@
 // (arch/arm64/kvm/hyp/nvhe/mem_protect.c, android16-6.12 and v6.16). Each row is a call, and for each
 // component it touches, the states it must be in and the state it ends in. mem-protect.ts checks
 // every component against its row before mutating anything; `cocomem describe pkvm` prints it.
-export const PAGE_STATES = [
-  "PKVM_PAGE_OWNED",
-  "PKVM_PAGE_SHARED_OWNED",
-  "PKVM_PAGE_SHARED_BORROWED",
-  "PKVM_NOPAGE",
-  "PKVM_POISON",
-] as const;
-export type PageState = (typeof PAGE_STATES)[number];
+import type { PageState } from "../../../protocol/index.ts";
 
 export type Component = "host" | "hyp" | "guest";
 

@@ -9,6 +9,7 @@ import {
   levelSize,
   type Request,
   type Response,
+  type SeptState,
   sharedBitOf,
   type U64,
 } from "../../../protocol/index.ts";
@@ -17,7 +18,7 @@ import { type FrameStore, pfnOf } from "../../../src/hardware/frames.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { type PageType, Pamt } from "./pamt.ts";
 import { idx2M, type Leaf, type NonLeaf, SecureEpt, type TableEntry } from "./sept.ts";
-import { type OpState, SEPT_TABLE, type SeptCall, type SeptState, septRule } from "./sept-table.ts";
+import { type OpState, SEPT_TABLE, type SeptCall, septRule } from "./sept-table.ts";
 
 export const ok = (): U64 => tdxStatus("TDX_SUCCESS");
 export const err = (name: TdxStatusName, operand: bigint = TDX_OPERAND_ID.RCX): U64 =>

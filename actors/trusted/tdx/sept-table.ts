@@ -3,18 +3,8 @@
 // include/auto_gen/sept_state_lookup.c, src/vmm_dispatcher/api_calls/tdh_mem_*.c). The module
 // runs on it and `cocomem describe tdx` prints it.
 // Simplified: REMOVED and the migration (EXPORTED_*, BLOCKEDW) states are not modelled.
-import type { TdxStatusName } from "../../../protocol/status.ts";
+import type { SeptState, TdxStatusName } from "../../../protocol/index.ts";
 
-export const SEPT_STATES = [
-  "FREE",
-  "NL_MAPPED",
-  "NL_BLOCKED",
-  "MAPPED",
-  "PENDING",
-  "BLOCKED",
-  "PENDING_BLOCKED",
-] as const;
-export type SeptState = (typeof SEPT_STATES)[number];
 export type LeafState = Extract<SeptState, "MAPPED" | "PENDING" | "BLOCKED" | "PENDING_BLOCKED">;
 export type NonLeafState = Extract<SeptState, "NL_MAPPED" | "NL_BLOCKED">;
 

@@ -1,8 +1,8 @@
 // The Secure EPT, sparse: 1G-level tables that exist, then one entry per 2M region. A 2M leaf is
 // one entry until DEMOTE splits it into a table of 4K leaves.
 // Simplified: levels above 1G (PML4/PML5) are assumed present from TD creation; no 1G leaves.
-import type { Level } from "../../../protocol/index.ts";
-import type { LeafState, NonLeafState, SeptState } from "./sept-table.ts";
+import type { Level, SeptState } from "../../../protocol/index.ts";
+import type { LeafState, NonLeafState } from "./sept-table.ts";
 
 export interface Leaf {
   state: LeafState;

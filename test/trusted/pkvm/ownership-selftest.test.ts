@@ -10,8 +10,8 @@
 //     __pkvm_force_reclaim_guest_page in arch/arm64/kvm/hyp/nvhe/pkvm.c and mem_protect.c, android16-6.12).
 import { beforeAll, describe, expect, it } from "vitest";
 import { type HypVm, PkvmMemProtect } from "../../../actors/trusted/pkvm/mem-protect.ts";
-import { type PageState, type PkvmCall, TRANSITIONS } from "../../../actors/trusted/pkvm/page-state.ts";
-import type { Content } from "../../../protocol/index.ts";
+import { type PkvmCall, TRANSITIONS } from "../../../actors/trusted/pkvm/page-state.ts";
+import type { Content, PageState } from "../../../protocol/index.ts";
 import { FrameStore } from "../../../src/hardware/frames.ts";
 import { PartyIO } from "../../../src/kit/outbox.ts";
 import type { StepOutput } from "../../../src/kit/party.ts";

@@ -5,8 +5,8 @@ import { expect } from "vitest";
 import { TdxModule } from "../../../actors/trusted/tdx/module.ts";
 import type { Leaf, NonLeaf, TableEntry } from "../../../actors/trusted/tdx/sept.ts";
 import { isLeaf } from "../../../actors/trusted/tdx/sept.ts";
-import type { OpState, SeptState } from "../../../actors/trusted/tdx/sept-table.ts";
-import type { Level, U64 } from "../../../protocol/index.ts";
+import type { OpState } from "../../../actors/trusted/tdx/sept-table.ts";
+import type { Level, SeptState, U64 } from "../../../protocol/index.ts";
 import { FrameStore, pfnOf } from "../../../src/hardware/frames.ts";
 import { PartyIO } from "../../../src/kit/outbox.ts";
 

@@ -5,14 +5,19 @@
 import { describe, expect, it } from "vitest";
 import {
   type OpState,
-  SEPT_STATES,
   SEPT_TABLE,
   type SeptCall,
   type SeptRule,
-  type SeptState,
   septRule,
 } from "../../../actors/trusted/tdx/sept-table.ts";
-import { type Level, levelName, levelSize, type U64 } from "../../../protocol/index.ts";
+import {
+  type Level,
+  levelName,
+  levelSize,
+  SEPT_STATES,
+  type SeptState,
+  type U64,
+} from "../../../protocol/index.ts";
 import { TDX_OPERAND_ID, tdxStatus } from "../../../protocol/status.ts";
 import { pfnOf } from "../../../src/hardware/frames.ts";
 import {
