@@ -11,6 +11,13 @@ export class GuestKernel {
   terminated: string | undefined;
   private running = 0;
 
+  /** Every vCPU ran its workload to the end. */
+  get complete(): boolean {
+    return this.started && this.running === 0;
+  }
+
+  private started = false;
+
   constructor(
     readonly arch: GuestArch,
     private readonly policy: GuestPolicy,
@@ -20,6 +27,7 @@ export class GuestKernel {
 
   start(workload: GuestStep[][]): void {
     this.running = workload.length;
+    this.started = true;
     for (const [vcpu, steps] of workload.entries())
       this.tasks.spawn(vcpuAddress(vcpu), this.vcpuMain(vcpu, steps));
   }

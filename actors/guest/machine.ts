@@ -20,13 +20,33 @@ interface GuestContext {
 
 type GuestEvent =
   | (PartyEvent & { env?: Envelope; ref?: number })
-  | { type: "@terminated"; env?: undefined; ref?: undefined };
+  | { type: "@terminated" | "@completed"; env?: undefined; ref?: undefined };
 
-/** A flow that panics sets kernel.terminated while it runs; the machine then moves to terminated. */
+/**
+ * Run the vCPU flows one step; a flow that panics sets kernel.terminated, and the last vCPU to
+ * finish its workload sets kernel.complete: the machine then moves on.
+ */
 function runFlows(context: GuestContext, self: { send(event: GuestEvent): void }, step: () => void): void {
   step();
   if (context.kernel.terminated !== undefined) self.send({ type: "@terminated" });
+  else if (context.kernel.complete) self.send({ type: "@completed" });
 }
+
+/** A response resumes the vCPU flow waiting on it (the guest's instructions complete). */
+const resumeFlow = {
+  actions: ({
+    context,
+    event,
+    self,
+  }: {
+    context: GuestContext;
+    event: GuestEvent;
+    self: { send(e: GuestEvent): void };
+  }) =>
+    runFlows(context, self, () => {
+      if (event.ref !== undefined) context.tasks.resume(event.ref, event.env!.msg);
+    }),
+};
 
 export const guestMachine = setup({
   types: { context: {} as GuestContext, events: {} as GuestEvent, input: {} as GuestContext },
@@ -39,6 +59,7 @@ export const guestMachine = setup({
       on: {
         "@start": {
           target: "running",
+          description: "boot every vCPU",
           actions: ({ context, self }) =>
             runFlows(context, self, () => context.kernel.start(context.workload)),
         },
@@ -46,15 +67,13 @@ export const guestMachine = setup({
     },
     running: {
       on: {
-        "@response": {
-          actions: ({ context, event, self }) =>
-            runFlows(context, self, () => {
-              if (event.ref !== undefined) context.tasks.resume(event.ref, event.env!.msg);
-            }),
-        },
-        "@terminated": "terminated",
+        "@response": resumeFlow,
+        "@completed": { target: "halted", description: "every vCPU ran its workload" },
+        "@terminated": { target: "terminated", description: "panic: report a fatal error" },
       },
     },
+    /** Every vCPU is done and halting; the answers to their HLTs still arrive. */
+    halted: { on: { "@response": resumeFlow } },
     /** A dead kernel runs nothing: late responses are dropped. */
     terminated: {
       entry: ({ context }) => context.tasks.abandonAll(),

@@ -1,15 +1,38 @@
 // `cocomem describe tdx`: the legality table, the TD lifecycle, the status codes and the message
 // catalogue, printed from the same data the model runs on, so the documentation cannot drift.
+
 import { Option } from "commander";
+import { guestMachine } from "../../actors/guest/machine.ts";
+import { hostMachine } from "../../actors/host/machine.ts";
+import { pkvmMachine } from "../../actors/trusted/pkvm/machine.ts";
 import { TRANSITIONS } from "../../actors/trusted/pkvm/page-state.ts";
-import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState } from "../../actors/trusted/tdx/machine.ts";
+import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState, tdxMachine } from "../../actors/trusted/tdx/machine.ts";
 import { SEPT_TABLE, type SeptRule } from "../../actors/trusted/tdx/sept-table.ts";
 import { catalogue, PAGE_STATES, SEPT_STATES } from "../../protocol/index.ts";
 import { routeOf } from "../../protocol/routes.ts";
+import type { Platform } from "../../protocol/scenario.ts";
 import { TDVMCALL_STATUS, TDX_STATUS } from "../../protocol/status.ts";
+import { type PartyMachine, stateDiagram, transitionsOf } from "../kit/state-diagram.ts";
 import { type CliIo, EXIT, parseArgs, processIo, subcommand, usageError } from "./io.ts";
 
-type Format = "text" | "markdown" | "json";
+type Format = "text" | "markdown" | "json" | "mermaid";
+
+/** Each party's machine on a platform: what `--format mermaid` draws, from the definitions themselves. */
+function partyMachines(platform: Platform): PartyMachine[] {
+  return [
+    { party: "guest", machine: guestMachine },
+    { party: "host", machine: hostMachine(platform) },
+    { party: "trusted", machine: platform === "tdx" ? tdxMachine : pkvmMachine },
+  ];
+}
+
+/** The parties' lifecycles as text: each state change a machine can make, and what makes it. */
+function lifecycles(platform: Platform, format: Format): string {
+  const rows = partyMachines(platform).flatMap(({ party, machine }) =>
+    transitionsOf(machine).map((t) => [party, t.from, t.to, t.label]),
+  );
+  return table(["party", "state", "moves to", "when"], rows, format);
+}
 
 function cell(rule: SeptRule): string {
   if ("to" in rule) return `-> ${rule.to}${rule.tracked ? " (tracked)" : ""}`;
@@ -116,6 +139,10 @@ function describePkvm(format: Format): string {
   }
   const heading = (title: string) => (format === "markdown" ? `## ${title}` : `== ${title} ==`);
   return [
+    heading("The parties' state machines"),
+    format === "markdown"
+      ? `\`\`\`mermaid\n${stateDiagram(partyMachines("pkvm"))}\n\`\`\``
+      : lifecycles("pkvm", format),
     heading("Page states (per component, per page)"),
     PAGE_STATES.join(", "),
     heading("Transitions: every component is checked before anything changes"),
@@ -159,6 +186,10 @@ function describeTdx(format: Format): string {
   }
   const heading = (title: string) => (format === "markdown" ? `## ${title}` : `== ${title} ==`);
   return [
+    heading("The parties' state machines"),
+    format === "markdown"
+      ? `\`\`\`mermaid\n${stateDiagram(partyMachines("tdx"))}\n\`\`\``
+      : lifecycles("tdx", format),
     heading("TD lifecycle (TDX module op state and teardown)"),
     lifecycle(format),
     heading("S-EPT legality: call x entry state (Linux-visible states; migration states omitted)"),
@@ -179,14 +210,18 @@ export async function describeCommand(argv: string[], io: CliIo = processIo): Pr
   )
     .argument("<platform>", "the platform to describe (tdx or pkvm)")
     .addOption(
-      new Option("--format <format>", "output format").choices(["text", "markdown", "json"]).default("text"),
+      new Option("--format <format>", "output format (mermaid: each party's state diagram)")
+        .choices(["text", "markdown", "json", "mermaid"])
+        .default("text"),
     );
   const stop = parseArgs(command, argv, io);
   if (stop !== undefined) return stop;
   const platform = command.args[0];
   const format = command.opts<{ format: Format }>().format;
-  if (platform === "tdx") io.out(`${describeTdx(format)}\n`);
-  else if (platform === "pkvm") io.out(`${describePkvm(format)}\n`);
-  else return usageError(io, `unknown platform "${platform}" (known: tdx, pkvm)`);
+  if (platform !== "tdx" && platform !== "pkvm") {
+    return usageError(io, `unknown platform "${platform}" (known: tdx, pkvm)`);
+  }
+  if (format === "mermaid") io.out(`${stateDiagram(partyMachines(platform))}\n`);
+  else io.out(`${platform === "tdx" ? describeTdx(format) : describePkvm(format)}\n`);
   return EXIT.ok;
 }

@@ -1,7 +1,7 @@
 // The outbox a party's code writes to during one step: the messages it sends and the effects it
 // logs. The XState adapter drains it after each delivered event and hands that to the transport.
 import type { Address, CallName, Effect, Envelope, Request, Response } from "../../protocol/index.ts";
-import type { OutMsg, StepOutput } from "./party.ts";
+import type { StepOutput } from "./party.ts";
 
 /** How party code emits messages and effects during one step. */
 export class PartyIO {
