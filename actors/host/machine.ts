@@ -51,8 +51,15 @@ class MachineLifecycle implements VmLifecycle {
   }
 }
 
+/** The host machine of each platform, built once (a machine definition is costly to make). */
+const HOST_MACHINES = { tdx: defineHostMachine("tdx"), pkvm: defineHostMachine("pkvm") };
+
 /** The host machine of a platform: one state per lifecycle state, the moves from the table. */
 export function hostMachine(platform: Platform) {
+  return HOST_MACHINES[platform];
+}
+
+function defineHostMachine(platform: Platform) {
   const table = HOST_LIFECYCLE[platform];
   const states = Object.fromEntries(
     HOST_VM_STATES.filter(
