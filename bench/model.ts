@@ -113,7 +113,7 @@ export async function runHeld(scenario: Scenario, options: HeldOptions = {}): Pr
     seed: DEFAULT_SEED,
     parties,
     log: probe,
-    monitors: standardMonitors(),
+    monitors: standardMonitors(scenario.spec.platform),
     untrusted: new Set(),
     maxSteps: options.stopAfter ?? 20_000_000,
   });

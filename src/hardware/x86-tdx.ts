@@ -24,7 +24,7 @@ export type GuestAccessOutcome =
   | { kind: "mc"; gpa: number }
   | { kind: "exit"; exit: TdExit };
 
-export interface PlatformOptions {
+export interface X86TdxOptions {
   /** Erratum parts: a host read of a private (or poisoned) line machine-checks the host. */
   hostReadMachineChecks: boolean;
 }
@@ -38,7 +38,7 @@ export class X86TdxHardware implements HostFacingCpu {
   constructor(
     readonly frames: FrameStore,
     private readonly io: PartyIO,
-    private readonly options: PlatformOptions,
+    private readonly options: X86TdxOptions,
   ) {
     this.memory = new PhysicalMemory(frames, io);
   }

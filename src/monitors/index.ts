@@ -1,4 +1,5 @@
 // The monitors every run uses, fresh per run (they keep shadow state).
+import type { Platform } from "../../protocol/scenario.ts";
 import { ConfidentialityMonitor } from "./confidentiality.ts";
 import { HardwareSafetyMonitor } from "./hardware-safety.ts";
 import { IntegrityMonitor } from "./integrity.ts";
@@ -8,7 +9,7 @@ import { PkvmSanitisationMonitor } from "./sanitisation-pkvm.ts";
 import { TdxSanitisationMonitor } from "./sanitisation-tdx.ts";
 
 /** Each platform's contract decides who must zero what and who answers for foreign content. */
-export function standardMonitors(platform: "tdx" | "pkvm" = "tdx"): Monitor[] {
+export function standardMonitors(platform: Platform): Monitor[] {
   return [
     new ConfidentialityMonitor(),
     new IntegrityMonitor(platform),

@@ -30,7 +30,7 @@ export class IntegrityMonitor implements Monitor {
   /** Pages the guest's page tables mark shared (pKVM: the same IPA): reads are not checked. */
   private readonly shared = new Set<number>();
 
-  constructor(private readonly contract: IntegrityContract = "tdx") {}
+  constructor(private readonly contract: IntegrityContract) {}
 
   observe(line: LogLine, report: (f: Finding) => void): void {
     this.sharedBit.observe(line);

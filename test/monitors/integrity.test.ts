@@ -12,7 +12,7 @@ const acceptZero = (seq: number, gpa: number, hpa: number, pages = 1) =>
 describe("IntegrityMonitor", () => {
   it("should report nothing when the guest reads back what it wrote", () => {
     expect(
-      observe(new IntegrityMonitor(), [
+      observe(new IntegrityMonitor("tdx"), [
         vpInfo(1, 48),
         acceptZero(2, GPA, HPA),
         effect(3, { e: "write", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: guestData("a", true) }),
@@ -23,7 +23,7 @@ describe("IntegrityMonitor", () => {
 
   it("should report nothing for a zero read after a 2M accept, on any of its 512 pages", () => {
     expect(
-      observe(new IntegrityMonitor(), [
+      observe(new IntegrityMonitor("tdx"), [
         acceptZero(1, GPA, HPA, 512),
         effect(2, { e: "read", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: ZERO }),
         effect(3, {
@@ -39,7 +39,7 @@ describe("IntegrityMonitor", () => {
 
   it("should report nothing when the guest reads its initial image", () => {
     expect(
-      observe(new IntegrityMonitor(), [
+      observe(new IntegrityMonitor("tdx"), [
         effect(1, { e: "write", by: "fw", hpa: HPA, gpa: 0, content: { k: "image", tag: "boot" } }),
         effect(2, { e: "read", by: "guest/vcpu0", hpa: HPA, gpa: 0, content: { k: "image", tag: "boot" } }),
       ]),
@@ -47,7 +47,7 @@ describe("IntegrityMonitor", () => {
   });
 
   it("should blame the guest for a silent zero page: data replaced and re-accepted behind its back", () => {
-    const findings = observe(new IntegrityMonitor(), [
+    const findings = observe(new IntegrityMonitor("tdx"), [
       vpInfo(1, 48),
       acceptZero(2, GPA, HPA),
       effect(3, { e: "write", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: guestData("a", true) }),
@@ -67,7 +67,7 @@ describe("IntegrityMonitor", () => {
   });
 
   it("should blame the trusted side when a private read returns host data", () => {
-    const findings = observe(new IntegrityMonitor(), [
+    const findings = observe(new IntegrityMonitor("tdx"), [
       vpInfo(1, 48),
       effect(2, { e: "read", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: hostData("evil") }),
     ]);
@@ -84,7 +84,7 @@ describe("IntegrityMonitor", () => {
   });
 
   it("should blame the trusted side when host data replaces what the guest wrote", () => {
-    const findings = observe(new IntegrityMonitor(), [
+    const findings = observe(new IntegrityMonitor("tdx"), [
       acceptZero(1, GPA, HPA),
       effect(2, { e: "write", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: guestData("a") }),
       effect(3, { e: "read", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: hostData("evil") }),
@@ -95,7 +95,7 @@ describe("IntegrityMonitor", () => {
   });
 
   it("should not treat a zero from another source (a host clear) as a legitimate accept", () => {
-    const findings = observe(new IntegrityMonitor(), [
+    const findings = observe(new IntegrityMonitor("tdx"), [
       effect(1, { e: "zero", by: "host/kvm", hpa: HPA, gpa: GPA, pages: 1, why: "MOVDIR64B", keyId: 0 }),
       effect(2, { e: "read", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: ZERO }),
     ]);
@@ -105,7 +105,7 @@ describe("IntegrityMonitor", () => {
   });
 
   it("should accept a zero again after the guest converted the page (guest-view)", () => {
-    const monitor = new IntegrityMonitor();
+    const monitor = new IntegrityMonitor("tdx");
     expect(
       observe(monitor, [
         vpInfo(1, 48),
@@ -120,7 +120,7 @@ describe("IntegrityMonitor", () => {
   });
 
   it("should only forget the pages the guest-view effect covers", () => {
-    const findings = observe(new IntegrityMonitor(), [
+    const findings = observe(new IntegrityMonitor("tdx"), [
       acceptZero(1, GPA, HPA, 2),
       effect(2, { e: "write", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: guestData("a") }),
       effect(3, {
@@ -142,7 +142,7 @@ describe("IntegrityMonitor", () => {
 
   it("should never check a read through a shared GPA", () => {
     expect(
-      observe(new IntegrityMonitor(), [
+      observe(new IntegrityMonitor("tdx"), [
         vpInfo(1, 48),
         acceptZero(2, GPA, HPA),
         effect(3, { e: "write", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: guestData("a") }),
@@ -159,7 +159,7 @@ describe("IntegrityMonitor", () => {
   });
 
   it("should check that same address as private when TDG.VP.INFO says GPAW 52", () => {
-    const findings = observe(new IntegrityMonitor(), [
+    const findings = observe(new IntegrityMonitor("tdx"), [
       vpInfo(1, 52),
       effect(2, { e: "read", by: "guest/vcpu0", hpa: HPA, gpa: SHARED_48 + GPA, content: hostData("d") }),
     ]);
@@ -168,7 +168,7 @@ describe("IntegrityMonitor", () => {
 
   it("should ignore reads by the host or the module", () => {
     expect(
-      observe(new IntegrityMonitor(), [
+      observe(new IntegrityMonitor("tdx"), [
         effect(1, { e: "read", by: "host/vmm", hpa: HPA, gpa: GPA, content: hostData("d") }),
         effect(2, { e: "read", by: "fw", hpa: HPA, gpa: GPA, content: { k: "uninit" } }),
       ]),
@@ -177,7 +177,7 @@ describe("IntegrityMonitor", () => {
 
   // Contents may arrive serialised in another field order (another process, a plug-in).
   it("should treat the same content with its fields in another order as the same", () => {
-    const findings = observe(new IntegrityMonitor(), [
+    const findings = observe(new IntegrityMonitor("tdx"), [
       acceptZero(1, GPA, HPA),
       effect(2, { e: "write", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: guestData("a", true) }),
       effect(3, {
