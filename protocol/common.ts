@@ -8,6 +8,10 @@ export const Address = z.union([
 ]);
 export type Address = z.infer<typeof Address>;
 
+/** The platforms the model knows. */
+export const Platform = z.enum(["tdx", "pkvm"]);
+export type Platform = z.infer<typeof Platform>;
+
 /** The trust domain that owns an address: what a transport connects. */
 export type PartyName = "guest" | "host" | "trusted";
 export const PARTIES: readonly PartyName[] = ["guest", "host", "trusted"];

@@ -2,6 +2,7 @@
 // they are found, then the verdict. Every line parses on its own, so a log cut short stays valid.
 import { z } from "zod";
 import { Addr, Address, EffectLine, Envelope } from "./index.ts";
+import { ProfileName } from "./profiles.ts";
 
 /**
  * The log format's version. 2 (cocomem 0.5): effects typed (zero reasons, fault kinds, lifecycle
@@ -17,6 +18,8 @@ export const HeaderLine = z.strictObject({
   scenario: z.string(),
   platform: z.string(),
   seed: z.number().int(),
+  /** The versions of the real systems the run followed (protocol/profiles.ts). */
+  profile: ProfileName,
   transport: z.string(),
   options: z.record(z.string(), z.unknown()),
 });

@@ -4,10 +4,11 @@
 // Guest steps and host actions are what the parties execute; a scenario crosses into party
 // processes as this plain data.
 import { z } from "zod";
+import { Platform } from "./common.ts";
 import { Outcome } from "./log.ts";
+import { PROFILES, ProfileName, profilesOf } from "./profiles.ts";
 
-export const Platform = z.enum(["tdx", "pkvm"]);
-export type Platform = z.infer<typeof Platform>;
+export { Platform } from "./common.ts";
 export const GuestPolicyName = z.enum(["linux", "naive"]);
 export type GuestPolicyName = z.infer<typeof GuestPolicyName>;
 
@@ -81,42 +82,58 @@ const Expectation = z.strictObject({
 });
 export type Expectation = z.infer<typeof Expectation>;
 
-export const ScenarioSpec = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9/_-]*$/, "lower-case words separated by - or /"),
-  description: z.string(),
-  platform: Platform,
-  guest: z.strictObject({
-    memory: Size,
-    vcpus: z.number().int().min(1).max(64).default(1),
-    policy: GuestPolicyName.default("linux"),
-    /** Initial image pages (4K each) loaded at GPA 0 by INIT_MEM_REGION. */
-    image: z
-      .strictObject({ pages: z.array(z.string()).min(1), measure: z.boolean().default(true) })
-      .optional(),
-    workload: z.array(z.array(GuestStep)).min(1),
-  }),
-  host: z
-    .strictObject({
-      /** Upstream KVM maps private memory at 4K; 2M is RFC work. */
-      privateLevel: PageLevel.default("4K"),
-      septVeDisable: z.boolean().default(true),
-      /** Erratum parts: a host read of a private line machine-checks the host. */
-      hostReadMachineChecks: z.boolean().default(false),
-      /** pKVM host: pinned anonymous memory (upstream) or guest_memfd with in-place sharing (2026 proposal). */
-      variant: z.enum(["pinned", "gmem"]).default("pinned"),
-      /** Actions the VMM takes when the guest writes a POST code. */
-      onPost: z.array(z.strictObject({ value: z.number().int(), do: z.array(HostAction) })).default([]),
-    })
-    .default({
-      privateLevel: "4K",
-      septVeDisable: true,
-      hostReadMachineChecks: false,
-      variant: "pinned",
-      onPost: [],
+export const ScenarioSpec = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9/_-]*$/, "lower-case words separated by - or /"),
+    description: z.string(),
+    platform: Platform,
+    /** The versions of the real systems to follow (see protocol/profiles.ts); default per platform. */
+    profile: ProfileName.optional(),
+    guest: z.strictObject({
+      memory: Size,
+      vcpus: z.number().int().min(1).max(64).default(1),
+      policy: GuestPolicyName.default("linux"),
+      /** Initial image pages (4K each) loaded at GPA 0 by INIT_MEM_REGION. */
+      image: z
+        .strictObject({ pages: z.array(z.string()).min(1), measure: z.boolean().default(true) })
+        .optional(),
+      workload: z.array(z.array(GuestStep)).min(1),
     }),
-  expect: Expectation,
-  /** What to expect when the run overrides the guest policy (`--guest-policy`). */
-  expectWithPolicy: z.partialRecord(GuestPolicyName, Expectation).default({}),
-});
+    host: z
+      .strictObject({
+        /** Upstream KVM maps private memory at 4K; 2M is RFC work. */
+        privateLevel: PageLevel.default("4K"),
+        septVeDisable: z.boolean().default(true),
+        /** Erratum parts: a host read of a private line machine-checks the host. */
+        hostReadMachineChecks: z.boolean().default(false),
+        /** pKVM host: pinned anonymous memory (upstream) or guest_memfd with in-place sharing (2026 proposal). */
+        variant: z.enum(["pinned", "gmem"]).default("pinned"),
+        /** Actions the VMM takes when the guest writes a POST code. */
+        onPost: z.array(z.strictObject({ value: z.number().int(), do: z.array(HostAction) })).default([]),
+      })
+      .default({
+        privateLevel: "4K",
+        septVeDisable: true,
+        hostReadMachineChecks: false,
+        variant: "pinned",
+        onPost: [],
+      }),
+    expect: Expectation,
+    /** What to expect when the run overrides the guest policy (`--guest-policy`). */
+    expectWithPolicy: z.partialRecord(GuestPolicyName, Expectation).default({}),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.profile !== undefined && PROFILES[spec.profile].platform !== spec.platform) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["profile"],
+        message: `${spec.profile} is a ${PROFILES[spec.profile].platform} profile; ${spec.platform} has ${profilesOf(
+          spec.platform,
+        )
+          .map((p) => p.name)
+          .join(", ")}`,
+      });
+    }
+  });
 export type ScenarioSpec = z.infer<typeof ScenarioSpec>;
 export type ScenarioInput = z.input<typeof ScenarioSpec>;

@@ -9,6 +9,7 @@ import { TRANSITIONS } from "../../actors/trusted/pkvm/page-state.ts";
 import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState, tdxMachine } from "../../actors/trusted/tdx/machine.ts";
 import { SEPT_TABLE, type SeptRule } from "../../actors/trusted/tdx/sept-table.ts";
 import { catalogue, PAGE_STATES, SEPT_STATES } from "../../protocol/index.ts";
+import { DEFAULT_PROFILE, profilesOf } from "../../protocol/profiles.ts";
 import { routeOf } from "../../protocol/routes.ts";
 import type { Platform } from "../../protocol/scenario.ts";
 import { TDVMCALL_STATUS, TDX_STATUS } from "../../protocol/status.ts";
@@ -24,6 +25,18 @@ function partyMachines(platform: Platform): PartyMachine[] {
     { party: "host", machine: hostMachine(platform) },
     { party: "trusted", machine: platform === "tdx" ? tdxMachine : pkvmMachine },
   ];
+}
+
+/** The versions of the real systems the model can follow on a platform, and what each decides. */
+function profiles(platform: Platform, format: Format): string {
+  const rows = profilesOf(platform).map((p) => {
+    const { platform: _platform, name, summary, sources: _sources, ...knobs } = p;
+    const decides = Object.entries(knobs)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(", ");
+    return [`${name}${name === DEFAULT_PROFILE[platform] ? " (default)" : ""}`, summary, decides || "-"];
+  });
+  return table(["profile", "follows", "decides"], rows, format);
 }
 
 /** The parties' lifecycles as text: each state change a machine can make, and what makes it. */
@@ -129,6 +142,7 @@ function describePkvm(format: Format): string {
   if (format === "json") {
     return JSON.stringify(
       {
+        profiles: profilesOf("pkvm"),
         pageStates: PAGE_STATES,
         transitions: TRANSITIONS,
         messages: messageList(PKVM_BOUNDARIES),
@@ -139,6 +153,8 @@ function describePkvm(format: Format): string {
   }
   const heading = (title: string) => (format === "markdown" ? `## ${title}` : `== ${title} ==`);
   return [
+    heading("Profiles (--profile)"),
+    profiles("pkvm", format),
     heading("The parties' state machines"),
     format === "markdown"
       ? `\`\`\`mermaid\n${stateDiagram(partyMachines("pkvm"))}\n\`\`\``
@@ -171,6 +187,7 @@ function describeTdx(format: Format): string {
   if (format === "json") {
     return JSON.stringify(
       {
+        profiles: profilesOf("tdx"),
         lifecycle: TD_LIFECYCLE,
         anyStateCalls: ANY_STATE_CALLS,
         septStates: SEPT_STATES,
@@ -186,6 +203,8 @@ function describeTdx(format: Format): string {
   }
   const heading = (title: string) => (format === "markdown" ? `## ${title}` : `== ${title} ==`);
   return [
+    heading("Profiles (--profile)"),
+    profiles("tdx", format),
     heading("The parties' state machines"),
     format === "markdown"
       ? `\`\`\`mermaid\n${stateDiagram(partyMachines("tdx"))}\n\`\`\``

@@ -1,7 +1,9 @@
 // `cocomem run`: run one scenario (built-in or from a file), or every built-in with --all.
+
 import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Command, Option } from "commander";
+import { PROFILES, ProfileName, profilesOf } from "../../protocol/profiles.ts";
 import type { Adversary } from "../adversaries/api.ts";
 import { loadAdversary } from "../adversaries/load.ts";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run/run.ts";
@@ -27,6 +29,7 @@ interface RunFlags {
   all?: boolean;
   seed: number;
   guestPolicy?: "linux" | "naive";
+  profile?: ProfileName;
   log?: string;
   json?: boolean;
   host?: string;
@@ -44,6 +47,12 @@ function buildCommand(io: CliIo): Command {
     .option("--all", "run every built-in scenario and print the verdict table")
     .option("--seed <n>", "scheduler seed: same scenario + seed = same log", parseSeed, DEFAULT_SEED)
     .addOption(new Option("--guest-policy <policy>", "override the guest policy").choices(["linux", "naive"]))
+    .addOption(
+      new Option(
+        "--profile <profile>",
+        "the versions of the real systems to follow (see cocomem describe)",
+      ).choices(ProfileName.options),
+    )
     .option("--log <file>", "write the JSONL log to this file (line by line: a crash keeps what was written)")
     .option("--json", "print the report as JSON")
     .option(
@@ -78,6 +87,14 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
   if (!name) return usageError(io, "which scenario? give a name (see `cocomem list`), a file, or --all");
   const loaded = await loadScenario(name);
   if (!loaded.ok) return usageError(io, loaded.error);
+  const platform = loaded.scenario.spec.platform;
+  if (flags.profile && PROFILES[flags.profile].platform !== platform) {
+    const known = profilesOf(platform).map((p) => p.name);
+    return usageError(
+      io,
+      `--profile ${flags.profile} is for ${PROFILES[flags.profile].platform}; ${name} runs on ${platform} (${known.join(", ")})`,
+    );
+  }
   if (flags.log && !writable(flags.log)) return usageError(io, `cannot write the log to ${flags.log}`);
   // In-process the plug-in object is used directly; with processes, only the host's process (and
   // a throwaway one that checks it first) ever loads it.
@@ -110,7 +127,17 @@ async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
     for (const scenario of BUILT_IN) {
       if (signal.aborted) break;
       const keepLog = scenario.check !== undefined;
-      const report = await runScenario(scenario, { ...options(flags), keepLog, signal });
+      // A profile applies to the scenarios of its platform; the others run with their own.
+      const profile =
+        flags.profile && PROFILES[flags.profile].platform === scenario.spec.platform
+          ? { profile: flags.profile }
+          : {};
+      const report = await runScenario(scenario, {
+        ...options({ ...flags, profile: undefined }),
+        ...profile,
+        keepLog,
+        signal,
+      });
       reports.push(report);
       if (!flags.json) io.out(tableRow(report, expectedOutcome(scenario, report.policy)));
     }
@@ -144,6 +171,7 @@ function options(flags: RunFlags) {
     transport: TRANSPORTS[flags.transport],
     ...(flags.answerTimeout ? { answerTimeoutMs: flags.answerTimeout } : {}),
     ...(flags.guestPolicy ? { guestPolicy: flags.guestPolicy } : {}),
+    ...(flags.profile ? { profile: flags.profile } : {}),
     ...(flags.log ? { logFile: flags.log } : {}),
   };
 }
@@ -160,7 +188,7 @@ function jsonReport(report: RunReport) {
 }
 
 function reproduce(name: string, flags: RunFlags): string {
-  const policy = flags.guestPolicy ? ` --guest-policy ${flags.guestPolicy}` : "";
+  const policy = `${flags.guestPolicy ? ` --guest-policy ${flags.guestPolicy}` : ""}${flags.profile ? ` --profile ${flags.profile}` : ""}`;
   const transport = flags.transport === "process" ? " --transport process" : "";
   return `cocomem run ${name} --seed ${flags.seed}${policy}${transport} --log run.jsonl`;
 }

@@ -31,7 +31,7 @@ export const WORK_LEGEND =
 export function verdictBlock(report: RunReport, command: string): string {
   const { result } = report;
   const lines = [
-    `scenario  ${report.scenario}   seed ${report.seed}   guest policy ${report.policy}`,
+    `scenario  ${report.scenario}   seed ${report.seed}   profile ${report.profile}   guest policy ${report.policy}`,
     `outcome   ${result.outcome}: ${result.reason}`,
     `steps     ${result.steps} messages; ${workLabel(result.stats)} ${workSummary(result.stats)}`,
   ];

@@ -41,6 +41,8 @@ export interface MatrixCell {
   got: Cell | "error";
   expected: Cell;
   reason: string;
+  /** The monitor and invariant behind a violation cell. */
+  monitor?: { name: string; invariant: string };
 }
 
 /** The scenario an attack runs against: its workload on one platform, with one guest policy. */
@@ -66,6 +68,9 @@ export async function runAttack(
   seed = 1,
   transport: Transport = inprocTransport,
 ): Promise<MatrixCell> {
+  const cell = { attack: attack.id, platform, policy, expected: attack.expected[platform][policy] };
+  const firing = attack.fires[platform];
+  if (firing === "n/a") return { ...cell, got: "n/a", reason: `${attack.id} does not apply on ${platform}` };
   const run = await runScenario(attackScenario(attack, platform, policy), {
     seed,
     // An attack that sends the guest round in circles ends as "error" quickly, not after minutes.
@@ -74,13 +79,15 @@ export async function runAttack(
     transport,
     ...(attack.mutant?.[platform] ? { mutant: attack.mutant[platform] } : {}),
   });
+  if (!firing.check(run.log)) {
+    return { ...cell, got: "did not fire", reason: `the attack never happened: not so that ${firing.says}` };
+  }
+  const violation = run.result.violations.find((v) => v.responsible !== "host");
   return {
-    attack: attack.id,
-    platform,
-    policy,
+    ...cell,
     got: classify(run),
-    expected: attack.expected[platform][policy],
-    reason: run.result.violations.find((v) => v.responsible !== "host")?.detail ?? run.result.reason,
+    reason: violation?.detail ?? run.result.reason,
+    ...(violation ? { monitor: { name: violation.monitor, invariant: violation.invariant } } : {}),
   };
 }
 

@@ -3,6 +3,7 @@
 
 import type { PartyName } from "../../protocol/index.ts";
 import { LOG_FORMAT_VERSION, type LogLine, type Outcome } from "../../protocol/log.ts";
+import { type ProfileName, profileFor } from "../../protocol/profiles.ts";
 import type { ScenarioSpec, TrustedMutant } from "../../protocol/scenario.ts";
 import type { Adversary } from "../adversaries/api.ts";
 import {
@@ -25,6 +26,8 @@ export interface RunOptions {
   seed?: number;
   /** Override the scenario's guest policy. */
   guestPolicy?: "linux" | "naive";
+  /** Override the scenario's profile (the versions of the real systems to follow). */
+  profile?: ProfileName;
   /** Also write the log to this JSONL file, line by line. */
   logFile?: string;
   /** Keep the log in memory (default true; benchmarks turn it off). */
@@ -57,6 +60,7 @@ export interface RunOptions {
 export interface RunReport {
   scenario: string;
   seed: number;
+  profile: ProfileName;
   policy: "linux" | "naive";
   transport: Transport["name"];
   result: RunResult;
@@ -75,7 +79,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const seed = options.seed ?? DEFAULT_SEED;
   const transport = options.transport ?? inprocTransport;
   const policy = options.guestPolicy ?? scenario.spec.guest.policy;
-  const spec: ScenarioSpec = { ...scenario.spec, guest: { ...scenario.spec.guest, policy } };
+  const profile = profileFor(scenario.spec.platform, options.profile ?? scenario.spec.profile).name;
+  const spec: ScenarioSpec = { ...scenario.spec, profile, guest: { ...scenario.spec.guest, policy } };
   const adversary = adversarySource(options);
   const choices = strategyFor(options, seed);
   const { parties, untrusted, hostName } = await transport.parties(spec, {
@@ -99,6 +104,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     scenario: spec.name,
     platform: spec.platform,
     seed,
+    profile,
     transport: transport.name,
     options: {
       guestPolicy: policy,
@@ -126,6 +132,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   const report: RunReport = {
     scenario: spec.name,
     seed,
+    profile,
     policy,
     transport: transport.name,
     result,

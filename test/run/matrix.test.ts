@@ -1,8 +1,27 @@
-// The attack matrix: every attack x platform x guest policy ends as the corpus predicts.
+// The attack matrix: every attack x platform x guest policy ends as the corpus predicts, every
+// attack that applies actually fired, and each violation is the one the right monitor reports.
 import { describe, expect, it } from "vitest";
 import { ATTACKS } from "../../src/adversaries/corpus/catalogue.ts";
-import { PLATFORMS, POLICIES, runAttack } from "../../src/run/matrix.ts";
+import { attackScenario, PLATFORMS, POLICIES, runAttack } from "../../src/run/matrix.ts";
+import { runScenario } from "../../src/run/run.ts";
 import { cli } from "../cli/capture.ts";
+
+/** Which monitor must report each violation cell, and for which invariant (from the monitors' contracts). */
+const VIOLATIONS: Record<string, [string, string]> = {
+  "A3 tdx naive": ["integrity", "no silent zero page"],
+  "A4 pkvm naive": ["integrity", "guest reads what it wrote"],
+  "A5 pkvm naive": ["confidentiality", "no guest secret reaches the host"],
+  "A11 pkvm linux": [
+    "sanitisation",
+    "a guest-owned page is zeroed by the hypervisor before the host gets it back",
+  ],
+  "A11 pkvm naive": [
+    "sanitisation",
+    "a guest-owned page is zeroed by the hypervisor before the host gets it back",
+  ],
+  "A12 tdx naive": ["integrity", "the guest uses what it checked"],
+  "A12 pkvm naive": ["integrity", "the guest uses what it checked"],
+};
 
 describe("the attack matrix", () => {
   for (const attack of ATTACKS) {
@@ -11,9 +30,23 @@ describe("the attack matrix", () => {
         const expected = attack.expected[platform][policy];
         it(`should end ${attack.id} on ${platform} with the ${policy} guest as ${expected}`, async () => {
           const cell = await runAttack(attack, platform, policy);
+          expect(cell.got, cell.reason).not.toBe("did not fire");
           expect(cell.got, cell.reason).toBe(expected);
+          const monitor = VIOLATIONS[`${attack.id} ${platform} ${policy}`];
+          expect(cell.monitor ? [cell.monitor.name, cell.monitor.invariant] : undefined).toEqual(monitor);
         });
       }
+    }
+  }
+
+  for (const attack of ATTACKS) {
+    for (const platform of PLATFORMS) {
+      const firing = attack.fires[platform];
+      if (firing === "n/a") continue;
+      it(`should not count ${attack.id} on ${platform} as fired when an honest host runs its workload`, async () => {
+        const honest = await runScenario(attackScenario(attack, platform, "naive"));
+        expect(firing.check(honest.log), firing.says).toBe(false);
+      });
     }
   }
 

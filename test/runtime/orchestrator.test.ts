@@ -103,6 +103,80 @@ describe("Orchestrator", () => {
     expect(trusted.seen).toEqual([]);
   });
 
+  // Each boundary's route, tried from the wrong side: the trust boundaries hold both ways.
+  const wrongRoutes: [PartyName, OutMsg, string][] = [
+    [
+      "guest",
+      {
+        from: "guest/vcpu0",
+        to: "fw",
+        kind: "request",
+        msg: { type: "TDH.MEM.RANGE.BLOCK", gpa: 0, level: 0 },
+      },
+      "TDH.MEM.RANGE.BLOCK goes host/kvm -> fw, not guest/vcpu0 -> fw",
+    ],
+    [
+      "host",
+      {
+        from: "host/kvm",
+        to: "fw",
+        kind: "request",
+        msg: { type: "ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE", ipa: 0 },
+      },
+      "ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE goes guest/vcpuN -> fw, not host/kvm -> fw",
+    ],
+    [
+      "guest",
+      {
+        from: "guest/vcpu0",
+        to: "fw",
+        kind: "request",
+        msg: { type: "__pkvm_host_donate_guest", pfn: 1, gfn: 1, vcpu: 0 },
+      },
+      "__pkvm_host_donate_guest goes host/kvm -> fw, not guest/vcpu0 -> fw",
+    ],
+    [
+      "guest",
+      { from: "guest/vcpu0", to: "host/kvm", kind: "request", msg: { type: "KVM_DESTROY_VM" } },
+      "KVM_DESTROY_VM goes host/vmm -> host/kvm, not guest/vcpu0 -> host/kvm",
+    ],
+    [
+      "guest",
+      { from: "guest/vcpu0", to: "hw", kind: "request", msg: { type: "host.access", op: "read", hpa: 0 } },
+      "host.access goes host/* -> hw, not guest/vcpu0 -> hw",
+    ],
+    [
+      "host",
+      {
+        from: "host/kvm",
+        to: "hw",
+        kind: "request",
+        msg: { type: "guest.access", vcpu: 0, op: "read", gpa: 0 },
+      },
+      "guest.access goes guest/vcpuN -> hw, not host/kvm -> hw",
+    ],
+    [
+      "host",
+      {
+        from: "host/vmm",
+        to: "fw",
+        kind: "request",
+        msg: { type: "TDH.MEM.PAGE.AUG", gpa: 0, level: 0, hpa: 0 },
+      },
+      "TDH.MEM.PAGE.AUG goes host/kvm -> fw, not host/vmm -> fw",
+    ],
+  ];
+  for (const [sender, out, reason] of wrongRoutes) {
+    it(`should refuse ${out.msg.type} from ${out.from} to ${out.to}, and never deliver it`, async () => {
+      const others = { guest: party("guest"), host: party("host"), trusted: party("trusted") };
+      const scripted = party(sender, () => [{ ...out, ref: 1 }]);
+      const { lines } = await run({ ...others, [sender]: scripted });
+      expect(rejected(lines)).toMatchObject([{ reason }]);
+      for (const p of Object.values(others)) expect(p.seen).toEqual([]);
+      expect(lines.filter((l) => l.type === "msg")).toEqual([]);
+    });
+  }
+
   it("should refuse a malformed message from an untrusted party, naming the problem", async () => {
     const trusted = party("trusted");
     const host = party("host", () => [

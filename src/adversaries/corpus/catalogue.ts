@@ -2,10 +2,11 @@
 // (workloads.ts), with the outcome predicted per platform and guest policy from the real systems'
 // rules (Linux Documentation/security/snp-tdx-threat-model.rst for who must stop what).
 // `cocomem matrix` runs them all; a test asserts every cell.
-import { DEFAULT_SHARED_BIT, type Request } from "../../../protocol/index.ts";
+import { DEFAULT_SHARED_BIT, PAGE_4K, type Request } from "../../../protocol/index.ts";
 import type { GuestStepInput, Platform, TrustedMutant } from "../../../protocol/scenario.ts";
 import { type Adversary, defineAdversary } from "../api.ts";
 import { chain, isMilestone } from "../knowledge.ts";
+import { type Firing, fired, type RunView } from "./firing.ts";
 import { atMilestone, doubleFetch, inject, readAll, readOnReclaim, reclaimEarly } from "./tactics.ts";
 import {
   A,
@@ -30,7 +31,8 @@ export type Cell =
   | "violation (guest)"
   | "violation (fw)"
   | "violation (host)"
-  | "n/a";
+  | "n/a"
+  | "did not fire";
 
 export interface Attack {
   readonly id: string;
@@ -45,6 +47,8 @@ export interface Attack {
   readonly expected: Readonly<Record<Platform, Readonly<Record<Policy, Cell>>>>;
   /** Run it against a deliberately broken trusted entity (A11), per platform. */
   readonly mutant?: Partial<Record<Platform, TrustedMutant>>;
+  /** What must happen for the attack to count as tried, per platform; n/a where it does not apply. */
+  readonly fires: Readonly<Record<Platform, Firing | "n/a">>;
 }
 
 export const ATTACKS: readonly Attack[] = [
@@ -71,6 +75,16 @@ export const ATTACKS: readonly Attack[] = [
         }
       },
     ),
+    fires: {
+      tdx: fired("the host's AUG of B's frame at a GPA the guest never used reached the module", (run) =>
+        run.requests("TDH.MEM.PAGE.AUG").some((r) => r.msg.gpa === UNUSED && r.msg.hpa === run.frameOf(B)),
+      ),
+      pkvm: fired("the host's donation of B's page at a gfn the guest never used reached EL2", (run) =>
+        run
+          .requests("__pkvm_host_donate_guest")
+          .some((r) => r.msg.gfn === UNUSED / PAGE_4K && r.msg.pfn * PAGE_4K === run.frameOf(B)),
+      ),
+    },
     expected: { tdx: { linux: "blocked", naive: "blocked" }, pkvm: { linux: "blocked", naive: "blocked" } },
   },
   {
@@ -114,6 +128,20 @@ export const ATTACKS: readonly Attack[] = [
         ]);
       },
     ),
+    fires: {
+      tdx: fired(
+        "a host read of A's frame reached the hardware, then the module got the copy by PAGE.ADD",
+        (run) =>
+          run.hostAccesses("read", [run.frameOf(A)!]).length > 0 &&
+          run.requests("TDH.MEM.PAGE.ADD").some((r) => r.msg.source === SPARE),
+      ),
+      pkvm: fired(
+        "a host read of A's page was tried, then EL2 got the copy by donation at A",
+        (run) =>
+          run.requests("host.access").some((r) => r.msg.op === "read" && r.msg.hpa === run.frameOf(A)) &&
+          run.requests("__pkvm_host_donate_guest").some((r) => r.msg.pfn === SPARE / PAGE_4K),
+      ),
+    },
     expected: { tdx: { linux: "blocked", naive: "blocked" }, pkvm: { linux: "blocked", naive: "blocked" } },
   },
   {
@@ -148,6 +176,19 @@ export const ATTACKS: readonly Attack[] = [
           msg.type === "KVM_TDX_INIT_VM" ? { ...msg, septVeDisable: false } : undefined,
       },
     ),
+    fires: {
+      tdx: fired(
+        "the module got REMOVE of A and an AUG of a fresh page at A",
+        (run) =>
+          run.requests("TDH.MEM.PAGE.REMOVE").some((r) => r.msg.gpa === A && r.from === "host/kvm") &&
+          run.requests("TDH.MEM.PAGE.AUG").some((r) => r.msg.gpa === A && r.msg.hpa === SPARE),
+      ),
+      pkvm: fired("EL2 got a donation of a fresh page at A's gfn", (run) =>
+        run
+          .requests("__pkvm_host_donate_guest")
+          .some((r) => r.msg.gfn === A / PAGE_4K && r.msg.pfn === SPARE / PAGE_4K),
+      ),
+    },
     expected: {
       tdx: { linux: "detected", naive: "violation (guest)" },
       pkvm: { linux: "blocked", naive: "blocked" },
@@ -159,6 +200,17 @@ export const ATTACKS: readonly Attack[] = [
     stoppedBy: "trusted entity (TDX: ACCEPT zeroes); guest (pKVM: must not trust an unshared page)",
     workload: INJECT,
     adversary: inject,
+    fires: {
+      tdx: fired(
+        "the module got an AUG at A of a frame the host had filled",
+        (run) =>
+          run.hostAccesses("write", [SPARE]).length > 0 &&
+          run.requests("TDH.MEM.PAGE.AUG").some((r) => r.msg.gpa === A && r.msg.hpa === SPARE),
+      ),
+      pkvm: fired("a host write to A's page was tried while the guest had it shared", (run) =>
+        run.requests("host.access").some((r) => r.msg.op === "write" && r.msg.hpa === run.frameOf(A)),
+      ),
+    },
     expected: {
       tdx: { linux: "blocked", naive: "blocked" },
       pkvm: { linux: "blocked", naive: "violation (guest)" },
@@ -174,6 +226,15 @@ export const ATTACKS: readonly Attack[] = [
       "read every frame it gave the guest, shared or private",
       (ctx, seen) => readAll(ctx, [...seen.sharedFrames.values(), ...seen.privateFrames.values()]),
     ),
+    fires: {
+      tdx: fired(
+        "a host read of a frame that backed A reached the hardware after the guest shared A",
+        (run) => readsAfterSharing(run),
+      ),
+      pkvm: fired("a host read of A's page reached the hardware after the guest shared A", (run) =>
+        readsAfterSharing(run),
+      ),
+    },
     expected: {
       tdx: { linux: "blocked", naive: "blocked" },
       pkvm: { linux: "blocked", naive: "violation (guest)" },
@@ -187,6 +248,15 @@ export const ATTACKS: readonly Attack[] = [
     adversary: atMilestone("A6-direct-read", "read every private frame", (ctx, seen) =>
       readAll(ctx, seen.privateFrames.values()),
     ),
+    fires: {
+      tdx: fired(
+        "a host read of A's private frame reached the hardware",
+        (run) => run.hostAccesses("read", [run.frameOf(A)!]).length > 0,
+      ),
+      pkvm: fired("a host read of A's page was tried", (run) =>
+        run.requests("host.access").some((r) => r.msg.op === "read" && r.msg.hpa === run.frameOf(A)),
+      ),
+    },
     expected: { tdx: { linux: "blocked", naive: "blocked" }, pkvm: { linux: "blocked", naive: "blocked" } },
   },
   {
@@ -203,6 +273,15 @@ export const ATTACKS: readonly Attack[] = [
         "host/kvm",
       );
     }),
+    fires: {
+      tdx: fired(
+        "a host write to A's private frame reached the hardware",
+        (run) => run.hostAccesses("write", [run.frameOf(A)!]).length > 0,
+      ),
+      pkvm: fired("a host write to A's page was tried", (run) =>
+        run.requests("host.access").some((r) => r.msg.op === "write" && r.msg.hpa === run.frameOf(A)),
+      ),
+    },
     expected: { tdx: { linux: "detected", naive: "detected" }, pkvm: { linux: "blocked", naive: "blocked" } },
   },
   {
@@ -217,6 +296,14 @@ export const ATTACKS: readonly Attack[] = [
           : { type: "madvise", gpa: A, size: 0x1000, advice: "MADV_DONTNEED" };
       ctx.request("host/kvm", msg, undefined, "host/vmm");
     }),
+    fires: {
+      tdx: fired("fallocate(PUNCH_HOLE) over A reached KVM", (run) =>
+        run.requests("fallocate").some((r) => r.msg.offset === A),
+      ),
+      pkvm: fired("madvise over A reached KVM", (run) =>
+        run.requests("madvise").some((r) => r.msg.gpa === A),
+      ),
+    },
     expected: { tdx: { linux: "DoS", naive: "DoS" }, pkvm: { linux: "blocked", naive: "blocked" } },
   },
   {
@@ -249,7 +336,18 @@ export const ATTACKS: readonly Attack[] = [
         },
       });
     },
-    expected: { tdx: { linux: "detected", naive: "blocked" }, pkvm: { linux: "blocked", naive: "blocked" } },
+    fires: {
+      tdx: fired(
+        "a TDH.VP.ENTER completing the to-private MapGPA with RETRY outside the range reached the module",
+        (run) =>
+          run
+            .requests("TDH.VP.ENTER")
+            .some((r) => r.msg.vmcall?.status === "0x0000000000000001" && r.msg.vmcall.retryGpa === 0),
+      ),
+      // No MapGPA on pKVM: the guest's MEM_SHARE is done by EL2 itself, so there is nothing to lie about.
+      pkvm: "n/a",
+    },
+    expected: { tdx: { linux: "detected", naive: "blocked" }, pkvm: { linux: "n/a", naive: "n/a" } },
   },
   {
     id: "A10",
@@ -273,6 +371,14 @@ export const ATTACKS: readonly Attack[] = [
         },
       });
     },
+    fires: {
+      tdx: fired("after the milestone the host never entered the vCPU again", (run) =>
+        withheld(run, "TDH.VP.ENTER"),
+      ),
+      pkvm: fired("after the milestone the host never ran the vCPU again", (run) =>
+        withheld(run, "__kvm_vcpu_run"),
+      ),
+    },
     expected: { tdx: { linux: "DoS", naive: "DoS" }, pkvm: { linux: "DoS", naive: "DoS" } },
   },
   {
@@ -282,6 +388,24 @@ export const ATTACKS: readonly Attack[] = [
     workload: BASIC,
     mutant: { pkvm: { skipZeroing: true } },
     adversary: (platform) => (platform === "tdx" ? reclaimEarly() : readOnReclaim()),
+    fires: {
+      tdx: fired("TDH.PHYMEM.PAGE.RECLAIM of A's frame reached the module while the TD ran", (run) =>
+        run
+          .requests("TDH.PHYMEM.PAGE.RECLAIM")
+          .some(
+            (r) =>
+              r.msg.hpa === run.frameOf(A) &&
+              r.seq <
+                (run.firstEffect((l) => l.effect.e === "lifecycle" && l.effect.state === "TD_TEARDOWN") ??
+                  Number.POSITIVE_INFINITY),
+          ),
+      ),
+      pkvm: fired("a host read of a page EL2 handed back from the dying VM reached the hardware", (run) => {
+        const reclaimed = run.requests("__pkvm_reclaim_dying_guest_page").map((r) => r.seq);
+        const first = Math.min(...reclaimed);
+        return run.hostAccesses("read", run.framesBehind(A)).some((seq) => seq > first);
+      }),
+    },
     expected: {
       tdx: { linux: "blocked", naive: "blocked" },
       pkvm: { linux: "violation (fw)", naive: "violation (fw)" },
@@ -293,6 +417,16 @@ export const ATTACKS: readonly Attack[] = [
     stoppedBy: "guest (copy into private memory, then check and use the copy)",
     workload: TOCTOU,
     adversary: doubleFetch,
+    fires: {
+      tdx: fired(
+        "a host write to the shared request page reached the hardware while the guest consumed it",
+        (run) => rewroteDuringConsume(run),
+      ),
+      pkvm: fired(
+        "a host write to the shared request page reached the hardware while the guest consumed it",
+        (run) => rewroteDuringConsume(run),
+      ),
+    },
     expected: {
       tdx: { linux: "blocked", naive: "violation (guest)" },
       pkvm: { linux: "blocked", naive: "violation (guest)" },
@@ -323,6 +457,15 @@ export const ATTACKS: readonly Attack[] = [
           },
         },
       }),
+    fires: {
+      tdx: fired(
+        "the host kicked the vCPUs in the same step as a BLOCK, REMOVE or AUG of its conversion work",
+        (run) => kickedWith(run, ["TDH.MEM.RANGE.BLOCK", "TDH.MEM.PAGE.REMOVE", "TDH.MEM.PAGE.AUG"]),
+      ),
+      pkvm: fired("the host kicked the vCPUs in the same step as a donation", (run) =>
+        kickedWith(run, ["__pkvm_host_donate_guest"]),
+      ),
+    },
     expected: { tdx: { linux: "blocked", naive: "blocked" }, pkvm: { linux: "blocked", naive: "blocked" } },
   },
 ];
@@ -332,4 +475,32 @@ export function findAttack(id: string): Attack {
   const attack = ATTACKS.find((a) => a.id === id);
   if (!attack) throw new Error(`no attack ${id} in the corpus (${ATTACKS[0]!.id}-${ATTACKS.at(-1)!.id})`);
   return attack;
+}
+
+/** A5: a host read of a frame behind A after the guest's page tables made A shared. */
+function readsAfterSharing(run: RunView): boolean {
+  const shared = run.firstEffect(
+    (l) => l.effect.e === "guest-view" && l.effect.view === "shared" && l.effect.gpa === A,
+  );
+  return shared !== undefined && run.hostAccesses("read", run.framesBehind(A)).some((seq) => seq > shared);
+}
+
+/** A10: after the milestone, no further request to run the vCPU. */
+function withheld(run: RunView, runCall: "TDH.VP.ENTER" | "__kvm_vcpu_run"): boolean {
+  const milestone = run.milestone;
+  return milestone !== undefined && run.requests(runCall).every((r) => r.seq < milestone);
+}
+
+/** A12: a host write to the shared request frame between the milestone and the guest's `consumed`. */
+function rewroteDuringConsume(run: RunView): boolean {
+  const milestone = run.milestone;
+  const consumed = run.firstEffect((l) => l.effect.e === "consumed");
+  if (milestone === undefined || consumed === undefined) return false;
+  return run.hostAccesses("write", run.framesBehind(A)).some((seq) => seq > milestone && seq < consumed);
+}
+
+/** A13: a vCPU kick sent by the host in the same step (same cause) as one of its conversion calls. */
+function kickedWith(run: RunView, conversionCalls: readonly Request["type"][]): boolean {
+  const causes = new Set(conversionCalls.flatMap((type) => run.requests(type).map((r) => r.causedBy)));
+  return run.requests("vcpu.kick").some((k) => k.from === "host/kvm" && causes.has(k.causedBy));
 }
