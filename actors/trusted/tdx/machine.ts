@@ -146,7 +146,14 @@ export const TD_LIFECYCLE: Readonly<Record<TdState, TdStateSpec>> = {
   },
   INITIALIZED: {
     op: "INITIALIZED",
-    calls: ["TDH.VP.CREATE", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.ADD", "TDH.MR.EXTEND", ...SEPT_CALLS],
+    calls: [
+      "TDH.VP.CREATE",
+      "TDH.MEM.SEPT.ADD",
+      "TDH.MEM.PAGE.ADD",
+      "TDH.MEM.PAGE.AUG",
+      "TDH.MR.EXTEND",
+      ...SEPT_CALLS,
+    ],
     advance: { call: "TDH.MR.FINALIZE", to: "RUNNABLE" },
     refusal: "TDX_OP_STATE_INCORRECT",
   },

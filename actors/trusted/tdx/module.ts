@@ -335,7 +335,9 @@ export class TdxModule {
     if (!("to" in rule)) return { status: this.refuse(rule) };
     const entry = walk.leaf ?? walk.table;
     if (rule.tracked && op === "RUNNABLE" && entry && !this.isTracked(entry.blockEpoch)) {
-      return { status: err("TDX_TLB_TRACKING_NOT_DONE") };
+      // tdh_mem_range_unblock.c names the S-EPT tree as the operand; REMOVE, DEMOTE, PROMOTE name RCX.
+      const operand = call === "TDH.MEM.RANGE.UNBLOCK" ? TDX_OPERAND_ID.SEPT : TDX_OPERAND_ID.RCX;
+      return { status: err("TDX_TLB_TRACKING_NOT_DONE", operand) };
     }
     return { state: walk.state, leaf: walk.leaf, table: walk.table, rule };
   }

@@ -44,6 +44,7 @@ export interface SeptCallSpec {
 const INCORRECT: SeptRule = { status: "TDX_EPT_ENTRY_STATE_INCORRECT" };
 const ALREADY_BLOCKED: SeptRule = { status: "TDX_GPA_RANGE_ALREADY_BLOCKED", note: "informational" };
 const NOT_BLOCKED: SeptRule = { status: "TDX_GPA_RANGE_NOT_BLOCKED" };
+const NOT_PRESENT: SeptRule = { status: "TDX_EPT_ENTRY_NOT_PRESENT" };
 const EXIT: SeptRule = { exit: "EPT_VIOLATION" };
 const BUILD_AND_RUN: readonly OpState[] = ["INITIALIZED", "RUNNABLE"];
 
@@ -77,7 +78,8 @@ export const SEPT_TABLE: Readonly<Record<SeptCall, SeptCallSpec>> = {
   },
   "TDH.MEM.PAGE.AUG": {
     levels: [0, 1],
-    opStates: ["RUNNABLE"],
+    // op_state_lookup.c seamcall_state_lookup[6]: INITIALIZED and RUNNABLE (KVM uses PAGE.ADD before finalize).
+    opStates: BUILD_AND_RUN,
     rules: {
       FREE: { to: "PENDING", note: "contents not initialised" },
       NL_MAPPED: INCORRECT,
@@ -160,17 +162,19 @@ export const SEPT_TABLE: Readonly<Record<SeptCall, SeptCallSpec>> = {
     },
     beforeRunnable: { NL_MAPPED: { to: "PROMOTED", note: "no TLB tracking needed before the TD runs" } },
   },
+  // tdh_mr_extend.c walks to a present leaf (leaf bit and some R/W/X permission): any other
+  // entry fails the walk, reported as TDX_EPT_ENTRY_NOT_PRESENT.
   "TDH.MR.EXTEND": {
     levels: [0],
     opStates: ["INITIALIZED"],
     rules: {
-      FREE: INCORRECT,
-      NL_MAPPED: INCORRECT,
-      NL_BLOCKED: INCORRECT,
+      FREE: NOT_PRESENT,
+      NL_MAPPED: NOT_PRESENT,
+      NL_BLOCKED: NOT_PRESENT,
       MAPPED: { to: "MAPPED", note: "MRTD extended with 256 bytes of content" },
-      PENDING: INCORRECT,
-      BLOCKED: INCORRECT,
-      PENDING_BLOCKED: INCORRECT,
+      PENDING: NOT_PRESENT,
+      BLOCKED: NOT_PRESENT,
+      PENDING_BLOCKED: NOT_PRESENT,
     },
   },
   "TDG.MEM.PAGE.ACCEPT": {

@@ -45,6 +45,10 @@ const LEVELLESS: readonly SeptCall[] = ["TDH.MEM.PAGE.ADD", "TDH.MR.EXTEND"];
 const WALK_FAILED_RCX = "0xc0000b0000000001";
 const OPERAND_INVALID_RCX = "0xc000010000000001";
 const TLB_TRACKING_NOT_DONE_RCX = "0xc0000b0800000001";
+/** UNBLOCK names the S-EPT tree (operand id 0x92) instead (tdh_mem_range_unblock.c). */
+const TLB_TRACKING_NOT_DONE_SEPT = "0xc0000b0800000092";
+const trackingNotDone = (call: string) =>
+  call === "TDH.MEM.RANGE.UNBLOCK" ? TLB_TRACKING_NOT_DONE_SEPT : TLB_TRACKING_NOT_DONE_RCX;
 const PAGE_METADATA_INCORRECT_R8 = "0xc000030000000008";
 
 interface Outcome {
@@ -291,6 +295,7 @@ describe("S-EPT legality table against the TDX module's own lookup", () => {
   const CODES: Readonly<Record<string, U64>> = {
     TDX_EPT_ENTRY_STATE_INCORRECT: "0xc0000b0d00000000",
     TDX_EPT_ENTRY_NOT_FREE: "0xc0000b0200000000",
+    TDX_EPT_ENTRY_NOT_PRESENT: "0xc0000b0300000000",
     TDX_GPA_RANGE_NOT_BLOCKED: "0xc0000b0600000000",
     TDX_GPA_RANGE_ALREADY_BLOCKED: "0x00000b0700000000",
     TDX_PAGE_ALREADY_ACCEPTED: "0x00000b0a00000000",
@@ -425,9 +430,7 @@ describe("S-EPT TLB tracking (the `tracked` rules)", () => {
       const before = td.snapshot();
 
       // Before TDH.MEM.TRACK.
-      expect(invoke(td, call, gpa, level, op, pageFor(td, call, level)).status).toBe(
-        TLB_TRACKING_NOT_DONE_RCX,
-      );
+      expect(invoke(td, call, gpa, level, op, pageFor(td, call, level)).status).toBe(trackingNotDone(call));
       expect(td.snapshot()).toBe(before);
 
       // vCPU 3 entered the guest in the block epoch and has not exited: TRACK alone is not enough.
@@ -436,9 +439,7 @@ describe("S-EPT TLB tracking (the `tracked` rules)", () => {
       // vCPU 4 entered after TRACK: it holds no stale translation and does not hold tracking up.
       td.m.inGuest.set(4, td.m.epoch);
       const tracking = td.snapshot();
-      expect(invoke(td, call, gpa, level, op, pageFor(td, call, level)).status).toBe(
-        TLB_TRACKING_NOT_DONE_RCX,
-      );
+      expect(invoke(td, call, gpa, level, op, pageFor(td, call, level)).status).toBe(trackingNotDone(call));
       expect(td.snapshot()).toBe(tracking);
       expect(td.state(gpa, level)).toBe(state);
 
