@@ -23,6 +23,7 @@ export {
 export { PkvmExit } from "./pkvm-hvc.ts";
 export { TdExit, VmcallCompletion } from "./seamcall.ts";
 export * from "./status.ts";
+export { CONFIG_FLEXIBLE_PENDING_VE, TD_CTLS_PENDING_VE_DISABLE, TdMetadataField } from "./tdcall.ts";
 
 export const calls = {
   ...tdcalls,

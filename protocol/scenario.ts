@@ -104,6 +104,8 @@ export const ScenarioSpec = z
         /** Upstream KVM maps private memory at 4K; 2M is RFC work. */
         privateLevel: PageLevel.default("4K"),
         septVeDisable: z.boolean().default(true),
+        /** TDX: a KVM that sets CONFIG_FLAGS.FLEXIBLE_PENDING_VE (upstream never does), so the guest sets TD_CTLS itself. */
+        flexiblePendingVe: z.boolean().default(false),
         /** Erratum parts: a host read of a private line machine-checks the host. */
         hostReadMachineChecks: z.boolean().default(false),
         /** pKVM host: pinned anonymous memory (upstream) or guest_memfd with in-place sharing (2026 proposal). */
@@ -114,6 +116,7 @@ export const ScenarioSpec = z
       .default({
         privateLevel: "4K",
         septVeDisable: true,
+        flexiblePendingVe: false,
         hostReadMachineChecks: false,
         variant: "pinned",
         onPost: [],

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { Addr, GpaWidth, Level, U64, VcpuId } from "./common.ts";
 import { call } from "./define.ts";
-import { PamtPageType, SeptState } from "./effects.ts";
+import { PamtPageType } from "./effects.ts";
 
 /** Why TDH.VP.ENTER returned: the TD exit the host must handle (VMX basic exit reasons). */
 export const TdExit = z.discriminatedUnion("reason", [
@@ -14,8 +14,12 @@ export const TdExit = z.discriminatedUnion("reason", [
     write: z.boolean(),
     /** Set when the violation came from TDG.MEM.PAGE.ACCEPT (the "accept flavour"): the level asked. */
     acceptLevel: Level.optional(),
-    /** S-EPT state at the GPA when the exit was taken: lets KVM tell "PENDING access" from FREE. */
-    septState: SeptState.optional(),
+    /**
+     * Extended exit qualification type 6 (TDX_EXT_EXIT_QUAL_TYPE_PENDING_EPT_VIOLATION): the TD
+     * touched a PENDING page with TD_CTLS.PENDING_VE_DISABLE set. KVM sees this, never the S-EPT
+     * state (td_ept_violation.c in tdx-module 1.5; tdx_handle_ept_violation() in KVM 7.0).
+     */
+    eeq: z.literal("PENDING_EPT_VIOLATION").optional(),
   }),
   z.strictObject({ reason: z.literal("TDVMCALL<MapGPA>"), gpa: Addr, size: Addr }),
   z.strictObject({ reason: z.literal("TDVMCALL<ReportFatalError>"), detail: z.string() }),
@@ -46,8 +50,8 @@ export const seamcalls = {
   "TDH.MNG.INIT": call(
     "TDH.MNG.INIT",
     "seamcall",
-    "Initialise the TD with its TD_PARAMS (attributes: SEPT_VE_DISABLE is bit 28). UNINIT -> INITIALIZED.",
-    { septVeDisable: z.boolean(), gpaWidth: GpaWidth },
+    "Initialise the TD with its TD_PARAMS: ATTRIBUTES.SEPT_VE_DISABLE (bit 28) seeds TD_CTLS.PENDING_VE_DISABLE; CONFIG_FLAGS.FLEXIBLE_PENDING_VE (bit 1) lets the guest change it. UNINIT -> INITIALIZED.",
+    { septVeDisable: z.boolean(), flexiblePendingVe: z.boolean(), gpaWidth: GpaWidth },
     Status,
   ),
   "TDH.VP.CREATE": call(

@@ -3,6 +3,13 @@ import { z } from "zod";
 import { Addr, GpaWidth, Level, U64 } from "./common.ts";
 import { call } from "./define.ts";
 
+/** The TD-scope metadata fields the guest uses (tdr_tdcs_fields_lookup.c, tdx-module 1.5). */
+export const TdMetadataField = z.enum(["CONFIG_FLAGS", "TD_CTLS"]);
+export type TdMetadataField = z.infer<typeof TdMetadataField>;
+/** CONFIG_FLAGS bit 1 and TD_CTLS bit 0 (config_flags_t, td_ctls_t; Linux TDCS_CONFIG_FLEXIBLE_PENDING_VE). */
+export const CONFIG_FLEXIBLE_PENDING_VE = 0b10;
+export const TD_CTLS_PENDING_VE_DISABLE = 0b1;
+
 export const tdcalls = {
   "TDG.VP.INFO": call(
     "TDG.VP.INFO",
@@ -15,6 +22,20 @@ export const tdcalls = {
       septVeDisable: z.boolean(),
       numVcpus: z.number().int().positive(),
     },
+  ),
+  "TDG.VM.RD": call(
+    "TDG.VM.RD",
+    "tdcall",
+    "Leaf 7: read a TD-scope metadata field (CONFIG_FLAGS 0x1110000300000016, TD_CTLS 0x1110000300000017).",
+    { field: TdMetadataField },
+    { status: U64, value: z.number().int().nonnegative() },
+  ),
+  "TDG.VM.WR": call(
+    "TDG.VM.WR",
+    "tdcall",
+    "Leaf 8: write the bits of `mask` in a TD-scope metadata field; the guest may write TD_CTLS bit 0 only.",
+    { field: TdMetadataField, value: z.number().int().nonnegative(), mask: z.number().int().nonnegative() },
+    { status: U64 },
   ),
   "TDG.MEM.PAGE.ACCEPT": call(
     "TDG.MEM.PAGE.ACCEPT",

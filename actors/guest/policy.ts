@@ -3,8 +3,8 @@
 // running an attack against both shows what every defence is for.
 export interface GuestPolicy {
   readonly name: "linux" | "naive";
-  /** Refuse to run unless the TD has SEPT_VE_DISABLE ("TD misconfiguration"). */
-  readonly requireSeptVeDisable: boolean;
+  /** disable_sept_ve(): turn TD_CTLS.PENDING_VE_DISABLE on, or refuse to run ("TD misconfiguration"). */
+  readonly disableSeptVe: boolean;
   /** On a #VE for a PENDING private page, accept it and retry (the silent-zero-page hazard). */
   readonly acceptOnVe: boolean;
   /** TDX_PAGE_ALREADY_ACCEPTED is a failure ("Failed to accept memory"), not a success. */
@@ -24,7 +24,7 @@ export interface GuestPolicy {
 export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> = {
   linux: {
     name: "linux",
-    requireSeptVeDisable: true,
+    disableSeptVe: true,
     acceptOnVe: false,
     alreadyAcceptedIsFatal: true,
     checkRetryGpa: true,
@@ -35,7 +35,7 @@ export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> 
   },
   naive: {
     name: "naive",
-    requireSeptVeDisable: false,
+    disableSeptVe: false,
     acceptOnVe: true,
     alreadyAcceptedIsFatal: false,
     checkRetryGpa: false,

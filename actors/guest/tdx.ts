@@ -3,12 +3,14 @@
 // accept), the private/shared alias picked by the GPA's shared bit, and the policy's checks.
 import {
   type Address,
+  CONFIG_FLEXIBLE_PENDING_VE,
   type Content,
   type Level,
   PAGE_2M,
   PAGE_4K,
   type Response,
   sharedBitOf,
+  TD_CTLS_PENDING_VE_DISABLE,
 } from "../../protocol/index.ts";
 import { isTdxSuccess, TDVMCALL_STATUS, tdxStatusIs, tdxStatusName } from "../../protocol/status.ts";
 import { call, type Flow, lock, type TaskRunner } from "../../src/kit/flows.ts";
@@ -35,9 +37,29 @@ export class TdxGuest implements GuestArch {
   *boot(_self: Address): Flow<void> {
     const info = yield* call("fw", { type: "TDG.VP.INFO" });
     this.sharedBit = sharedBitOf(info.gpaWidth);
-    if (this.policy.requireSeptVeDisable && !info.septVeDisable) {
-      throw new GuestPanic("TD misconfiguration: SEPT_VE_DISABLE attribute must be set");
+    if (this.policy.disableSeptVe) yield* this.disableSeptVe(info.septVeDisable);
+  }
+
+  /**
+   * disable_sept_ve() (arch/x86/coco/tdx/tdx.c, Linux 7.0): without FLEXIBLE_PENDING_VE the
+   * attribute decides, and a TD without it panics; with it, the guest sets PENDING_VE_DISABLE
+   * itself. The RD/WR statuses are ignored, as in Linux. Debug TDs (which only warn) are not
+   * modelled: KVM_SUPPORTED_TD_ATTRS does not include ATTR_DEBUG.
+   */
+  private *disableSeptVe(septVeDisable: boolean): Flow<void> {
+    const config = yield* call("fw", { type: "TDG.VM.RD", field: "CONFIG_FLAGS" });
+    if ((config.value & CONFIG_FLEXIBLE_PENDING_VE) === 0) {
+      if (septVeDisable) return;
+      throw new GuestPanic("TD misconfiguration: SEPT #VE has to be disabled");
     }
+    const controls = yield* call("fw", { type: "TDG.VM.RD", field: "TD_CTLS" });
+    if ((controls.value & TD_CTLS_PENDING_VE_DISABLE) !== 0) return;
+    yield* call("fw", {
+      type: "TDG.VM.WR",
+      field: "TD_CTLS",
+      value: TD_CTLS_PENDING_VE_DISABLE,
+      mask: TD_CTLS_PENDING_VE_DISABLE,
+    });
   }
 
   /** A load or store through the alias the guest's page tables give the page (or the other one). */

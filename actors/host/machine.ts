@@ -116,6 +116,8 @@ export interface HonestHostOptions {
   memory: number;
   vcpus: number;
   septVeDisable: boolean;
+  /** TDX: a modified KVM that sets CONFIG_FLAGS.FLEXIBLE_PENDING_VE (default: upstream, never). */
+  flexiblePendingVe?: boolean | undefined;
   image?: { pages: string[]; measure: boolean } | undefined;
   onPost: { value: number; do: HostAction[] }[];
   privateLevel: Level;
@@ -139,7 +141,11 @@ export function createHonestHost(options: HonestHostOptions): XStateParty {
     return new XStateParty("host", machine, { kvm, vmm, tasks, lifecycle }, io);
   }
   const ram = new GuestRam(io, memory, "anonymous");
-  const kvm = new KvmTdx(io, tasks, lifecycle, memory, ram, { privateLevel: options.privateLevel, hkid: 1 });
+  const kvm = new KvmTdx(io, tasks, lifecycle, memory, ram, {
+    privateLevel: options.privateLevel,
+    hkid: 1,
+    flexiblePendingVe: options.flexiblePendingVe ?? false,
+  });
   const milestones = new Milestones(options.onPost, tasks, kvm);
   const vmm = new TdxVmm(io, tasks, ram, milestones, options);
   return new XStateParty("host", machine, { kvm, vmm, tasks, lifecycle }, io);

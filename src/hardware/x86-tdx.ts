@@ -12,7 +12,8 @@ import type { HostFacingCpu } from "./requests.ts";
 export interface PrivateTranslation {
   readonly hkid: number;
   readonly sharedBit: number;
-  readonly septVeDisable: boolean;
+  /** TD_CTLS.PENDING_VE_DISABLE: a PENDING access is a TD exit, not a #VE. */
+  readonly pendingVeDisable: boolean;
   leafFor(gpa: number): { state: SeptState; hpa: number; level: number } | undefined;
 }
 
@@ -57,15 +58,16 @@ export class X86TdxHardware implements HostFacingCpu {
       return this.touch(by, op, gpa, hpa + (gpa % 0x1000), 0, content);
     }
     const leaf = td.leafFor(gpa);
-    if (!leaf) return this.violation(gpa, true, op, "FREE");
+    if (!leaf) return this.violation(gpa, true, op);
     if (leaf.state === "PENDING") {
-      if (!td.septVeDisable) {
+      // td_ept_violation_exit() (tdx-module 1.5): #VE, or a TD exit with EEQ type PENDING_EPT_VIOLATION.
+      if (!td.pendingVeDisable) {
         this.io.effect({ e: "fault", by, kind: "#VE", gpa, detail: "private access to a PENDING page" });
         return { kind: "done", result: { result: "#VE", gpa, septState: "PENDING" } };
       }
-      return this.violation(gpa, true, op, "PENDING");
+      return this.violation(gpa, true, op, true);
     }
-    if (leaf.state !== "MAPPED") return this.violation(gpa, true, op, leaf.state);
+    if (leaf.state !== "MAPPED") return this.violation(gpa, true, op);
     const offset = gpa % (leaf.level === 1 ? 0x200000 : 0x1000);
     return this.touch(by, op, gpa, leaf.hpa + offset, td.hkid, content);
   }
@@ -173,14 +175,14 @@ export class X86TdxHardware implements HostFacingCpu {
     return { kind: "done", result: { result: "ok", content: seen } };
   }
 
-  /** An EPT violation exit; a private one says what the S-EPT entry was (a missing shared one has none). */
+  /** An EPT violation exit; KVM learns only the GPA, the access and whether the page was PENDING. */
   private violation(
     gpa: number,
     isPrivate: boolean,
     op: "read" | "write",
-    septState?: SeptState,
+    pending = false,
   ): GuestAccessOutcome {
     const exit = { reason: "EPT_VIOLATION" as const, gpa, private: isPrivate, write: op === "write" };
-    return { kind: "exit", exit: septState === undefined ? exit : { ...exit, septState } };
+    return { kind: "exit", exit: pending ? { ...exit, eeq: "PENDING_EPT_VIOLATION" } : exit };
   }
 }

@@ -77,6 +77,7 @@ function buildHost(spec: ScenarioSpec, adversary: Adversary | undefined, chooser
     memory: guest.memory,
     vcpus: guest.vcpus,
     septVeDisable: host.septVeDisable,
+    flexiblePendingVe: host.flexiblePendingVe,
     image: guest.image,
     onPost: host.onPost,
     privateLevel: host.privateLevel === "2M" ? 1 : 0,

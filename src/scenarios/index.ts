@@ -17,7 +17,7 @@ import { twoVcpus } from "./tdx/concurrency.ts";
 import { conversionRoundTrips, implicitConversion } from "./tdx/conversion.ts";
 import { acceptDemote, acceptSizeMismatch } from "./tdx/huge-pages.ts";
 import { lazyAccept2M, lazyAccept2MOn4K, lazyAccept4K } from "./tdx/lazy-accept.ts";
-import { punchHoleLinux, punchHoleNaive } from "./tdx/punch-hole.ts";
+import { flexiblePendingVe, punchHoleLinux, punchHoleNaive } from "./tdx/punch-hole.ts";
 import { teardown } from "./tdx/teardown.ts";
 
 export const BUILT_IN: readonly Scenario[] = [
@@ -29,6 +29,7 @@ export const BUILT_IN: readonly Scenario[] = [
   implicitConversion,
   punchHoleLinux,
   punchHoleNaive,
+  flexiblePendingVe,
   twoVcpus,
   acceptSizeMismatch,
   acceptDemote,

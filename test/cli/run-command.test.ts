@@ -42,7 +42,9 @@ describe("cocomem run", () => {
     expect(result.err).toBe("");
     expect(result.code).toBe(0);
     expect(result.out).toContain("outcome   vm-killed-by-host");
-    expect(result.out).toContain("scenario  tdx/punch-hole   seed 1   guest policy linux");
+    expect(result.out).toContain(
+      "scenario  tdx/punch-hole   seed 1   profile tdx-1.5+linux-7.0   guest policy linux",
+    );
     expect(result.out.trimEnd().split("\n").at(-1)).toBe("as expected");
     expect(result.out).not.toContain("violations (");
   });
@@ -108,7 +110,9 @@ describe("cocomem run", () => {
     const result = await cli("run", file, "--seed", "7", "--log", logFile);
     expect(result.err).toBe("");
     expect(result.code).toBe(0);
-    expect(result.out).toContain("scenario  test/json-file   seed 7   guest policy linux");
+    expect(result.out).toContain(
+      "scenario  test/json-file   seed 7   profile tdx-1.5+linux-7.0   guest policy linux",
+    );
     expect(result.out).toContain("outcome   completed");
     expect(result.out).toContain("as expected");
 

@@ -9,7 +9,7 @@ beforeAll(async () => {
 afterAll(() => log.dispose());
 
 const HEADER =
-  '{"type":"header","format":2,"cocomem":"0.5.0","scenario":"s","platform":"tdx","seed":1,"transport":"inproc","options":{}}';
+  '{"type":"header","format":2,"cocomem":"0.5.0","scenario":"s","platform":"tdx","profile":"tdx-1.5+linux-7.0","seed":1,"transport":"inproc","options":{}}';
 const OLD_HEADER =
   '{"type":"header","format":1,"cocomem":"0.4.0","scenario":"s","platform":"tdx","seed":1,"transport":"inproc","options":{}}';
 const AUG =

@@ -29,7 +29,7 @@ describe("guest policy overrides", () => {
     const scenario = BUILT_IN.find((s) => s.spec.name === "tdx/punch-hole-naive-no-sept-ve-disable")!;
     const run = await runScenario(scenario, { guestPolicy: "linux" });
     expect(run.result.outcome).toBe("guest-terminated");
-    expect(run.result.reason).toBe("TD misconfiguration: SEPT_VE_DISABLE attribute must be set");
+    expect(run.result.reason).toBe("TD misconfiguration: SEPT #VE has to be disabled");
     expect(run.unmet).toEqual([]);
   });
 

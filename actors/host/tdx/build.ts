@@ -28,7 +28,13 @@ export function* initVm(vm: TdxVm, septVeDisable: boolean, vcpus: number, gpaWid
   const steps = [
     yield* call("fw", { type: "TDH.MNG.CREATE", tdr: vm.tdr, hkid: vm.options.hkid }),
     yield* call("fw", { type: "TDH.MNG.KEY.CONFIG" }),
-    yield* call("fw", { type: "TDH.MNG.INIT", septVeDisable, gpaWidth }),
+    // td_params->config_flags: upstream KVM sets only MAX_GPAW and NO_RBP_MOD, never FLEXIBLE_PENDING_VE.
+    yield* call("fw", {
+      type: "TDH.MNG.INIT",
+      septVeDisable,
+      flexiblePendingVe: vm.options.flexiblePendingVe,
+      gpaWidth,
+    }),
   ];
   if (steps.some((r) => !isTdxSuccess(r.status))) return EIO;
   for (let vcpu = 0; vcpu < vcpus; vcpu++) {

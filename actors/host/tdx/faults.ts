@@ -18,7 +18,7 @@ export interface EptViolation {
   gpa: number;
   private: boolean;
   acceptLevel?: Level | undefined;
-  septState?: string | undefined;
+  eeq?: "PENDING_EPT_VIOLATION" | undefined;
 }
 
 /** How often an AUG answered TDX_OPERAND_BUSY is reissued. */
@@ -33,8 +33,9 @@ export function* handleEptViolation(vm: TdxVm, exit: EptViolation): Flow<FaultRe
       exit: { exit_reason: "KVM_EXIT_MEMORY_FAULT", gpa: page, size: PAGE_4K, private: true },
     };
   }
-  if (exit.septState === "PENDING" && exit.acceptLevel === undefined) {
-    return { kind: "kill", reason: `guest access before accepting GPA 0x${page.toString(16)} (PENDING)` };
+  // tdx_is_sept_violation_unexpected_pending() -> kvm_vm_dead(), KVM_RUN returns -EIO.
+  if (exit.eeq === "PENDING_EPT_VIOLATION") {
+    return { kind: "kill", reason: `Guest access before accepting 0x${page.toString(16)}` };
   }
   if (vm.invalidating.has(page)) return retryFault(vm, page, "invalidation in progress");
   const base2M = align(page, PAGE_2M);

@@ -17,6 +17,8 @@ export interface KvmTdxOptions {
   /** Largest private mapping KVM creates: 0 = 4K (upstream today), 1 = 2M (huge page RFC). */
   privateLevel: Level;
   hkid: number;
+  /** A modified KVM that sets CONFIG_FLAGS.FLEXIBLE_PENDING_VE (upstream 7.0 never does). */
+  flexiblePendingVe: boolean;
 }
 
 /** A guest's MapGPA being forwarded to userspace in 2M chunks (tdx_map_gpa()). */

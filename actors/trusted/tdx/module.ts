@@ -4,6 +4,7 @@
 // (machine.ts) and passed in, so it exists in one place.
 import { createHash } from "node:crypto";
 import {
+  CONFIG_FLEXIBLE_PENDING_VE,
   type GpaWidth,
   type Level,
   levelSize,
@@ -11,6 +12,7 @@ import {
   type Response,
   type SeptState,
   sharedBitOf,
+  TD_CTLS_PENDING_VE_DISABLE,
   type U64,
 } from "../../../protocol/index.ts";
 import { TDX_OPERAND_ID, type TdxStatusName, tdxStatus } from "../../../protocol/status.ts";
@@ -40,7 +42,12 @@ export class TdxModule {
   readonly pamt = new Pamt();
   keyState: KeyState = "NONE";
   hkid = 0;
+  /** ATTRIBUTES.SEPT_VE_DISABLE (bit 28), fixed at TDH.MNG.INIT. */
   septVeDisable = true;
+  /** CONFIG_FLAGS.FLEXIBLE_PENDING_VE: the guest may change TD_CTLS.PENDING_VE_DISABLE. */
+  flexiblePendingVe = false;
+  /** TD_CTLS.PENDING_VE_DISABLE: a PENDING access exits to the host instead of a #VE (td_ept_violation.c). */
+  pendingVeDisable = true;
   gpaWidth: GpaWidth = 48;
   /** TD epoch for TLB tracking; BLOCK records it, TRACK increments it. */
   epoch = 1;
@@ -86,7 +93,39 @@ export class TdxModule {
   init(req: Request<"TDH.MNG.INIT">): U64 {
     if (this.keyState !== "KEYS_CONFIGURED") return err("TDX_TD_KEYS_NOT_CONFIGURED", 0n);
     this.septVeDisable = req.septVeDisable;
+    this.flexiblePendingVe = req.flexiblePendingVe;
+    // read_and_set_td_configurations(): td_ctls.pending_ve_disable = attributes.sept_ve_disable.
+    this.pendingVeDisable = req.septVeDisable;
     this.gpaWidth = req.gpaWidth;
+    return ok();
+  }
+
+  // ---- TD-scope metadata the guest reads and writes (metadata_td.c) ----
+
+  vmRead(req: Request<"TDG.VM.RD">): Response<"TDG.VM.RD"> {
+    const value =
+      req.field === "CONFIG_FLAGS"
+        ? this.flexiblePendingVe
+          ? CONFIG_FLEXIBLE_PENDING_VE
+          : 0
+        : this.pendingVeDisable
+          ? TD_CTLS_PENDING_VE_DISABLE
+          : 0;
+    return { type: "TDG.VM.RD", status: ok(), value };
+  }
+
+  /** CONFIG_FLAGS has a guest write mask of 0; TD_CTLS of bit 0, changeable only with FLEXIBLE_PENDING_VE. */
+  vmWrite(req: Request<"TDG.VM.WR">): U64 {
+    const writable = req.field === "TD_CTLS" ? TD_CTLS_PENDING_VE_DISABLE : 0;
+    if ((req.mask & writable) === 0) return err("TDX_METADATA_FIELD_NOT_WRITABLE", 0n);
+    // md_check_forbidden_bits_unchanged(): masked bits outside the write mask must keep their value.
+    const current = this.vmRead({ type: "TDG.VM.RD", field: req.field }).value;
+    if ((req.value & req.mask & ~writable) !== (current & req.mask & ~writable))
+      return err("TDX_METADATA_FIELD_VALUE_NOT_VALID", 0n);
+    const wanted = (req.value & TD_CTLS_PENDING_VE_DISABLE) !== 0;
+    if (wanted !== this.pendingVeDisable && !this.flexiblePendingVe)
+      return err("TDX_METADATA_FIELD_VALUE_NOT_VALID", 0n);
+    this.pendingVeDisable = wanted;
     return ok();
   }
 

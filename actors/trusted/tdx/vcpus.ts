@@ -77,6 +77,10 @@ export class TdxVcpus extends VcpuLoop<TdExit> {
           septVeDisable: this.module.septVeDisable,
           numVcpus: this.module.vcpus.size,
         });
+      case "TDG.VM.RD":
+        return this.done(vcpu, env, this.module.vmRead(msg));
+      case "TDG.VM.WR":
+        return this.done(vcpu, env, { type: "TDG.VM.WR", status: this.module.vmWrite(msg) });
       case "TDG.MEM.PAGE.ACCEPT": {
         const status = this.module.accept(msg);
         if (status === undefined) {

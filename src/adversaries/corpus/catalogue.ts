@@ -151,7 +151,7 @@ export const ATTACKS: readonly Attack[] = [
     workload: BASIC,
     adversary: atMilestone(
       "A3-double-accept",
-      "build the TD without SEPT_VE_DISABLE; at the milestone remove A and AUG a fresh page there",
+      "build the TD without SEPT_VE_DISABLE but with FLEXIBLE_PENDING_VE (so Linux boots); at the milestone remove A and AUG a fresh page there",
       (ctx, _seen, p) => {
         if (p === "pkvm") {
           ctx.request("fw", { type: "__pkvm_host_wrprotect_guest", handle: 1, gfn: A / 0x1000 });
@@ -173,7 +173,7 @@ export const ATTACKS: readonly Attack[] = [
       },
       {
         onSendReplace: (msg) =>
-          msg.type === "KVM_TDX_INIT_VM" ? { ...msg, septVeDisable: false } : undefined,
+          msg.type === "TDH.MNG.INIT" ? { ...msg, septVeDisable: false, flexiblePendingVe: true } : undefined,
       },
     ),
     fires: {
@@ -190,7 +190,9 @@ export const ATTACKS: readonly Attack[] = [
       ),
     },
     expected: {
-      tdx: { linux: "detected", naive: "violation (guest)" },
+      // Linux sets TD_CTLS.PENDING_VE_DISABLE itself, so its access to the fresh PENDING page is a
+      // TD exit and KVM kills the TD ("Guest access before accepting"): denial of service.
+      tdx: { linux: "DoS", naive: "violation (guest)" },
       pkvm: { linux: "blocked", naive: "blocked" },
     },
   },

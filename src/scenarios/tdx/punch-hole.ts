@@ -3,12 +3,18 @@
 // so the next access faults the page back in as a fresh PENDING page.
 
 import type { ScenarioInput } from "../../../protocol/scenario.ts";
+import { isTdxSuccess } from "../../../protocol/status.ts";
 import type { CheckedRun } from "../define.ts";
 import { defineScenario } from "../define.ts";
 
 const PAGE = 0x400000;
 
-const base = (name: string, policy: "linux" | "naive", septVeDisable: boolean): ScenarioInput => ({
+const base = (
+  name: string,
+  policy: "linux" | "naive",
+  septVeDisable: boolean,
+  flexiblePendingVe = false,
+): ScenarioInput => ({
   name,
   description: "",
   platform: "tdx",
@@ -24,7 +30,11 @@ const base = (name: string, policy: "linux" | "naive", septVeDisable: boolean): 
       ],
     ],
   },
-  host: { septVeDisable, onPost: [{ value: 1, do: [{ op: "punch-hole", gpa: PAGE, size: "4K" }] }] },
+  host: {
+    septVeDisable,
+    flexiblePendingVe,
+    onPost: [{ value: 1, do: [{ op: "punch-hole", gpa: PAGE, size: "4K" }] }],
+  },
   expect: { outcome: "completed" },
 });
 
@@ -67,4 +77,35 @@ export const punchHoleNaive = defineScenario(
     expectWithPolicy: { linux: { outcome: "guest-terminated", violations: [] } },
   },
   (run) => (readZeroAfterPunch(run) ? [] : ["expected the naive guest to read the silent zero page"]),
+);
+
+/** Did the guest turn TD_CTLS.PENDING_VE_DISABLE on itself, and the module take it? */
+function guestDisabledSeptVe(run: CheckedRun): boolean {
+  return run.log.some(
+    (line) =>
+      line.type === "msg" &&
+      line.kind === "response" &&
+      line.msg.type === "TDG.VM.WR" &&
+      "status" in line.msg &&
+      isTdxSuccess(line.msg.status),
+  );
+}
+
+export const flexiblePendingVe = defineScenario(
+  {
+    ...base("tdx/flexible-pending-ve", "linux", false, true),
+    description:
+      "A TD built without SEPT_VE_DISABLE but with CONFIG_FLAGS.FLEXIBLE_PENDING_VE (a modified KVM; upstream never sets it): Linux's disable_sept_ve() writes TD_CTLS.PENDING_VE_DISABLE itself, so after the punch the access exits on the PENDING page and KVM kills the TD instead of a silent zero page.",
+    expect: { outcome: "vm-killed-by-host" },
+    expectWithPolicy: { naive: { outcome: "violation", violations: ["no silent zero page"] } },
+  },
+  (run) => {
+    const unmet: string[] = [];
+    const linux = run.policy === "linux";
+    if (guestDisabledSeptVe(run) !== linux)
+      unmet.push(linux ? "expected the guest to set PENDING_VE_DISABLE" : "the naive guest wrote TD_CTLS");
+    if (readZeroAfterPunch(run) === linux)
+      unmet.push(linux ? "the guest read a silent zero page" : "no zero page");
+    return unmet;
+  },
 );

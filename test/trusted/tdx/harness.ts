@@ -41,7 +41,7 @@ export class Td {
   constructor() {
     ok(this.m.create({ type: "TDH.MNG.CREATE", tdr: TDR, hkid: HKID }));
     ok(this.m.keyConfig());
-    ok(this.m.init({ type: "TDH.MNG.INIT", septVeDisable: true, gpaWidth: 48 }));
+    ok(this.m.init({ type: "TDH.MNG.INIT", septVeDisable: true, flexiblePendingVe: false, gpaWidth: 48 }));
     this.frames.set(pfnOf(SOURCE), { content: { k: "image", tag: "src" }, keyId: 0, poisoned: false });
   }
 
