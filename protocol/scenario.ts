@@ -54,6 +54,21 @@ export const GuestStep = z.discriminatedUnion("op", [
    * itself, so the host can change it in between (a double fetch).
    */
   z.strictObject({ op: z.literal("consume"), gpa: Size, bounce: Size }),
+  /** free_pages(): hand pages back to the page allocator (init_on_free zeroes them here). */
+  z.strictObject({ op: z.literal("free"), gpa: Size, size: Size }),
+  /**
+   * alloc_pages(): take pages from the allocator; post_alloc_hook() zeroes them when init_on_alloc
+   * is on or the caller passed __GFP_ZERO, unless init_on_free already did (mm/page_alloc.c).
+   */
+  z.strictObject({ op: z.literal("alloc"), gpa: Size, size: Size, gfpZero: z.boolean().default(false) }),
+  /**
+   * dma_alloc_coherent() -> dma_direct_alloc() (kernel/dma/direct.c): alloc without __GFP_ZERO,
+   * share the pages if the arch forces DMA unencrypted (x86 TDX guests: yes; arm64 pKVM guests:
+   * no, force_dma_unencrypted() is is_realm_world()), and only then memset them to 0.
+   */
+  z.strictObject({ op: z.literal("dma-alloc"), gpa: Size, size: Size }),
+  /** memset(0) over a range, through the pages' own alias. */
+  z.strictObject({ op: z.literal("zero"), gpa: Size, size: Size }),
   /** A POST code on port 0x80: a milestone host hooks can react to. */
   z.strictObject({ op: z.literal("post"), value: z.number().int().nonnegative() }),
 ]);
@@ -75,6 +90,14 @@ export const HostAction = z.discriminatedUnion("op", [
 ]);
 export type HostAction = z.infer<typeof HostAction>;
 
+export const GuestKernelConfig = z.strictObject({
+  /** init_on_alloc=1 (CONFIG_INIT_ON_ALLOC_DEFAULT_ON): the page allocator zeroes every page it hands out. */
+  init_on_alloc: z.boolean().default(false),
+  /** init_on_free=1 (CONFIG_INIT_ON_FREE_DEFAULT_ON): pages are zeroed when freed (and not again on alloc). */
+  init_on_free: z.boolean().default(false),
+});
+export type GuestKernelConfig = z.infer<typeof GuestKernelConfig>;
+
 const Expectation = z.strictObject({
   outcome: Outcome,
   /** Invariants expected to be reported (empty: none). */
@@ -93,6 +116,8 @@ export const ScenarioSpec = z
       memory: Size,
       vcpus: z.number().int().min(1).max(64).default(1),
       policy: GuestPolicyName.default("linux"),
+      /** Guest kernel command line / config knobs that decide who zeroes (mm/page_alloc.c). */
+      kernel: GuestKernelConfig.default({ init_on_alloc: false, init_on_free: false }),
       /** Initial image pages (4K each) loaded at GPA 0 by INIT_MEM_REGION. */
       image: z
         .strictObject({ pages: z.array(z.string()).min(1), measure: z.boolean().default(true) })

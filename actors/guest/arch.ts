@@ -8,6 +8,13 @@ import type { Flow } from "../../src/kit/flows.ts";
 export class GuestPanic extends Error {}
 
 export interface GuestArch {
+  /**
+   * force_dma_unencrypted(): coherent DMA buffers must be shared with the host. x86 TDX guests:
+   * yes (CC_ATTR_GUEST_MEM_ENCRYPT, arch/x86/mm/mem_encrypt.c); arm64 pKVM guests: no, it is
+   * is_realm_world() (arch/arm64/include/asm/mem_encrypt.h): their DMA goes through a
+   * restricted-dma-pool shared once at probe.
+   */
+  readonly forceDmaUnencrypted: boolean;
   boot(self: Address): Flow<void>;
   /** A load or store through the page's own alias (its page-table view) or the other one. */
   access(

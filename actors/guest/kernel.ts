@@ -1,7 +1,7 @@
 // The guest kernel: per-vCPU workload flows on top of the platform's guest side (GuestArch), with
 // the policy deciding which checks run. A panic in any flow stops the whole guest.
-import { type Address, type Content, vcpuAddress } from "../../protocol/index.ts";
-import type { GuestStep } from "../../protocol/scenario.ts";
+import { type Address, type Content, PAGE_4K, vcpuAddress } from "../../protocol/index.ts";
+import type { GuestKernelConfig, GuestStep } from "../../protocol/scenario.ts";
 import type { Flow, TaskRunner } from "../../src/kit/flows.ts";
 import type { PartyIO } from "../../src/kit/outbox.ts";
 import { type GuestArch, GuestPanic } from "./arch.ts";
@@ -21,6 +21,7 @@ export class GuestKernel {
   constructor(
     readonly arch: GuestArch,
     private readonly policy: GuestPolicy,
+    private readonly config: GuestKernelConfig,
     private readonly io: PartyIO,
     private readonly tasks: TaskRunner,
   ) {}
@@ -67,11 +68,45 @@ export class GuestKernel {
         return step.to === "shared"
           ? yield* this.arch.toShared(self, step.gpa, step.size)
           : yield* this.arch.toPrivate(self, step.gpa, step.size);
+      case "free":
+        // free_pages_prepare(): init = want_init_on_free().
+        if (this.config.init_on_free) yield* this.clear(self, vcpu, step.gpa, step.size);
+        return;
+      case "alloc":
+        return yield* this.allocPages(self, vcpu, step.gpa, step.size, step.gfpZero);
+      case "dma-alloc":
+        return yield* this.dmaAlloc(self, vcpu, step.gpa, step.size);
+      case "zero":
+        return yield* this.clear(self, vcpu, step.gpa, step.size);
       case "post":
         return yield* this.arch.post(step.value);
       case "consume":
         return yield* this.consume(self, vcpu, step.gpa, step.bounce);
     }
+  }
+
+  /** post_alloc_hook(): init = !want_init_on_free() && want_init_on_alloc(gfp) (mm/page_alloc.c). */
+  private *allocPages(self: Address, vcpu: number, gpa: number, size: number, gfpZero: boolean): Flow<void> {
+    if (!this.config.init_on_free && (this.config.init_on_alloc || gfpZero))
+      yield* this.clear(self, vcpu, gpa, size);
+  }
+
+  /**
+   * dma_direct_alloc() (kernel/dma/direct.c): __dma_direct_alloc_pages(gfp & ~__GFP_ZERO), then
+   * dma_set_decrypted() when force_dma_unencrypted(), then memset(ret, 0, size): a shared buffer
+   * is visible to the host before it is cleared.
+   */
+  private *dmaAlloc(self: Address, vcpu: number, gpa: number, size: number): Flow<void> {
+    yield* this.allocPages(self, vcpu, gpa, size, false);
+    if (this.arch.forceDmaUnencrypted) yield* this.arch.toShared(self, gpa, size);
+    yield* this.clear(self, vcpu, gpa, size);
+  }
+
+  /** Zero whole pages with ordinary stores (memset, kernel_init_pages) through their own alias. */
+  private *clear(self: Address, vcpu: number, gpa: number, size: number): Flow<void> {
+    const first = gpa - (gpa % PAGE_4K);
+    for (let page = first; page < gpa + size; page += PAGE_4K)
+      yield* this.arch.access(self, vcpu, "write", page, "own", { k: "zero" });
   }
 
   /** Check a request in shared memory, then use it: from a private copy, or (naive) in place. */

@@ -3,7 +3,7 @@
 // are dropped (a dead kernel runs nothing).
 import { setup } from "xstate";
 import type { Envelope } from "../../protocol/index.ts";
-import type { GuestStep } from "../../protocol/scenario.ts";
+import type { GuestKernelConfig, GuestStep } from "../../protocol/scenario.ts";
 import { TaskRunner } from "../../src/kit/flows.ts";
 import { PartyIO } from "../../src/kit/outbox.ts";
 import { type PartyEvent, XStateParty } from "../../src/kit/xstate-party.ts";
@@ -84,6 +84,8 @@ export const guestMachine = setup({
 export interface GuestOptions {
   platform: "tdx" | "pkvm";
   policy: GuestPolicy["name"];
+  /** init_on_alloc / init_on_free (default: both off, as in a defconfig kernel). */
+  kernel?: GuestKernelConfig | undefined;
   workload: GuestStep[][];
 }
 
@@ -91,7 +93,8 @@ export function createGuestParty(options: GuestOptions): XStateParty {
   const io = new PartyIO();
   const tasks = new TaskRunner(io);
   const policy = GUEST_POLICIES[options.policy];
-  const arch = options.platform === "tdx" ? new TdxGuest(policy, io, tasks) : new PkvmGuest(policy, io);
-  const kernel = new GuestKernel(arch, policy, io, tasks);
+  const arch = options.platform === "tdx" ? new TdxGuest(policy, io, tasks) : new PkvmGuest(io);
+  const config = options.kernel ?? { init_on_alloc: false, init_on_free: false };
+  const kernel = new GuestKernel(arch, policy, config, io, tasks);
   return new XStateParty("guest", guestMachine, { kernel, tasks, workload: options.workload }, io);
 }

@@ -1,24 +1,19 @@
 // A protected guest's side of pKVM: memory is donated on first touch, sharing is a stage-2
 // permission change made in place by MEM_SHARE / MEM_UNSHARE (one page each), and nobody zeroes
-// on the way: Linux zeroes a page before sharing it and does not trust what a donated or
-// unshared page holds (it zeroes before first use); the naive policy does neither.
+// on the way: Linux's pkvm-guest driver (drivers/virt/coco/pkvm-guest/arm-pkvm-guest.c) issues
+// the hypercalls and zeroes nothing, before sharing or after unsharing; whether a page still
+// holds old data when it is shared is up to the page allocator (init_on_alloc, init_on_free).
 import { type Address, type Content, PAGE_4K } from "../../protocol/index.ts";
 import { call, type Flow } from "../../src/kit/flows.ts";
 import type { PartyIO } from "../../src/kit/outbox.ts";
-import { RangeSet } from "../../src/kit/range-set.ts";
 import { type GuestArch, GuestPanic } from "./arch.ts";
-import type { GuestPolicy } from "./policy.ts";
 
 const ZERO: Content = { k: "zero" };
 
 export class PkvmGuest implements GuestArch {
-  /** Pages the guest has written since it last stopped trusting them (donated or unshared). */
-  private readonly initialised = new RangeSet();
+  readonly forceDmaUnencrypted = false;
 
-  constructor(
-    private readonly policy: GuestPolicy,
-    private readonly io: PartyIO,
-  ) {}
+  constructor(private readonly io: PartyIO) {}
 
   *boot(_self: Address): Flow<void> {
     const r = yield* call("fw", { type: "ARM_SMCCC_VENDOR_HYP_KVM_HYP_MEMINFO" });
@@ -34,12 +29,8 @@ export class PkvmGuest implements GuestArch {
     _alias: "own" | "other",
     content: Content | undefined,
   ): Flow<Content | undefined> {
-    const page = gpa - (gpa % PAGE_4K);
-    if (op === "read" && this.policy.zeroUntrusted && !this.initialised.has(page)) {
-      yield* this.store(vcpu, page, ZERO);
-    }
     if (op === "write") {
-      yield* this.store(vcpu, gpa, content ?? ZERO);
+      yield* call("hw", { type: "guest.access", vcpu, op: "write", gpa, content: content ?? ZERO });
       return undefined;
     }
     const r = yield* call("hw", { type: "guest.access", vcpu, op: "read", gpa });
@@ -49,10 +40,9 @@ export class PkvmGuest implements GuestArch {
   /** Nothing to accept: the host donates a page when the guest first touches it. */
   *accept(): Flow<void> {}
 
-  /** set_memory_decrypted() on pKVM: MEM_SHARE each page, in place (Linux zeroes it first). */
+  /** set_memory_decrypted() on pKVM: MEM_SHARE each page, in place, whatever it holds. */
   *toShared(self: Address, gpa: number, size: number): Flow<void> {
     for (let page = gpa; page < gpa + size; page += PAGE_4K) {
-      if (this.policy.zeroBeforeShare) yield* this.store(vcpuOf(self), page, ZERO);
       const r = yield* call("fw", { type: "ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE", ipa: page });
       if (r.x0 !== 0)
         this.io.effect({
@@ -66,13 +56,12 @@ export class PkvmGuest implements GuestArch {
     this.io.effect({ e: "guest-view", by: self, gpa, size, view: "shared" });
   }
 
-  /** set_memory_encrypted() on pKVM: MEM_UNSHARE each page; what the host left there is not trusted. */
+  /** set_memory_encrypted() on pKVM: MEM_UNSHARE each page; what the host left there stays. */
   *toPrivate(self: Address, gpa: number, size: number): Flow<void> {
     for (let page = gpa; page < gpa + size; page += PAGE_4K) {
       const r = yield* call("fw", { type: "ARM_SMCCC_VENDOR_HYP_KVM_MEM_UNSHARE", ipa: page });
       if (r.x0 !== 0) throw new GuestPanic(`MEM_UNSHARE of 0x${page.toString(16)} failed: ${r.x0}`);
     }
-    this.initialised.remove(gpa, gpa + size);
     this.io.effect({ e: "guest-view", by: self, gpa, size, view: "private" });
   }
 
@@ -87,12 +76,4 @@ export class PkvmGuest implements GuestArch {
   *reportFatal(reason: string): Flow<void> {
     yield* call("fw", { type: "PSCI_SYSTEM_OFF", reason });
   }
-
-  private *store(vcpu: number, gpa: number, content: Content): Flow<void> {
-    yield* call("hw", { type: "guest.access", vcpu, op: "write", gpa, content });
-    const page = gpa - (gpa % PAGE_4K);
-    this.initialised.add(page, page + PAGE_4K);
-  }
 }
-
-const vcpuOf = (self: Address) => Number(self.slice("guest/vcpu".length));

@@ -13,10 +13,6 @@ export interface GuestPolicy {
   readonly checkRetryGpa: boolean;
   /** Keep the accepted bitmap and never accept a unit twice. */
   readonly trackAccepted: boolean;
-  /** pKVM: zero a page before MEM_SHARE (sharing is in place: nobody else clears it). */
-  readonly zeroBeforeShare: boolean;
-  /** pKVM: zero a donated or unshared page before first use instead of trusting its contents. */
-  readonly zeroUntrusted: boolean;
   /** Copy data from shared memory into private memory before checking and using it. */
   readonly copyBeforeUse: boolean;
 }
@@ -29,8 +25,6 @@ export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> 
     alreadyAcceptedIsFatal: true,
     checkRetryGpa: true,
     trackAccepted: true,
-    zeroBeforeShare: true,
-    zeroUntrusted: true,
     copyBeforeUse: true,
   },
   naive: {
@@ -40,8 +34,6 @@ export const GUEST_POLICIES: Readonly<Record<GuestPolicy["name"], GuestPolicy>> 
     alreadyAcceptedIsFatal: false,
     checkRetryGpa: false,
     trackAccepted: false,
-    zeroBeforeShare: false,
-    zeroUntrusted: false,
     copyBeforeUse: false,
   },
 };

@@ -22,6 +22,7 @@ import type { GuestPolicy } from "./policy.ts";
 const MAPGPA_MAX_RETRIES = 3;
 
 export class TdxGuest implements GuestArch {
+  readonly forceDmaUnencrypted = true;
   sharedBit = 0;
   /** GPAs accepted (Linux: the complement of the unaccepted bitmap). */
   readonly accepted = new RangeSet();

@@ -50,6 +50,7 @@ export function buildParty(name: PartyName, spec: ScenarioSpec, options: PartyOp
       return createGuestParty({
         platform: spec.platform,
         policy: spec.guest.policy,
+        kernel: spec.guest.kernel,
         workload: spec.guest.workload,
       });
   }

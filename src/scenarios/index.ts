@@ -2,12 +2,18 @@
 
 import type { Scenario } from "./define.ts";
 import {
+  dmaAllocNotShared,
+  dmaShareWindow,
+  dmaShareWindowInitOnAlloc,
+  dmaShareWindowInitOnFree,
+} from "./pkvm/dma.ts";
+import {
   pkvmBoot,
   pkvmGmemVmmTouch,
   pkvmKernelTouch,
   pkvmMemShareUntouched,
+  pkvmShareLeftover,
   pkvmShareLinux,
-  pkvmShareNaive,
   pkvmTeardown,
   pkvmUnmap,
   pkvmVmmTouch,
@@ -15,6 +21,7 @@ import {
 import { bootMeasured } from "./tdx/boot.ts";
 import { twoVcpus } from "./tdx/concurrency.ts";
 import { conversionRoundTrips, implicitConversion } from "./tdx/conversion.ts";
+import { tdxDmaAlloc } from "./tdx/dma.ts";
 import { acceptDemote, acceptSizeMismatch } from "./tdx/huge-pages.ts";
 import { lazyAccept2M, lazyAccept2MOn4K, lazyAccept4K } from "./tdx/lazy-accept.ts";
 import { flexiblePendingVe, punchHoleLinux, punchHoleNaive } from "./tdx/punch-hole.ts";
@@ -27,6 +34,7 @@ export const BUILT_IN: readonly Scenario[] = [
   lazyAccept2MOn4K,
   conversionRoundTrips,
   implicitConversion,
+  tdxDmaAlloc,
   punchHoleLinux,
   punchHoleNaive,
   flexiblePendingVe,
@@ -36,7 +44,11 @@ export const BUILT_IN: readonly Scenario[] = [
   teardown,
   pkvmBoot,
   pkvmShareLinux,
-  pkvmShareNaive,
+  pkvmShareLeftover,
+  dmaShareWindow,
+  dmaShareWindowInitOnAlloc,
+  dmaShareWindowInitOnFree,
+  dmaAllocNotShared,
   pkvmMemShareUntouched,
   pkvmVmmTouch,
   pkvmKernelTouch,

@@ -11,7 +11,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("cocomem run --transport", () => {
   it("should run a scenario with each party in its own process and say it went as expected", async () => {
-    const result = await cli("run", "pkvm/share-unshare-naive", "--transport", "process", "--json");
+    const result = await cli("run", "pkvm/share-leftover-secret", "--transport", "process", "--json");
     expect(result.code).toBe(0);
     const report = JSON.parse(result.out);
     expect(report.transport).toBe("process");

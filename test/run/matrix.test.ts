@@ -9,7 +9,9 @@ import { cli } from "../cli/capture.ts";
 /** Which monitor must report each violation cell, and for which invariant (from the monitors' contracts). */
 const VIOLATIONS: Record<string, [string, string]> = {
   "A3 tdx naive": ["integrity", "no silent zero page"],
+  "A4 pkvm linux": ["integrity", "guest reads what it wrote"],
   "A4 pkvm naive": ["integrity", "guest reads what it wrote"],
+  "A5 pkvm linux": ["confidentiality", "no guest secret reaches the host"],
   "A5 pkvm naive": ["confidentiality", "no guest secret reaches the host"],
   "A11 pkvm linux": [
     "sanitisation",
@@ -56,7 +58,7 @@ describe("the attack matrix", () => {
     expect((await runAttack(a3, "tdx", "naive", 99)).got).toBe("violation (guest)");
     expect((await runAttack(a3, "tdx", "linux", 99)).got).toBe("DoS");
     expect((await runAttack(a5, "pkvm", "naive", 99)).got).toBe("violation (guest)");
-    expect((await runAttack(a5, "pkvm", "linux", 99)).got).toBe("blocked");
+    expect((await runAttack(a5, "pkvm", "linux", 99)).got).toBe("violation (guest)");
     for (const id of ["A1", "A2"]) {
       const attack = ATTACKS.find((a) => a.id === id)!;
       for (const platform of PLATFORMS)

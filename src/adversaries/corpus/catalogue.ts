@@ -199,7 +199,8 @@ export const ATTACKS: readonly Attack[] = [
   {
     id: "A4",
     title: "data injection on shared -> private: fill the page with chosen data before it comes back",
-    stoppedBy: "trusted entity (TDX: ACCEPT zeroes); guest (pKVM: must not trust an unshared page)",
+    stoppedBy:
+      "trusted entity (TDX: ACCEPT zeroes); nobody on pKVM: MEM_UNSHARE keeps the contents and Linux does not clear an unshared page",
     workload: INJECT,
     adversary: inject,
     fires: {
@@ -215,13 +216,15 @@ export const ATTACKS: readonly Attack[] = [
     },
     expected: {
       tdx: { linux: "blocked", naive: "blocked" },
-      pkvm: { linux: "blocked", naive: "violation (guest)" },
+      // arm-pkvm-guest.c zeroes nothing after MEM_UNSHARE: Linux reads what the host put there.
+      pkvm: { linux: "violation (guest)", naive: "violation (guest)" },
     },
   },
   {
     id: "A5",
     title: "leak on private -> shared: read what the guest leaves in a page it shares",
-    stoppedBy: "trusted entity (TDX); guest (pKVM)",
+    stoppedBy:
+      "trusted entity (TDX: the shared page is a different page); nobody on pKVM: Linux shares in place without clearing",
     workload: SHARE,
     adversary: atMilestone(
       "A5-leak-on-share",
@@ -239,7 +242,8 @@ export const ATTACKS: readonly Attack[] = [
     },
     expected: {
       tdx: { linux: "blocked", naive: "blocked" },
-      pkvm: { linux: "blocked", naive: "violation (guest)" },
+      // Linux zeroes nothing before MEM_SHARE (P1): the secret it left is read in place.
+      pkvm: { linux: "violation (guest)", naive: "violation (guest)" },
     },
   },
   {

@@ -46,20 +46,10 @@ export const pkvmBoot = defineScenario(
   },
 );
 
-const roundTrip = (policy: "linux" | "naive"): GuestStepInput[] => [
-  { op: "write", gpa: BASE, tag: "left-behind-secret", secret: true },
-  { op: "convert", gpa: BASE, size: "4K", to: "shared" },
-  { op: "post", value: 1 },
-  { op: "write", gpa: BASE, tag: `public-${policy}`, secret: false },
-  { op: "post", value: 1 },
-  { op: "convert", gpa: BASE, size: "4K", to: "private" },
-  { op: "read", gpa: BASE },
-];
-
 const readShared = [{ value: 1, do: [{ op: "read-shared" as const, gpa: BASE, size: "4K" }] }];
 
 /** What the host read from a frame, in order: content labels. */
-function hostReads(run: CheckedRun): string[] {
+export function hostReads(run: CheckedRun): string[] {
   return effects(run, (e) => e.e === "read" && e.by.startsWith("host/")).map((e) =>
     e.e === "read" ? (e.content.k === "data" ? e.content.tag : e.content.k) : "",
   );
@@ -69,28 +59,56 @@ export const pkvmShareLinux = defineScenario(
   {
     name: "pkvm/share-unshare",
     description:
-      "Share and unshare in place: the Linux guest zeroes the page before MEM_SHARE, so the host reads zero then the public data, never the secret; contents survive the round trip.",
+      "Share and unshare in place: the guest puts public data in a page, MEM_SHAREs it, the host reads it, the guest updates it and MEM_UNSHAREs it; contents survive the round trip and nobody zeroes anything.",
     platform: "pkvm",
-    guest: { memory: "16M", workload: [roundTrip("linux")] },
+    guest: {
+      memory: "16M",
+      workload: [
+        [
+          { op: "write", gpa: BASE, tag: "request", secret: false },
+          { op: "convert", gpa: BASE, size: "4K", to: "shared" },
+          { op: "post", value: 1 },
+          { op: "write", gpa: BASE, tag: "reply", secret: false },
+          { op: "post", value: 1 },
+          { op: "convert", gpa: BASE, size: "4K", to: "private" },
+          { op: "read", gpa: BASE },
+        ],
+      ],
+    },
     host: { onPost: readShared },
     expect: { outcome: "completed" },
+    expectWithPolicy: { naive: { outcome: "completed", violations: [] } },
   },
   (run) => {
+    const unmet: string[] = [];
     const seen = hostReads(run).join(",");
-    return seen === "zero,public-linux" ? [] : [`host read ${seen}, expected zero,public-linux`];
+    if (seen !== "request,reply") unmet.push(`host read ${seen}, expected request,reply`);
+    const guestRead = effects(run, (e) => e.e === "read" && e.by.startsWith("guest/")).at(-1);
+    if (guestRead?.e !== "read" || guestRead.content.k !== "data" || guestRead.content.tag !== "reply")
+      unmet.push("the guest did not read its reply back after MEM_UNSHARE");
+    return unmet;
   },
 );
 
-export const pkvmShareNaive = defineScenario(
+export const pkvmShareLeftover = defineScenario(
   {
-    name: "pkvm/share-unshare-naive",
+    name: "pkvm/share-leftover-secret",
     description:
-      "The same round trip with a guest that shares without zeroing: sharing is in place, so the host reads the secret left in the page; the guest is responsible.",
+      "A page that holds a secret is shared as it is: Linux's pkvm-guest driver zeroes nothing before MEM_SHARE and sharing is in place, so the host reads the secret; the guest is responsible (whoever shares a page must clear it first).",
     platform: "pkvm",
-    guest: { memory: "16M", policy: "naive", workload: [roundTrip("naive")] },
+    guest: {
+      memory: "16M",
+      workload: [
+        [
+          { op: "write", gpa: BASE, tag: "left-behind-secret", secret: true },
+          { op: "convert", gpa: BASE, size: "4K", to: "shared" },
+          { op: "post", value: 1 },
+        ],
+      ],
+    },
     host: { onPost: readShared },
     expect: { outcome: "violation", violations: ["no guest secret reaches the host"] },
-    expectWithPolicy: { linux: { outcome: "completed", violations: [] } },
+    expectWithPolicy: { naive: { outcome: "violation", violations: ["no guest secret reaches the host"] } },
   },
   (run) =>
     run.result.violations.every((v) => v.responsible === "guest")
