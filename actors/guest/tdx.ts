@@ -1,6 +1,8 @@
-// The TD guest's side of TDX (arch/x86/coco/tdx/tdx.c, mm/unaccepted_memory.c): TDG.VP.INFO at
-// boot, accept_memory() with the 2M -> 4K fallback, conversions in Linux's order (MapGPA, then
-// accept), the private/shared alias picked by the GPA's shared bit, and the policy's checks.
+// The TD guest's side of TDX (arch/x86/coco/tdx/tdx.c, tdx-shared.c, mm/unaccepted_memory.c,
+// Linux 7.0): TDG.VP.INFO and disable_sept_ve() at boot, accept_memory() falling back 2M -> 4K on
+// any failure, conversions in Linux's order (to private: MapGPA, accept, then the PTEs; to shared:
+// the PTEs, then MapGPA), the private/shared alias picked by the GPA's shared bit, and the
+// policy's checks.
 import {
   type Address,
   CONFIG_FLEXIBLE_PENDING_VE,
@@ -93,53 +95,68 @@ export class TdxGuest implements GuestArch {
       }
       const page = gpa - (gpa % PAGE_4K);
       this.io.effect({ e: "fault", by: self, kind: "#VE", gpa: page, detail: "naive guest accepts on #VE" });
-      yield* this.acceptOne(page, 0);
+      if (!(yield* this.tryAcceptOne(page, 0))) throw new GuestPanic("TDX: Failed to accept memory");
     }
     throw new GuestPanic(`access to GPA 0x${gpa.toString(16)} keeps faulting`);
   }
 
-  /** accept_memory(): 2M where aligned and asked, 4K otherwise; fall back on PAGE_SIZE_MISMATCH. */
+  /**
+   * accept_memory() -> arch_accept_memory(): accept whole units under the unaccepted-memory lock,
+   * skipping units already accepted; a failure panics ("TDX: Failed to accept memory").
+   * `level` is the largest page size tried (1G pages are not modelled: Linux would try 1G first).
+   */
   *accept(gpa: number, size: number, level: Level): Flow<void> {
     let at = gpa;
     const end = gpa + size;
     while (at < end) {
-      const big = level === 1 && at % PAGE_2M === 0 && end - at >= PAGE_2M;
-      const unit = big ? PAGE_2M : PAGE_4K;
-      if (this.policy.trackAccepted && this.accepted.covers(at, at + unit)) {
-        at += unit;
-        continue;
-      }
-      yield* lock(`accept:${Math.floor(at / PAGE_2M)}`);
-      try {
-        if (!(this.policy.trackAccepted && this.accepted.covers(at, at + unit))) {
-          const done = yield* this.acceptOne(at, big ? 1 : 0);
-          if (!done) {
-            for (let page = at; page < at + unit; page += PAGE_4K) {
-              if (!(this.policy.trackAccepted && this.accepted.has(page))) yield* this.acceptOne(page, 0);
-            }
+      const unit = level === 1 && at % PAGE_2M === 0 && end - at >= PAGE_2M ? PAGE_2M : PAGE_4K;
+      if (!(this.policy.trackAccepted && this.accepted.covers(at, at + unit))) {
+        const key = `accept:${Math.floor(at / PAGE_2M)}`;
+        yield* lock(key);
+        try {
+          if (!(this.policy.trackAccepted && this.accepted.covers(at, at + unit))) {
+            if (!(yield* this.acceptMemory(at, unit, level)))
+              throw new GuestPanic("TDX: Failed to accept memory");
           }
+        } finally {
+          this.tasks.unlock(key);
         }
-      } finally {
-        this.tasks.unlock(`accept:${Math.floor(at / PAGE_2M)}`);
       }
       at += unit;
     }
   }
 
-  /** One TDG.MEM.PAGE.ACCEPT; false when a 2M accept must fall back to 4K. */
-  private *acceptOne(gpa: number, level: Level): Flow<boolean> {
+  /**
+   * tdx_accept_memory() (arch/x86/coco/tdx/tdx-shared.c): the largest aligned size that fits,
+   * falling back to the next smaller one on any failure (try_accept_one()); false once a 4K
+   * accept fails. The naive guest also counts TDX_PAGE_ALREADY_ACCEPTED as accepted.
+   */
+  private *acceptMemory(gpa: number, size: number, maxLevel: Level): Flow<boolean> {
+    let at = gpa;
+    const end = gpa + size;
+    while (at < end) {
+      let done = false;
+      for (let level = maxLevel; level >= 0 && !done; level--) {
+        const unit = level === 1 ? PAGE_2M : PAGE_4K;
+        if (at % unit !== 0 || end - at < unit) continue;
+        done =
+          (this.policy.trackAccepted && level === 0 && this.accepted.has(at)) ||
+          (yield* this.tryAcceptOne(at, level as Level));
+        if (done) at += unit;
+      }
+      if (!done) return false;
+    }
+    return true;
+  }
+
+  private *tryAcceptOne(gpa: number, level: Level): Flow<boolean> {
     const r = yield* call("fw", { type: "TDG.MEM.PAGE.ACCEPT", gpa, level });
     const size = level === 1 ? PAGE_2M : PAGE_4K;
-    if (isTdxSuccess(r.status)) {
-      this.markAccepted(gpa, size);
-      return true;
-    }
-    if (level === 1 && tdxStatusIs(r.status, "TDX_PAGE_SIZE_MISMATCH")) return false;
-    if (tdxStatusIs(r.status, "TDX_PAGE_ALREADY_ACCEPTED") && !this.policy.alreadyAcceptedIsFatal) {
-      this.markAccepted(gpa, size);
-      return true;
-    }
-    throw new GuestPanic(`Failed to accept memory at 0x${gpa.toString(16)}: ${tdxStatusName(r.status)}`);
+    const accepted =
+      isTdxSuccess(r.status) ||
+      (tdxStatusIs(r.status, "TDX_PAGE_ALREADY_ACCEPTED") && !this.policy.alreadyAcceptedIsFatal);
+    if (accepted) this.markAccepted(gpa, size);
+    return accepted;
   }
 
   private markAccepted(gpa: number, size: number): void {
@@ -147,32 +164,44 @@ export class TdxGuest implements GuestArch {
     this.io.effect({ e: "accepted", by: "guest/kernel", gpa, size });
   }
 
-  /** set_memory_decrypted(): PTEs to shared, then MapGPA(shared alias). The old page is the host's to drop. */
+  /**
+   * set_memory_decrypted() (__set_memory_enc_pgtable(), arch/x86/mm/pat/set_memory.c): flush,
+   * PTEs to shared, then MapGPA(shared alias) in tdx_enc_status_change_finish(). On failure the
+   * PTEs stay shared over a page that is still private ("Recoverable #VE"), and the pages leak.
+   */
   *toShared(self: Address, gpa: number, size: number): Flow<void> {
     this.sharedView.add(gpa, gpa + size);
     this.io.effect({ e: "guest-view", by: self, gpa, size, view: "shared" });
     this.accepted.remove(gpa, gpa + size);
-    if (!(yield* this.mapGpa(self, gpa + this.sharedBit, size))) {
-      this.io.effect({
-        e: "fault",
-        by: self,
-        kind: "conversion-failed",
-        gpa,
-        detail: "MapGPA to shared failed: pages leaked",
-      });
-    }
+    if (!(yield* this.mapGpa(self, gpa + this.sharedBit, size)))
+      this.conversionFailed(self, gpa, size, "shared");
   }
 
-  /** set_memory_encrypted(): MapGPA(private), then accept every page (contents are zero after). */
+  /**
+   * set_memory_encrypted(): tdx_enc_status_change_prepare() does MapGPA(private) and accepts the
+   * whole range before the PTEs change, so no vCPU sees a private PTE over a PENDING page. On
+   * failure the PTEs are never flipped.
+   */
   *toPrivate(self: Address, gpa: number, size: number): Flow<void> {
-    if (!(yield* this.mapGpa(self, gpa, size))) {
-      throw new GuestPanic(`MapGPA to private failed at 0x${gpa.toString(16)}`);
+    // Conversion always re-accepts: the bitmap only covers boot-time unaccepted memory.
+    this.accepted.remove(gpa, gpa + size);
+    if (!(yield* this.mapGpa(self, gpa, size)) || !(yield* this.acceptMemory(gpa, size, 1))) {
+      this.conversionFailed(self, gpa, size, "private");
+      return;
     }
     this.sharedView.remove(gpa, gpa + size);
     this.io.effect({ e: "guest-view", by: self, gpa, size, view: "private" });
-    // Conversion always re-accepts: the bitmap only covers boot-time unaccepted memory.
-    this.accepted.remove(gpa, gpa + size);
-    yield* this.accept(gpa, size, 1);
+  }
+
+  /** The WARN of __set_memory_enc_pgtable()'s vmm_fail path; the caller gets -EIO and goes on. */
+  private conversionFailed(self: Address, gpa: number, size: number, to: "shared" | "private"): void {
+    this.io.effect({
+      e: "fault",
+      by: self,
+      kind: "conversion-failed",
+      gpa,
+      detail: `CPA VMM failure to convert memory (addr=0x${gpa.toString(16)}, numpages=${size / PAGE_4K}) to ${to}: -5`,
+    });
   }
 
   /** TDG.VP.VMCALL<MapGPA> with Linux's RETRY handling (tdx_map_gpa). */
@@ -200,8 +229,9 @@ export class TdxGuest implements GuestArch {
           });
           return false;
         }
+        // max_retries_per_page: three RETRYs in a row without progress and tdx_map_gpa() gives up.
         retries = r.retryGpa === at ? retries + 1 : 0;
-        if (retries > MAPGPA_MAX_RETRIES) return false;
+        if (retries >= MAPGPA_MAX_RETRIES) return false;
       }
       at = r.retryGpa;
     }

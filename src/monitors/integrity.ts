@@ -34,6 +34,14 @@ export class IntegrityMonitor implements Monitor {
 
   observe(line: LogLine, report: (f: Finding) => void): void {
     this.sharedBit.observe(line);
+    if (line.type === "msg" && line.kind === "request" && line.msg.type === "TDG.VP.VMCALL<MapGPA>") {
+      // TDX: a guest converting a range, either way, gives its pages up and gets fresh ones
+      // (accepted, so zero, before its PTEs turn private again).
+      if (!isGuest(line.from) || !("size" in line.msg)) return;
+      const start = line.msg.gpa % this.sharedBit.value;
+      for (let gpa = page(start); gpa < start + line.msg.size; gpa += PAGE) this.expected.delete(gpa);
+      return;
+    }
     if (line.type !== "effect") return;
     const e = line.effect;
     switch (e.e) {
@@ -55,8 +63,6 @@ export class IntegrityMonitor implements Monitor {
         for (let gpa = page(e.gpa); gpa < e.gpa + e.size; gpa += PAGE) {
           if (e.view === "shared") this.shared.add(gpa);
           else this.shared.delete(gpa);
-          // TDX: the guest gave the range up, or asked for fresh pages. pKVM: contents stay.
-          if (this.contract === "tdx") this.expected.delete(gpa);
         }
         return;
       case "consumed":

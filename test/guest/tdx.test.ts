@@ -59,9 +59,8 @@ describe("the Linux TD guest's accept", () => {
     expect(run.request).toEqual({ type: "TDG.MEM.PAGE.ACCEPT", gpa: 0x200000, level: 0 });
     run.answer({ type: "TDG.MEM.PAGE.ACCEPT", status: ALREADY_ACCEPTED });
     expect(run.failure).toBeInstanceOf(GuestPanic);
-    expect((run.failure as Error).message).toBe(
-      "Failed to accept memory at 0x200000: TDX_PAGE_ALREADY_ACCEPTED",
-    );
+    // arch_accept_memory(): panic("TDX: Failed to accept memory") once tdx_accept_memory() fails.
+    expect((run.failure as Error).message).toBe("TDX: Failed to accept memory");
     expect(run.guest.accepted.has(0x200000)).toBe(false);
   });
 
@@ -91,5 +90,93 @@ describe("the Linux TD guest's accept", () => {
     expect(run.request).toEqual({ type: "TDG.MEM.PAGE.ACCEPT", gpa: 0x200000, level: 0 });
     for (let i = 0; i < 512; i++) run.answer({ type: "TDG.MEM.PAGE.ACCEPT", status: SUCCESS });
     expect(run.done).toBe(true);
+  });
+});
+
+describe("tdx_accept_memory() falls back on any failure (try_accept_one, tdx-shared.c)", () => {
+  it("should try 4K after a 2M accept fails with TDX_OPERAND_BUSY, not only on a size mismatch", () => {
+    const run = drive("linux", (guest) => guest.accept(0x200000, 0x200000, 1));
+    run.answer({ type: "TDG.MEM.PAGE.ACCEPT", status: "0x8000020000000092" });
+    expect(run.request).toEqual({ type: "TDG.MEM.PAGE.ACCEPT", gpa: 0x200000, level: 0 });
+    for (let i = 0; i < 512; i++) run.answer({ type: "TDG.MEM.PAGE.ACCEPT", status: SUCCESS });
+    expect(run.done).toBe(true);
+  });
+
+  it("should panic once a 4K accept fails, after the 2M try", () => {
+    const run = drive("linux", (guest) => guest.accept(0x200000, 0x200000, 1));
+    run.answer({ type: "TDG.MEM.PAGE.ACCEPT", status: "0xc0000b0b00000001" });
+    run.answer({ type: "TDG.MEM.PAGE.ACCEPT", status: SUCCESS });
+    run.answer({ type: "TDG.MEM.PAGE.ACCEPT", status: "0xc0000b0d00000000" });
+    expect(run.request).toBeUndefined();
+    expect((run.failure as Error).message).toBe("TDX: Failed to accept memory");
+  });
+});
+
+const SHARED_BIT = 2 ** 47;
+const MAPGPA_SUCCESS = { type: "TDG.VP.VMCALL<MapGPA>", status: SUCCESS };
+const retryAt = (gpa: number) => ({
+  type: "TDG.VP.VMCALL<MapGPA>",
+  status: "0x0000000000000001",
+  retryGpa: gpa,
+});
+
+describe("set_memory_encrypted() on TDX (tdx_enc_status_change_prepare, set_memory.c)", () => {
+  /** The guest after boot with GPAW 48, its page shared, then converting it back. */
+  function toPrivate() {
+    const run = drive("linux", function* (guest) {
+      guest.sharedBit = SHARED_BIT;
+      guest.sharedView.add(0x200000, 0x201000);
+      yield* guest.toPrivate("guest/vcpu0", 0x200000, 0x1000);
+    });
+    return run;
+  }
+
+  it("should MapGPA, then accept, and only then turn the PTEs private", () => {
+    const run = toPrivate();
+    expect(run.request).toEqual({ type: "TDG.VP.VMCALL<MapGPA>", gpa: 0x200000, size: 0x1000 });
+    run.answer(MAPGPA_SUCCESS);
+    expect(run.request).toEqual({ type: "TDG.MEM.PAGE.ACCEPT", gpa: 0x200000, level: 0 });
+    expect(run.guest.sharedView.has(0x200000)).toBe(true);
+    run.answer({ type: "TDG.MEM.PAGE.ACCEPT", status: SUCCESS });
+    expect(run.done).toBe(true);
+    expect(run.guest.sharedView.has(0x200000)).toBe(false);
+  });
+
+  it("should leave the PTEs shared and go on (-EIO, a WARN) when the accept fails", () => {
+    const run = toPrivate();
+    run.answer(MAPGPA_SUCCESS);
+    run.answer({ type: "TDG.MEM.PAGE.ACCEPT", status: "0xc0000b0d00000000" });
+    expect(run.failure).toBeUndefined();
+    expect(run.done).toBe(true);
+    expect(run.guest.sharedView.has(0x200000)).toBe(true);
+  });
+
+  it("should give up after three RETRYs in a row without progress (max_retries_per_page)", () => {
+    const run = toPrivate();
+    for (let i = 0; i < 3; i++) {
+      expect(run.request).toEqual({ type: "TDG.VP.VMCALL<MapGPA>", gpa: 0x200000, size: 0x1000 });
+      run.answer(retryAt(0x200000));
+    }
+    expect(run.request).toBeUndefined();
+    expect(run.done).toBe(true);
+    expect(run.guest.sharedView.has(0x200000)).toBe(true);
+  });
+
+  it("should reset the count on progress and fail on a RETRY address outside the range", () => {
+    const run = drive("linux", function* (guest) {
+      guest.sharedBit = SHARED_BIT;
+      guest.sharedView.add(0x200000, 0x203000);
+      yield* guest.toPrivate("guest/vcpu0", 0x200000, 0x3000);
+    });
+    run.answer(retryAt(0x200000));
+    run.answer(retryAt(0x200000));
+    run.answer(retryAt(0x201000));
+    expect(run.request).toEqual({ type: "TDG.VP.VMCALL<MapGPA>", gpa: 0x201000, size: 0x2000 });
+    run.answer(retryAt(0x201000));
+    run.answer(retryAt(0x201000));
+    expect(run.request).toEqual({ type: "TDG.VP.VMCALL<MapGPA>", gpa: 0x201000, size: 0x2000 });
+    run.answer(retryAt(0x100000));
+    expect(run.request).toBeUndefined();
+    expect(run.guest.sharedView.has(0x200000)).toBe(true);
   });
 });

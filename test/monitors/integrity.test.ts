@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { IntegrityMonitor } from "../../src/monitors/integrity.ts";
-import { effect, guestData, hostData, observe, SHARED_48, vpInfo, ZERO } from "./lines.ts";
+import { effect, guestData, hostData, mapGpa, observe, SHARED_48, vpInfo, ZERO } from "./lines.ts";
 
 const GPA = 0x200000;
 const HPA = 0x1_0040_0000;
@@ -104,7 +104,7 @@ describe("IntegrityMonitor", () => {
     ]);
   });
 
-  it("should accept a zero again after the guest converted the page (guest-view)", () => {
+  it("should accept a zero again after the guest converted the page (Linux order: MapGPA, accept, PTEs)", () => {
     const monitor = new IntegrityMonitor("tdx");
     expect(
       observe(monitor, [
@@ -112,14 +112,28 @@ describe("IntegrityMonitor", () => {
         acceptZero(2, GPA, HPA),
         effect(3, { e: "write", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: guestData("a", true) }),
         effect(4, { e: "guest-view", by: "guest/vcpu0", gpa: GPA, size: 0x1000, view: "shared" }),
-        effect(5, { e: "guest-view", by: "guest/vcpu0", gpa: GPA, size: 0x1000, view: "private" }),
-        acceptZero(6, GPA, HPA + 0x1000),
-        effect(7, { e: "read", by: "guest/vcpu0", hpa: HPA + 0x1000, gpa: GPA, content: ZERO }),
+        mapGpa(5, SHARED_48 + GPA, 0x1000),
+        mapGpa(6, GPA, 0x1000),
+        acceptZero(7, GPA, HPA + 0x1000),
+        effect(8, { e: "guest-view", by: "guest/vcpu0", gpa: GPA, size: 0x1000, view: "private" }),
+        effect(9, { e: "read", by: "guest/vcpu0", hpa: HPA + 0x1000, gpa: GPA, content: ZERO }),
       ]),
     ).toEqual([]);
   });
 
-  it("should only forget the pages the guest-view effect covers", () => {
+  it("should still call a zero silent when the page was replaced without the guest converting it", () => {
+    const findings = observe(new IntegrityMonitor("tdx"), [
+      vpInfo(1, 48),
+      acceptZero(2, GPA, HPA),
+      effect(3, { e: "write", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: guestData("a", true) }),
+      effect(4, { e: "guest-view", by: "guest/vcpu0", gpa: GPA, size: 0x1000, view: "private" }),
+      acceptZero(5, GPA, HPA + 0x1000),
+      effect(6, { e: "read", by: "guest/vcpu0", hpa: HPA + 0x1000, gpa: GPA, content: ZERO }),
+    ]);
+    expect(findings.map((f) => f.invariant)).toEqual(["no silent zero page"]);
+  });
+
+  it("should only forget the pages the guest's MapGPA covers", () => {
     const findings = observe(new IntegrityMonitor("tdx"), [
       acceptZero(1, GPA, HPA, 2),
       effect(2, { e: "write", by: "guest/vcpu0", hpa: HPA, gpa: GPA, content: guestData("a") }),
@@ -130,7 +144,7 @@ describe("IntegrityMonitor", () => {
         gpa: GPA + 0x1000,
         content: guestData("b"),
       }),
-      effect(4, { e: "guest-view", by: "guest/vcpu0", gpa: GPA, size: 0x1000, view: "private" }),
+      mapGpa(4, GPA, 0x1000),
       acceptZero(5, GPA, HPA + 0x2000, 2),
       effect(6, { e: "read", by: "guest/vcpu0", hpa: HPA + 0x2000, gpa: GPA, content: ZERO }),
       effect(7, { e: "read", by: "guest/vcpu0", hpa: HPA + 0x3000, gpa: GPA + 0x1000, content: ZERO }),

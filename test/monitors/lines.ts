@@ -58,3 +58,19 @@ export function finish(monitor: Monitor): Finding[] {
   monitor.finish?.((f) => found.push(f));
   return found;
 }
+
+/** A guest's TDG.VP.VMCALL<MapGPA> request for a range (shared bit set: to shared). */
+export function mapGpa(seq: number, gpa: number, size: number): LogLine {
+  const line: LogLine = {
+    type: "msg",
+    seq,
+    id: `mapgpa-${seq}`,
+    from: "guest/vcpu0",
+    to: "fw",
+    kind: "request",
+    msg: { type: "TDG.VP.VMCALL<MapGPA>", gpa, size },
+  };
+  Envelope.parse(line);
+  schemaFor("request", "TDG.VP.VMCALL<MapGPA>")!.parse(line.msg);
+  return line;
+}

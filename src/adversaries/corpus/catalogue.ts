@@ -315,7 +315,8 @@ export const ATTACKS: readonly Attack[] = [
   {
     id: "A9",
     title: "lie about a conversion: bogus RETRY progress for MapGPA",
-    stoppedBy: "guest (TDX); nothing to lie about on pKVM (EL2 performs the share)",
+    stoppedBy:
+      "guest (TDX: tdx_map_gpa() rejects the RETRY address, the conversion fails with -EIO and the PTEs stay shared); nothing to lie about on pKVM (EL2 performs the share)",
     workload: ROUND_TRIP,
     adversary: (platform) => {
       let toPrivate = false;
@@ -353,7 +354,8 @@ export const ATTACKS: readonly Attack[] = [
       // No MapGPA on pKVM: the guest's MEM_SHARE is done by EL2 itself, so there is nothing to lie about.
       pkvm: "n/a",
     },
-    expected: { tdx: { linux: "detected", naive: "blocked" }, pkvm: { linux: "n/a", naive: "n/a" } },
+    // Linux WARNs and fails the conversion (-EIO) but does not stop: nothing is lost either way.
+    expected: { tdx: { linux: "blocked", naive: "blocked" }, pkvm: { linux: "n/a", naive: "n/a" } },
   },
   {
     id: "A10",
