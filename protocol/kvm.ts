@@ -50,6 +50,13 @@ export const KvmExit = z.discriminatedUnion("exit_reason", [
 export type KvmExit = z.infer<typeof KvmExit>;
 
 export const kvmCalls = {
+  KVM_ENABLE_CAP: call(
+    "KVM_ENABLE_CAP",
+    "kvm",
+    "Enable a VM capability. KVM_CAP_EXIT_HYPERCALL (201): args0 is the mask of hypercalls KVM may forward to userspace (bit 12: KVM_HC_MAP_GPA_RANGE); without it a TD's MapGPA gets SUBFUNC_UNSUPPORTED.",
+    { cap: z.literal("KVM_CAP_EXIT_HYPERCALL"), args0: z.number().int().nonnegative() },
+    Ret,
+  ),
   KVM_TDX_INIT_VM: call(
     "KVM_TDX_INIT_VM",
     "kvm",

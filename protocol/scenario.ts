@@ -131,6 +131,8 @@ export const ScenarioSpec = z
         septVeDisable: z.boolean().default(true),
         /** TDX: a KVM that sets CONFIG_FLAGS.FLEXIBLE_PENDING_VE (upstream never does), so the guest sets TD_CTLS itself. */
         flexiblePendingVe: z.boolean().default(false),
+        /** TDX: the VMM gives up after building the TD and destroys it before KVM_TDX_FINALIZE_VM. */
+        stopBeforeFinalize: z.boolean().default(false),
         /** Erratum parts: a host read of a private line machine-checks the host. */
         hostReadMachineChecks: z.boolean().default(false),
         /** pKVM host: pinned anonymous memory (upstream) or guest_memfd with in-place sharing (2026 proposal). */
@@ -142,6 +144,7 @@ export const ScenarioSpec = z
         privateLevel: "4K",
         septVeDisable: true,
         flexiblePendingVe: false,
+        stopBeforeFinalize: false,
         hostReadMachineChecks: false,
         variant: "pinned",
         onPost: [],

@@ -14,7 +14,7 @@ import {
   sharedBitOf,
   TD_CTLS_PENDING_VE_DISABLE,
 } from "../../protocol/index.ts";
-import { isTdxSuccess, TDVMCALL_STATUS, tdxStatusIs, tdxStatusName } from "../../protocol/status.ts";
+import { isTdxSuccess, TDVMCALL_STATUS, tdxStatusIs } from "../../protocol/status.ts";
 import { call, type Flow, lock, type TaskRunner } from "../../src/kit/flows.ts";
 import type { PartyIO } from "../../src/kit/outbox.ts";
 import { RangeSet } from "../../src/kit/range-set.ts";

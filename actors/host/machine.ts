@@ -118,6 +118,8 @@ export interface HonestHostOptions {
   septVeDisable: boolean;
   /** TDX: a modified KVM that sets CONFIG_FLAGS.FLEXIBLE_PENDING_VE (default: upstream, never). */
   flexiblePendingVe?: boolean | undefined;
+  /** TDX: the VMM gives up after building the TD, before KVM_TDX_FINALIZE_VM. */
+  stopBeforeFinalize?: boolean | undefined;
   image?: { pages: string[]; measure: boolean } | undefined;
   onPost: { value: number; do: HostAction[] }[];
   privateLevel: Level;

@@ -84,7 +84,7 @@ function lifecycle(format: Format): string {
       state,
       spec.op,
       [...spec.calls, ...ANY_STATE_CALLS].join(", ") || "-",
-      spec.advance ? `${spec.advance.call} -> ${spec.advance.to}` : "-",
+      spec.advances.length ? spec.advances.map((a) => `${a.call} -> ${a.to}`).join(", ") : "-",
       spec.refusal,
     ];
   });

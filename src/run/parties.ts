@@ -79,6 +79,7 @@ function buildHost(spec: ScenarioSpec, adversary: Adversary | undefined, chooser
     vcpus: guest.vcpus,
     septVeDisable: host.septVeDisable,
     flexiblePendingVe: host.flexiblePendingVe,
+    stopBeforeFinalize: host.stopBeforeFinalize,
     image: guest.image,
     onPost: host.onPost,
     privateLevel: host.privateLevel === "2M" ? 1 : 0,

@@ -25,7 +25,7 @@ import { tdxDmaAlloc } from "./tdx/dma.ts";
 import { acceptDemote, acceptSizeMismatch } from "./tdx/huge-pages.ts";
 import { lazyAccept2M, lazyAccept2MOn4K, lazyAccept4K } from "./tdx/lazy-accept.ts";
 import { flexiblePendingVe, punchHoleLinux, punchHoleNaive } from "./tdx/punch-hole.ts";
-import { teardown } from "./tdx/teardown.ts";
+import { teardown, teardownUnfinalized } from "./tdx/teardown.ts";
 
 export const BUILT_IN: readonly Scenario[] = [
   bootMeasured,
@@ -42,6 +42,7 @@ export const BUILT_IN: readonly Scenario[] = [
   acceptSizeMismatch,
   acceptDemote,
   teardown,
+  teardownUnfinalized,
   pkvmBoot,
   pkvmShareLinux,
   pkvmShareLeftover,

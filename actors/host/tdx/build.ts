@@ -82,7 +82,7 @@ export function* initMemRegion(
     if (!vm.privateAttr.has(page)) return EINVAL;
     const src = vm.memory.alloc4K();
     yield* call("hw", { type: "host.access", op: "write", hpa: src, content: source[i]! });
-    yield* linkTables(vm, page, 0);
+    if ((yield* linkTables(vm, page, 0)) !== "linked") return EIO;
     const hpa = yield* gmemPage(vm, page, 0, false);
     const r = yield* call("fw", { type: "TDH.MEM.PAGE.ADD", gpa: page, hpa, source: src });
     vm.memory.free(src, 1);
@@ -100,6 +100,7 @@ export function* initMemRegion(
 export function* finalizeVm(vm: TdxVm): Flow<Response<"KVM_TDX_FINALIZE_VM">> {
   const fin = yield* call("fw", { type: "TDH.MR.FINALIZE" });
   if (!isTdxSuccess(fin.status)) return { type: "KVM_TDX_FINALIZE_VM", ret: EIO };
+  vm.finalized = true;
   const rd = yield* call("fw", { type: "TDH.MNG.RD", field: "MRTD" });
   vm.lifecycle.notify({ type: "vm.built" });
   return { type: "KVM_TDX_FINALIZE_VM", ret: 0, mrtd: rd.value };

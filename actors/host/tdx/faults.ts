@@ -4,10 +4,10 @@
 // an access whose kind does not match the GFN's attribute goes to userspace as
 // KVM_EXIT_MEMORY_FAULT; a fault racing an invalidation retries (RET_PF_RETRY).
 import { type KvmExit, type Level, PAGE_2M, PAGE_4K } from "../../../protocol/index.ts";
-import { isTdxSuccess, tdxStatusIs, tdxStatusName } from "../../../protocol/status.ts";
+import { isTdxSuccess } from "../../../protocol/status.ts";
 import { call, type Flow } from "../../../src/kit/flows.ts";
 import { align, idx1G, idx2M, KVM, type TdxVm } from "./vm.ts";
-import { demote, retrying, underMmuLock } from "./zap.ts";
+import { bugVm, demote, operandBusy, underMmuLock } from "./zap.ts";
 
 export type FaultResult =
   | { kind: "resume" }
@@ -20,9 +20,6 @@ export interface EptViolation {
   acceptLevel?: Level | undefined;
   eeq?: "PENDING_EPT_VIOLATION" | undefined;
 }
-
-/** How often an AUG answered TDX_OPERAND_BUSY is reissued. */
-const AUG_RETRIES = 15;
 
 export function* handleEptViolation(vm: TdxVm, exit: EptViolation): Flow<FaultResult> {
   if (!exit.private) return yield* sharedFault(vm, exit.gpa - vm.sharedBit);
@@ -54,7 +51,9 @@ export function* handleEptViolation(vm: TdxVm, exit: EptViolation): Flow<FaultRe
     if (vm.mirror2M.has(base2M) || vm.mirror4K.has(page))
       return yield* alreadyMapped(vm, base2M, exit.acceptLevel);
     if (level === 1 && vm.tables2M.has(idx2M(page))) return retryFault(vm, page, "2M range split meanwhile");
-    yield* mapPrivate(vm, target, level, hpa);
+    const mapped = yield* mapPrivate(vm, target, level, hpa);
+    if (mapped === "busy") return retryFault(vm, page, "TDX_OPERAND_BUSY: -EBUSY, the fault is retried");
+    if (mapped === "bugged") return { kind: "kill", reason: "the VM is bugged" };
     return { kind: "resume" };
   });
 }
@@ -99,37 +98,45 @@ function* sharedFault(vm: TdxVm, gpa: number): Flow<FaultResult> {
   return { kind: "resume" };
 }
 
+/** What a SEAMCALL of the fault path came to: done, -EBUSY (retry the fault), or TDX_BUG_ON. */
+type SeptResult = "linked" | "busy" | "bugged";
+
 /** The S-EPT pages above a leaf: a 1G-level table, and a 2M-level one for a 4K leaf. */
-export function* linkTables(vm: TdxVm, gpa: number, level: Level): Flow<void> {
+export function* linkTables(vm: TdxVm, gpa: number, level: Level): Flow<SeptResult> {
   if (!vm.tables1G.has(idx1G(gpa))) {
-    const spt = vm.memory.alloc4K();
-    const r = yield* call("fw", {
-      type: "TDH.MEM.SEPT.ADD",
-      gpa: align(gpa, 0x40000000),
-      level: 2,
-      hpa: spt,
-    });
-    if (!isTdxSuccess(r.status)) throw new Error(`TDH.MEM.SEPT.ADD(1G) failed: ${tdxStatusName(r.status)}`);
-    vm.tables1G.set(idx1G(gpa), spt);
+    const linked = yield* addTable(vm, align(gpa, 0x40000000), 2);
+    if (linked !== "linked") return linked;
   }
-  if (level === 0 && !vm.tables2M.has(idx2M(gpa))) {
-    const spt = vm.memory.alloc4K();
-    const r = yield* call("fw", { type: "TDH.MEM.SEPT.ADD", gpa: align(gpa, PAGE_2M), level: 1, hpa: spt });
-    if (!isTdxSuccess(r.status)) throw new Error(`TDH.MEM.SEPT.ADD(2M) failed: ${tdxStatusName(r.status)}`);
-    vm.tables2M.set(idx2M(gpa), spt);
-  }
+  if (level === 0 && !vm.tables2M.has(idx2M(gpa))) return yield* addTable(vm, align(gpa, PAGE_2M), 1);
+  return "linked";
 }
 
-/** tdx_sept_set_private_spte(): link tables, TDH.MEM.PAGE.AUG the guest_memfd page. */
-function* mapPrivate(vm: TdxVm, gpa: number, level: Level, hpa: number): Flow<void> {
-  yield* linkTables(vm, gpa, level);
-  const r = yield* retrying({ type: "TDH.MEM.PAGE.AUG", gpa, level, hpa }, ["TDX_OPERAND_BUSY"], AUG_RETRIES);
+/** tdx_sept_link_private_spt(): TDH.MEM.SEPT.ADD of a fresh page; -EBUSY on contention. */
+function* addTable(vm: TdxVm, gpa: number, level: 1 | 2): Flow<SeptResult> {
+  const spt = vm.memory.alloc4K();
+  const r = yield* call("fw", { type: "TDH.MEM.SEPT.ADD", gpa, level, hpa: spt });
+  if (isTdxSuccess(r.status)) {
+    (level === 2 ? vm.tables1G : vm.tables2M).set(level === 2 ? idx1G(gpa) : idx2M(gpa), spt);
+    return "linked";
+  }
+  vm.memory.free(spt, 1);
+  if (operandBusy(r.status)) return "busy";
+  bugVm(vm, "TDH_MEM_SEPT_ADD", r.status, gpa);
+  return "bugged";
+}
+
+/** tdx_sept_set_private_spte() -> tdx_mem_page_aug(): link tables, AUG the guest_memfd page. */
+function* mapPrivate(vm: TdxVm, gpa: number, level: Level, hpa: number): Flow<SeptResult> {
+  const linked = yield* linkTables(vm, gpa, level);
+  if (linked !== "linked") return linked;
+  const r = yield* call("fw", { type: "TDH.MEM.PAGE.AUG", gpa, level, hpa });
   if (isTdxSuccess(r.status)) {
     (level === 1 ? vm.mirror2M : vm.mirror4K).set(gpa, hpa);
-    return;
+    return "linked";
   }
-  if (!tdxStatusIs(r.status, "TDX_OPERAND_BUSY"))
-    throw new Error(`TDH.MEM.PAGE.AUG failed: ${tdxStatusName(r.status)}`);
+  if (operandBusy(r.status)) return "busy";
+  bugVm(vm, "TDH_MEM_PAGE_AUG", r.status, gpa, hpa);
+  return "bugged";
 }
 
 /** kvm_gmem_get_pfn(): the folio for a GPA, allocated (and zeroed, if `prepare`) on first use. */

@@ -42,6 +42,9 @@ export class KvmTdx implements KernelActions {
           type: msg.type,
           ret: yield* initVm(vm, msg.septVeDisable, msg.vcpus, msg.gpaWidth),
         });
+      case "KVM_ENABLE_CAP":
+        vm.exitHypercalls = msg.args0;
+        return io.reply(env, { type: msg.type, ret: 0 });
       case "KVM_CREATE_GUEST_MEMFD":
         return io.reply(env, createGuestMemfd(vm, msg.size, msg.flags));
       case "KVM_SET_USER_MEMORY_REGION2":

@@ -1,7 +1,10 @@
-// TDG.VP.VMCALL<MapGPA> in KVM (tdx_map_gpa(), tdx_complete_vmcall_map_gpa() in
-// arch/x86/kvm/vmx/tdx.c, v6.16): validate the range, then hand the VMM one chunk at a time as a
-// KVM_EXIT_HYPERCALL (KVM_HC_MAP_GPA_RANGE) and complete the TDVMCALL when the range is done, or
-// with RETRY when an event is pending for the vCPU.
+// TDG.VP.VMCALL<MapGPA> in KVM (tdx_map_gpa(), __tdx_map_gpa(), tdx_complete_vmcall_map_gpa() in
+// arch/x86/kvm/vmx/tdx.c, v7.0): check that userspace takes the hypercall, the range, then its
+// alignment; hand the VMM one 2M chunk at a time (stepping 2M from the start, aligned or not) as a
+// KVM_EXIT_HYPERCALL (KVM_HC_MAP_GPA_RANGE); complete the TDVMCALL when the range is done, with
+// RETRY when an event is pending between chunks, or with INVALID_OPERAND when the VMM failed a
+// chunk (any non-zero result in 7.0). R11 carries the GPA (shared bit included) on every error.
+// No memslot check: attributes are per GFN, whatever the memslots.
 import {
   KVM_HC_MAP_GPA_RANGE,
   type KvmExit,
@@ -9,24 +12,30 @@ import {
   PAGE_4K,
   type VmcallCompletion,
 } from "../../../protocol/index.ts";
-import { tdvmcallStatus } from "../../../protocol/status.ts";
-import { align, type MapGpaProgress, type TdxVm } from "./vm.ts";
+import { type TdvmcallStatusName, tdvmcallStatus } from "../../../protocol/status.ts";
+import type { MapGpaProgress, TdxVm } from "./vm.ts";
+
+/** TDX_MAP_GPA_MAX_LEN: the most KVM forwards to userspace in one exit. */
+const MAP_GPA_MAX_LEN = PAGE_2M;
 
 export type MapGpaStep = { exit: KvmExit } | { vmcall: VmcallCompletion };
 
-/** A MapGPA exit from the TD: refuse a bad range, else forward the first chunk to the VMM. */
+const fail = (status: TdvmcallStatusName, retryGpa: number): MapGpaStep => ({
+  vmcall: { status: tdvmcallStatus(status), retryGpa },
+});
+
+/** A MapGPA exit from the TD: refuse it, or forward the first chunk to the VMM. */
 export function startMapGpa(vm: TdxVm, vcpu: number, gpa: number, size: number): MapGpaStep {
+  if ((vm.exitHypercalls & (1 << KVM_HC_MAP_GPA_RANGE)) === 0)
+    return fail("TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED", gpa);
+  // kvm_vcpu_is_legal_gpa(): below 2^GPAW, i.e. twice the shared bit.
+  const legal = (a: number) => a < vm.sharedBit * 2;
+  const last = gpa + size - 1;
+  if (size === 0 || !legal(gpa) || !legal(last) || gpa >= vm.sharedBit !== last >= vm.sharedBit)
+    return fail("TDVMCALL_STATUS_INVALID_OPERAND", gpa);
+  if (gpa % PAGE_4K !== 0 || size % PAGE_4K !== 0) return fail("TDVMCALL_STATUS_ALIGN_ERROR", gpa);
   const toShared = gpa >= vm.sharedBit;
   const base = toShared ? gpa - vm.sharedBit : gpa;
-  if (
-    size === 0 ||
-    gpa % PAGE_4K !== 0 ||
-    size % PAGE_4K !== 0 ||
-    !vm.slot ||
-    base + size > vm.slot.gpa + vm.slot.size
-  ) {
-    return { vmcall: { status: tdvmcallStatus("TDVMCALL_STATUS_INVALID_OPERAND"), retryGpa: gpa } };
-  }
   const progress = { next: base, end: base + size, toShared };
   vm.mapGpa.set(vcpu, progress);
   return { exit: chunkExit(progress) };
@@ -37,30 +46,27 @@ export function continueMapGpa(vm: TdxVm, vcpu: number, progress: MapGpaProgress
   const alias = progress.toShared ? vm.sharedBit : 0;
   if (ret !== 0) {
     vm.mapGpa.delete(vcpu);
-    return {
-      vmcall: { status: tdvmcallStatus("TDVMCALL_STATUS_INVALID_OPERAND"), retryGpa: progress.next + alias },
-    };
+    return fail("TDVMCALL_STATUS_INVALID_OPERAND", progress.next + alias);
   }
-  progress.next = Math.min(progress.end, align(progress.next, PAGE_2M) + PAGE_2M);
+  progress.next += MAP_GPA_MAX_LEN;
   if (progress.next >= progress.end) {
     vm.mapGpa.delete(vcpu);
     return { vmcall: { status: tdvmcallStatus("TDVMCALL_STATUS_SUCCESS") } };
   }
-  // A pending event (e.g. the IPI of a TLB flush) makes KVM return RETRY so the guest can take it.
+  // kvm_vcpu_has_events() (e.g. the IPI of a TLB flush): RETRY so the guest can take it.
   if (vm.pendingEvent.has(vcpu)) {
     vm.mapGpa.delete(vcpu);
-    return { vmcall: { status: tdvmcallStatus("TDVMCALL_STATUS_RETRY"), retryGpa: progress.next + alias } };
+    return fail("TDVMCALL_STATUS_RETRY", progress.next + alias);
   }
   return { exit: chunkExit(progress) };
 }
 
 function chunkExit(progress: MapGpaProgress): KvmExit {
-  const chunkEnd = Math.min(progress.end, align(progress.next, PAGE_2M) + PAGE_2M);
   return {
     exit_reason: "KVM_EXIT_HYPERCALL",
     nr: KVM_HC_MAP_GPA_RANGE,
     gpa: progress.next,
-    npages: (chunkEnd - progress.next) / PAGE_4K,
+    npages: Math.min(progress.end - progress.next, MAP_GPA_MAX_LEN) / PAGE_4K,
     encrypted: !progress.toShared,
   };
 }

@@ -1,12 +1,13 @@
-// KVM_RUN on a TD vCPU (tdx_vcpu_run(), tdx_handle_exit() in arch/x86/kvm/vmx/tdx.c, v6.16):
+// KVM_RUN on a TD vCPU (tdx_vcpu_run(), tdx_handle_exit() in arch/x86/kvm/vmx/tdx.c, v7.0):
 // enter with TDH.VP.ENTER and handle each TD exit in the kernel where KVM can (interrupts, EPT
 // violations, MapGPA progress), returning to the VMM only for what userspace must do.
 import { EINTR, EIO, type Response, type VmcallCompletion } from "../../../protocol/index.ts";
-import { call, type Flow } from "../../../src/kit/flows.ts";
+import { call, type Flow, lock } from "../../../src/kit/flows.ts";
 import { killVm } from "../lifecycle.ts";
 import { handleEptViolation } from "./faults.ts";
 import { continueMapGpa, startMapGpa } from "./map-gpa.ts";
 import type { TdxVm } from "./vm.ts";
+import { SEPT_ZAP_LOCK } from "./zap.ts";
 
 type KvmRun = Response<"KVM_RUN">;
 
@@ -22,6 +23,9 @@ export function* run(vm: TdxVm, vcpu: number, hypercallRet: number | undefined):
   for (;;) {
     if (vm.vmDead) return { type: "KVM_RUN", ret: EIO };
     if (vm.dying) return { type: "KVM_RUN", ret: EINTR };
+    // tdx_vcpu_run(): while a zap reissues a SEAMCALL (wait_for_sept_zap) no vCPU enters.
+    yield* lock(SEPT_ZAP_LOCK);
+    vm.tasks.unlock(SEPT_ZAP_LOCK);
     vm.pendingEvent.delete(vcpu);
     const entered = yield* call(
       "fw",

@@ -1,61 +1,97 @@
-// Destroying a TD (kvm_destroy_vm() -> tdx_mmu_release_hkid(), tdx_vm_free() in
-// arch/x86/kvm/vmx/tdx.c, v6.16): kick the vCPUs out, remove every private page while the HKID is
-// still assigned, flush the vCPUs, write back caches, free the key, then reclaim the S-EPT and
-// control pages with the TDR last. A page the module will not give back is leaked, never reused.
-// Simplified: one TRACK for all the blocked pages (KVM tracks per page).
-import type { Level } from "../../../protocol/index.ts";
-import { isTdxSuccess, tdxStatusName } from "../../../protocol/status.ts";
+// Destroying a TD (arch/x86/kvm/vmx/tdx.c, v7.0). guest_memfd's release (kvm_gmem_release())
+// zaps every private page while the HKID is still assigned, one at a time (BLOCK, TRACK if the TD
+// ever ran, REMOVE, WBINVD); then tdx_mmu_release_hkid() flushes each vCPU, VPFLUSHDONE, writes
+// back the caches and frees the key; then tdx_vm_free() reclaims the S-EPT pages, the vCPU
+// pages and the TDR last (only the TDR gets a WBINVD). Whatever the module will not give back
+// stays leaked, never reused; if the HKID cannot be released, every control page is leaked.
+// A TD that never finalized is torn down the same way (no TRACK: tdx_track() needs RUNNABLE).
+import { type Level, type U64, vcpuAddress } from "../../../protocol/index.ts";
+import { isTdxSuccess, tdxStatusIs } from "../../../protocol/status.ts";
 import { call, type Flow } from "../../../src/kit/flows.ts";
 import { beginTeardown } from "../lifecycle.ts";
 import { KVM, type TdxVm } from "./vm.ts";
-import { clearRemoved, track } from "./zap.ts";
+import { bugVm, underMmuLock, zapLeaf } from "./zap.ts";
 
 export function* destroy(vm: TdxVm): Flow<void> {
   beginTeardown(vm.lifecycle);
   for (let vcpu = 0; vcpu < vm.vcpus; vcpu++) yield* call("hw", { type: "vcpu.kick", vcpu });
   yield* removeAllPrivate(vm);
-  for (let vcpu = 0; vcpu < vm.vcpus; vcpu++) yield* call("fw", { type: "TDH.VP.FLUSH", vcpu });
-  yield* call("fw", { type: "TDH.MNG.VPFLUSHDONE" });
-  yield* call("fw", { type: "TDH.PHYMEM.CACHE.WB" });
-  yield* call("fw", { type: "TDH.MNG.KEY.FREEID" });
-  const controlPages = [...vm.tables2M.values(), ...vm.tables1G.values(), ...vm.tdvprs, vm.tdr];
-  for (const hpa of controlPages) yield* reclaim(vm, hpa);
+  if (yield* releaseHkid(vm)) {
+    for (const hpa of [...vm.tables2M.values(), ...vm.tables1G.values(), ...vm.tdvprs])
+      yield* reclaim(vm, hpa);
+    yield* reclaim(vm, vm.tdr, true);
+  } else {
+    for (const hpa of [...vm.tables2M.values(), ...vm.tables1G.values(), ...vm.tdvprs, vm.tdr])
+      leak(vm, hpa, "the HKID was never released: tdx_reclaim_td_control_pages() gives up");
+  }
   vm.tables2M.clear();
   vm.tables1G.clear();
-  for (const [, folio] of vm.gmem?.all() ?? []) vm.memory.free(folio.hpa, folio.pages);
+  for (const [, folio] of vm.gmem?.all() ?? []) {
+    const held = [...vm.leaked].some((hpa) => hpa >= folio.hpa && hpa < folio.hpa + folio.pages * 0x1000);
+    if (!held) vm.memory.free(folio.hpa, folio.pages);
+  }
   vm.effect({ e: "lifecycle", by: KVM, state: "torn-down" });
   if (vm.lifecycle.state === "tearing-down") vm.lifecycle.notify({ type: "vm.destroyed" });
 }
 
-/** Block every private leaf, one TRACK, then remove each and clear it. */
+/** kvm_gmem_release(): every private leaf, in GPA order, each zapped on its own. */
 function* removeAllPrivate(vm: TdxVm): Flow<void> {
   const leaves: [number, Level][] = [
     ...[...vm.mirror2M.keys()].map((g): [number, Level] => [g, 1]),
     ...[...vm.mirror4K.keys()].map((g): [number, Level] => [g, 0]),
   ].sort((a, b) => a[0] - b[0]);
-  for (const [gpa, level] of leaves) yield* call("fw", { type: "TDH.MEM.RANGE.BLOCK", gpa, level });
-  if (leaves.length > 0) yield* track(vm);
-  for (const [gpa, level] of leaves) {
-    const mirror = level === 1 ? vm.mirror2M : vm.mirror4K;
-    const hpa = mirror.get(gpa)!;
-    const r = yield* call("fw", { type: "TDH.MEM.PAGE.REMOVE", gpa, level });
-    if (!isTdxSuccess(r.status)) {
-      vm.effect({ e: "fault", by: KVM, kind: "leaked", gpa, hpa, detail: tdxStatusName(r.status) });
-      continue;
-    }
-    mirror.delete(gpa);
-    yield* clearRemoved(hpa, level);
-  }
+  for (const [gpa, level] of leaves) yield* underMmuLock(vm, gpa, () => zapLeaf(vm, gpa, level));
 }
 
-/** tdx_reclaim_page(): RECLAIM, WBINVD, clear, free. */
-function* reclaim(vm: TdxVm, hpa: number): Flow<void> {
-  const r = yield* call("fw", { type: "TDH.PHYMEM.PAGE.RECLAIM", hpa });
-  if (!isTdxSuccess(r.status)) {
-    vm.effect({ e: "fault", by: KVM, kind: "leaked", hpa, detail: tdxStatusName(r.status) });
-    return;
+/**
+ * tdx_mmu_release_hkid(): VP.FLUSH each vCPU (TDX_VCPU_NOT_ASSOCIATED is fine), VPFLUSHDONE
+ * (TDX_FLUSHVP_NOT_DONE: the HKID stays assigned), CACHE.WB, KEY.FREEID. True if the key is free.
+ */
+function* releaseHkid(vm: TdxVm): Flow<boolean> {
+  for (let vcpu = 0; vcpu < vm.vcpus; vcpu++) {
+    const r = yield* call("fw", { type: "TDH.VP.FLUSH", vcpu });
+    if (!isTdxSuccess(r.status) && !tdxStatusIs(r.status, "TDX_VCPU_NOT_ASSOCIATED"))
+      bugVm(vm, `TDH_VP_FLUSH (${vcpuAddress(vcpu)})`, r.status);
   }
-  yield* call("fw", { type: "TDH.PHYMEM.PAGE.WBINVD", hpa });
+  const done = yield* call("fw", { type: "TDH.MNG.VPFLUSHDONE" });
+  if (tdxStatusIs(done.status, "TDX_FLUSHVP_NOT_DONE"))
+    return hkidLeaked(vm, "TDH_MNG_VPFLUSHDONE", done.status);
+  if (!isTdxSuccess(done.status)) return hkidLeaked(vm, "TDH_MNG_VPFLUSHDONE", done.status, true);
+  const wb = yield* call("fw", { type: "TDH.PHYMEM.CACHE.WB" });
+  if (!isTdxSuccess(wb.status)) return hkidLeaked(vm, "TDH_PHYMEM_CACHE_WB", wb.status, true);
+  const freed = yield* call("fw", { type: "TDH.MNG.KEY.FREEID" });
+  if (!isTdxSuccess(freed.status)) return hkidLeaked(vm, "TDH_MNG_KEY_FREEID", freed.status, true);
+  return true;
+}
+
+function hkidLeaked(vm: TdxVm, seamcall: string, status: U64, bug = false): false {
+  if (bug) bugVm(vm, seamcall, status);
+  vm.effect({
+    e: "fault",
+    by: KVM,
+    kind: "leaked",
+    hpa: vm.tdr,
+    detail: `HKID ${vm.options.hkid} is leaked (${seamcall}: ${status})`,
+  });
+  return false;
+}
+
+/** tdx_reclaim_page(): RECLAIM, then clear; the TDR also gets a WBINVD of its cache lines. */
+function* reclaim(vm: TdxVm, hpa: number, isTdr = false): Flow<void> {
+  const r = yield* call("fw", { type: "TDH.PHYMEM.PAGE.RECLAIM", hpa });
+  if (!isTdxSuccess(r.status)) return leak(vm, hpa, `TDH.PHYMEM.PAGE.RECLAIM: ${r.status}`);
+  if (isTdr) {
+    const wb = yield* call("fw", { type: "TDH.PHYMEM.PAGE.WBINVD", hpa });
+    if (!isTdxSuccess(wb.status)) {
+      bugVm(vm, "TDH_PHYMEM_PAGE_WBINVD", wb.status);
+      return leak(vm, hpa, "WBINVD of the TDR failed");
+    }
+  }
   yield* call("hw", { type: "host.access", op: "movdir64b", hpa, why: "tdx_reclaim_page" });
   vm.memory.free(hpa, 1);
+}
+
+function leak(vm: TdxVm, hpa: number, why: string): void {
+  vm.leaked.add(hpa);
+  vm.effect({ e: "fault", by: KVM, kind: "leaked", hpa, detail: why });
 }

@@ -51,6 +51,12 @@ export class TdxVm {
   sharedBit = DEFAULT_SHARED_BIT;
   /** kvm->vm_dead (see killVm). */
   vmDead = false;
+  /** KVM_CAP_EXIT_HYPERCALL: the hypercalls userspace asked to handle (bit 12: MapGPA). */
+  exitHypercalls = 0;
+  /** kvm_tdx->state == TD_STATE_RUNNABLE: KVM_TDX_FINALIZE_VM succeeded. */
+  finalized = false;
+  /** Frames a failed SEAMCALL left with the TD: never freed, never reused. */
+  readonly leaked = new Set<number>();
 
   constructor(
     readonly io: PartyIO,

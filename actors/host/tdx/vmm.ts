@@ -6,6 +6,7 @@
 import {
   type Content,
   FALLOC_PUNCH_HOLE,
+  KVM_HC_MAP_GPA_RANGE,
   KVM_MEMORY_ATTRIBUTE_PRIVATE,
   PAGE_4K,
 } from "../../../protocol/index.ts";
@@ -23,6 +24,8 @@ export interface TdxVmmOptions {
   vcpus: number;
   septVeDisable: boolean;
   image?: { pages: string[]; measure: boolean } | undefined;
+  /** Give up after building the TD, before KVM_TDX_FINALIZE_VM (a VMM that fails to start). */
+  stopBeforeFinalize?: boolean | undefined;
 }
 
 export class TdxVmm extends VmmBase {
@@ -46,9 +49,16 @@ export class TdxVmm extends VmmBase {
   private *main(): Flow<void> {
     const { memory, vcpus, septVeDisable, image } = this.options;
     const init = yield* call(KVM, { type: "KVM_TDX_INIT_VM", septVeDisable, vcpus, gpaWidth: 48 });
-    if (init.ret !== 0) return this.fail(`KVM_TDX_INIT_VM: ${init.ret}`);
+    // Simplified: KVM's own error path (__tdx_td_init) cleans up a TD that failed to initialise.
+    if (init.ret !== 0) return yield* this.giveUp(`KVM_TDX_INIT_VM: ${init.ret}`, false);
+    // QEMU takes MapGPA in userspace: without this KVM answers it with SUBFUNC_UNSUPPORTED.
+    yield* call(KVM, {
+      type: "KVM_ENABLE_CAP",
+      cap: "KVM_CAP_EXIT_HYPERCALL",
+      args0: 1 << KVM_HC_MAP_GPA_RANGE,
+    });
     const gmem = yield* call(KVM, { type: "KVM_CREATE_GUEST_MEMFD", size: memory, flags: 0 });
-    if (gmem.fd === undefined) return this.fail(`KVM_CREATE_GUEST_MEMFD: ${gmem.ret}`);
+    if (gmem.fd === undefined) return yield* this.giveUp(`KVM_CREATE_GUEST_MEMFD: ${gmem.ret}`);
     this.gmemFd = gmem.fd;
     yield* call(KVM, {
       type: "KVM_SET_USER_MEMORY_REGION2",
@@ -69,10 +79,11 @@ export class TdxVmm extends VmmBase {
     if (image) {
       const source: Content[] = image.pages.map((tag) => ({ k: "image", tag }));
       const r = yield* call(KVM, { type: "KVM_TDX_INIT_MEM_REGION", gpa: 0, source, measure: image.measure });
-      if (r.ret !== 0) return this.fail(`KVM_TDX_INIT_MEM_REGION: ${r.ret}`);
+      if (r.ret !== 0) return yield* this.giveUp(`KVM_TDX_INIT_MEM_REGION: ${r.ret}`);
     }
+    if (this.options.stopBeforeFinalize) return yield* this.giveUp("stopped before KVM_TDX_FINALIZE_VM");
     const fin = yield* call(KVM, { type: "KVM_TDX_FINALIZE_VM" });
-    if (fin.ret !== 0) return this.fail(`KVM_TDX_FINALIZE_VM: ${fin.ret}`);
+    if (fin.ret !== 0) return yield* this.giveUp(`KVM_TDX_FINALIZE_VM: ${fin.ret}`);
     this.io.effect({ e: "lifecycle", by: VMM, state: "td-finalized", detail: `MRTD ${fin.mrtd ?? "?"}` });
     for (let vcpu = 0; vcpu < vcpus; vcpu++) this.tasks.spawn(VMM, this.vcpuThread(vcpu));
   }
@@ -152,7 +163,9 @@ export class TdxVmm extends VmmBase {
     }
   }
 
-  private fail(reason: string): void {
+  /** The VMM exits: its file descriptors close and KVM destroys the TD (if there is one). */
+  private *giveUp(reason: string, created = true): Flow<void> {
     this.io.effect({ e: "lifecycle", by: VMM, state: "vm-killed", detail: `VMM gave up: ${reason}` });
+    if (created) yield* this.destroy();
   }
 }

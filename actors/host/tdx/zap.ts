@@ -1,7 +1,9 @@
-// Taking private memory away from a running TD (tdx_sept_remove_private_spte(), tdx_track(),
-// tdx_sept_split_private_spte() in arch/x86/kvm/vmx/tdx.c, v6.16): BLOCK the leaf, TRACK and kick
-// every vCPU so the old TLB epoch drains, REMOVE it, then WBINVD and clear the page before reuse;
-// split a 2M leaf with DEMOTE when only part of it goes. Every zap holds the 2M range's mmu lock.
+// Taking private memory away from a TD (tdx_sept_remove_private_spte(), tdx_track(),
+// tdh_do_no_vcpus() in arch/x86/kvm/vmx/tdx.c, v7.0): BLOCK the leaf, TRACK and kick every vCPU so
+// the old TLB epoch drains, REMOVE it, then WBINVD and clear the page before reuse. A SEAMCALL
+// that answers TDX_OPERAND_BUSY is issued once more with every vCPU held out of the guest; any
+// other error is TDX_BUG_ON(): the VM is bugged (dead) and the page is leaked, never reused.
+// Splitting a 2M leaf (DEMOTE) follows the huge-page RFC. Every zap holds the range's mmu lock.
 import {
   isTdxSuccess,
   type Level,
@@ -9,91 +11,122 @@ import {
   PAGE_4K,
   type Request,
   type Response,
-  type TdxStatusName,
   tdxStatusIs,
-  tdxStatusName,
+  type U64,
 } from "../../../protocol/index.ts";
 import { call, type Flow, lock } from "../../../src/kit/flows.ts";
-import { align, idx2M, pagesOf, type TdxVm } from "./vm.ts";
+import { killVm } from "../lifecycle.ts";
+import { align, idx2M, KVM, pagesOf, type TdxVm } from "./vm.ts";
 
-/** How often KVM reissues a SEAMCALL that reports a transient status before giving up. */
-const RETRIES = 16;
+/** tdx_operand_busy(): TDX_OPERAND_BUSY with any operand id. */
+export const operandBusy = (status: U64): boolean => tdxStatusIs(status, "TDX_OPERAND_BUSY");
+
+/** Held while a zap reissues a SEAMCALL: vCPUs wait instead of entering (wait_for_sept_zap). */
+export const SEPT_ZAP_LOCK = "wait_for_sept_zap";
 
 /**
- * A SEAMCALL, issued again while it answers one of `transient` (running `between` first), at
- * most `retries` more times; the last answer.
+ * tdh_do_no_vcpus(): the SEAMCALL; on TDX_OPERAND_BUSY, keep every vCPU out of the guest, kick
+ * them (KVM_REQ_OUTSIDE_GUEST_MODE) and issue it once more. The last answer.
  */
-export function* retrying<M extends Request>(
+export function* withNoVcpus<M extends Request>(
+  vm: TdxVm,
   msg: M,
-  transient: readonly TdxStatusName[],
-  retries: number,
-  between?: () => Flow<void>,
-): Flow<Response<M["type"]>> {
-  for (let attempt = 0; ; attempt++) {
-    const r = (yield* call("fw", msg)) as Response<M["type"]> & { status: string };
-    const again = !isTdxSuccess(r.status) && transient.some((name) => tdxStatusIs(r.status, name));
-    if (!again || attempt >= retries) return r;
-    if (between) yield* between();
+): Flow<Response<M["type"]> & { status: U64 }> {
+  type R = Response<M["type"]> & { status: U64 };
+  const first = (yield* call("fw", msg)) as R;
+  if (!operandBusy(first.status)) return first;
+  yield* lock(SEPT_ZAP_LOCK);
+  try {
+    yield* kickAll(vm);
+    return (yield* call("fw", msg)) as R;
+  } finally {
+    vm.tasks.unlock(SEPT_ZAP_LOCK);
   }
 }
 
-/** TDH.MEM.TRACK, then kick every vCPU out of the guest so the old epoch drains. */
-export function* track(vm: TdxVm): Flow<void> {
-  yield* call("fw", { type: "TDH.MEM.TRACK" });
+/** Kick every vCPU out of the guest; one that was running owes itself a pending event. */
+function* kickAll(vm: TdxVm): Flow<void> {
   for (let vcpu = 0; vcpu < vm.vcpus; vcpu++) {
     const r = yield* call("hw", { type: "vcpu.kick", vcpu });
     if (r.wasRunning) vm.pendingEvent.add(vcpu);
   }
 }
 
-/** After a REMOVE: write back the page's cache lines (WBINVD) and clear it before any reuse. */
-export function* clearRemoved(hpa: number, level: Level): Flow<void> {
-  const pages = pagesOf(level);
-  for (let i = 0; i < pages; i++)
-    yield* call("fw", { type: "TDH.PHYMEM.PAGE.WBINVD", hpa: hpa + i * PAGE_4K });
-  // Parts with the partial-write erratum need full-line writes to clear poison and the TD bit.
-  yield* call("hw", { type: "host.access", op: "movdir64b", hpa, pages, why: "tdx_clear_page" });
+/**
+ * TDX_BUG_ON(): WARN, kvm_vm_bugged() (every vCPU and VM ioctl now fails with -EIO), and the
+ * page the SEAMCALL was about stays where it is: KVM never frees or reuses it.
+ */
+export function bugVm(vm: TdxVm, seamcall: string, status: U64, gpa?: number, hpa?: number): void {
+  killVm(vm, `SEAMCALL ${seamcall} failed: ${status}`);
+  if (hpa === undefined) return;
+  vm.leaked.add(hpa);
+  vm.effect({
+    e: "fault",
+    by: KVM,
+    kind: "leaked",
+    hpa,
+    ...(gpa === undefined ? {} : { gpa }),
+    detail: `${seamcall} failed: the page stays with the TD`,
+  });
 }
 
-/** tdx_sept_remove_private_spte(): BLOCK -> TRACK -> REMOVE -> WBINVD -> MOVDIR64B clear. */
-function* zapLeaf(vm: TdxVm, gpa: number, level: Level): Flow<void> {
+/** tdx_track(): only once the TD is runnable; TDH.MEM.TRACK, then kick every vCPU. */
+export function* track(vm: TdxVm): Flow<void> {
+  if (!vm.finalized) return;
+  const r = yield* withNoVcpus(vm, { type: "TDH.MEM.TRACK" });
+  if (!isTdxSuccess(r.status)) bugVm(vm, "TDH_MEM_TRACK", r.status);
+  yield* kickAll(vm);
+}
+
+/** After a REMOVE: write back the page's cache lines (WBINVD) and clear it before any reuse. */
+export function* clearRemoved(vm: TdxVm, gpa: number, hpa: number, level: Level): Flow<boolean> {
+  const pages = pagesOf(level);
+  for (let i = 0; i < pages; i++) {
+    const r = yield* call("fw", { type: "TDH.PHYMEM.PAGE.WBINVD", hpa: hpa + i * PAGE_4K });
+    if (!isTdxSuccess(r.status)) {
+      bugVm(vm, "TDH_PHYMEM_PAGE_WBINVD", r.status, gpa, hpa);
+      return false;
+    }
+  }
+  // Parts with the partial-write erratum need full-line writes to clear poison and the TD bit.
+  yield* call("hw", { type: "host.access", op: "movdir64b", hpa, pages, why: "tdx_clear_page" });
+  return true;
+}
+
+/** tdx_sept_remove_private_spte(): BLOCK -> TRACK -> REMOVE -> WBINVD -> clear. */
+export function* zapLeaf(vm: TdxVm, gpa: number, level: Level): Flow<void> {
   const mirror = level === 1 ? vm.mirror2M : vm.mirror4K;
   const hpa = mirror.get(gpa);
   if (hpa === undefined) return;
-  const blocked = yield* call("fw", { type: "TDH.MEM.RANGE.BLOCK", gpa, level });
-  if (tdxStatusIs(blocked.status, "TDX_EPT_ENTRY_STATE_INCORRECT")) {
-    throw new Error(`TDH.MEM.RANGE.BLOCK failed: ${tdxStatusName(blocked.status)}`);
-  }
-  yield* track(vm);
-  const removed = yield* retrying(
-    { type: "TDH.MEM.PAGE.REMOVE", gpa, level },
-    ["TDX_OPERAND_BUSY", "TDX_TLB_TRACKING_NOT_DONE"],
-    RETRIES,
-    () => track(vm),
-  );
-  if (!isTdxSuccess(removed.status))
-    throw new Error(`TDH.MEM.PAGE.REMOVE failed: ${tdxStatusName(removed.status)}`);
+  // remove_external_spte() drops the mirror SPTE whatever the S-EPT answers.
   mirror.delete(gpa);
-  yield* clearRemoved(hpa, level);
+  const blocked = yield* withNoVcpus(vm, { type: "TDH.MEM.RANGE.BLOCK", gpa, level });
+  if (!isTdxSuccess(blocked.status)) return bugVm(vm, "TDH_MEM_RANGE_BLOCK", blocked.status, gpa, hpa);
+  yield* track(vm);
+  const removed = yield* withNoVcpus(vm, { type: "TDH.MEM.PAGE.REMOVE", gpa, level });
+  if (!isTdxSuccess(removed.status)) return bugVm(vm, "TDH_MEM_PAGE_REMOVE", removed.status, gpa, hpa);
+  yield* clearRemoved(vm, gpa, hpa, level);
 }
 
-/** Split a 2M private mapping: BLOCK -> TRACK -> DEMOTE into a new S-EPT page. */
-export function* demote(vm: TdxVm, base: number): Flow<void> {
+/** Split a 2M private mapping (huge-page RFC): BLOCK -> TRACK -> DEMOTE into a new S-EPT page. */
+export function* demote(vm: TdxVm, base: number): Flow<boolean> {
   const hpa = vm.mirror2M.get(base)!;
-  yield* call("fw", { type: "TDH.MEM.RANGE.BLOCK", gpa: base, level: 1 });
+  const blocked = yield* withNoVcpus(vm, { type: "TDH.MEM.RANGE.BLOCK", gpa: base, level: 1 });
+  if (!isTdxSuccess(blocked.status)) {
+    bugVm(vm, "TDH_MEM_RANGE_BLOCK", blocked.status, base);
+    return false;
+  }
   yield* track(vm);
   const spt = vm.memory.alloc4K();
-  const demoted = yield* retrying(
-    { type: "TDH.MEM.PAGE.DEMOTE", gpa: base, level: 1, hpa: spt },
-    ["TDX_TLB_TRACKING_NOT_DONE"],
-    RETRIES,
-    () => track(vm),
-  );
-  if (!isTdxSuccess(demoted.status))
-    throw new Error(`TDH.MEM.PAGE.DEMOTE failed: ${tdxStatusName(demoted.status)}`);
+  const demoted = yield* withNoVcpus(vm, { type: "TDH.MEM.PAGE.DEMOTE", gpa: base, level: 1, hpa: spt });
+  if (!isTdxSuccess(demoted.status)) {
+    bugVm(vm, "TDH_MEM_PAGE_DEMOTE", demoted.status, base, spt);
+    return false;
+  }
   vm.mirror2M.delete(base);
   vm.tables2M.set(idx2M(base), spt);
   for (let i = 0; i < 512; i++) vm.mirror4K.set(base + i * PAGE_4K, hpa + i * PAGE_4K);
+  return true;
 }
 
 /** Zap every private mapping in [start, end): whole 2M leaves, or demote then zap 4K pages. */
@@ -102,7 +135,7 @@ export function* zapRange(vm: TdxVm, start: number, end: number): Flow<void> {
     yield* underMmuLock(vm, base, function* () {
       if (!vm.mirror2M.has(base)) return;
       if (base >= start && base + PAGE_2M <= end) yield* zapLeaf(vm, base, 1);
-      else yield* demote(vm, base);
+      else if (!(yield* demote(vm, base))) vm.mirror2M.delete(base);
     });
   }
   for (const page of sortedWithin(vm.mirror4K.keys(), start, end)) {

@@ -98,8 +98,8 @@ function seamcall(ctx: TdxContext, env: Envelope, op: OpState): boolean {
   return isTdxSuccess(status);
 }
 
-/** Delivered messages, plus "@advance": raised when a state-changing SEAMCALL succeeded. */
-type Ev = (PartyEvent & { env: Envelope }) | { type: "@advance"; env?: undefined };
+/** Delivered messages, plus "@advance:<call>": raised when a state-changing SEAMCALL succeeded. */
+type Ev = (PartyEvent & { env: Envelope }) | { type: `@advance:${string}`; env?: undefined };
 
 export type TdState = "NO_TD" | "UNINIT" | "INITIALIZED" | "RUNNABLE" | "TD_BLOCKED" | "TD_TEARDOWN";
 
@@ -108,8 +108,8 @@ interface TdStateSpec {
   readonly op: OpState;
   /** SEAMCALLs taken here (besides those taken in every state). */
   readonly calls: readonly CallName[];
-  /** The SEAMCALL whose success moves the TD on, and where to. */
-  readonly advance?: { readonly call: CallName; readonly to: TdState };
+  /** The SEAMCALLs whose success moves the TD on, and where to. */
+  readonly advances: readonly { readonly call: CallName; readonly to: TdState }[];
   /** Status for any other SEAMCALL. */
   readonly refusal: TdxStatusName;
 }
@@ -135,13 +135,13 @@ export const TD_LIFECYCLE: Readonly<Record<TdState, TdStateSpec>> = {
   NO_TD: {
     op: "UNINIT",
     calls: [],
-    advance: { call: "TDH.MNG.CREATE", to: "UNINIT" },
+    advances: [{ call: "TDH.MNG.CREATE", to: "UNINIT" }],
     refusal: "TDX_OP_STATE_INCORRECT",
   },
   UNINIT: {
     op: "UNINIT",
     calls: ["TDH.MNG.KEY.CONFIG"],
-    advance: { call: "TDH.MNG.INIT", to: "INITIALIZED" },
+    advances: [{ call: "TDH.MNG.INIT", to: "INITIALIZED" }],
     refusal: "TDX_OP_STATE_INCORRECT",
   },
   INITIALIZED: {
@@ -152,34 +152,46 @@ export const TD_LIFECYCLE: Readonly<Record<TdState, TdStateSpec>> = {
       "TDH.MEM.PAGE.ADD",
       "TDH.MEM.PAGE.AUG",
       "TDH.MR.EXTEND",
+      // VP.FLUSH is legal in every op state and VPFLUSHDONE checks only the lifecycle
+      // (tdh_vp_flush.c, tdh_mng_vpflushdone.c): a TD that never finalized can be torn down.
+      "TDH.VP.FLUSH",
       ...SEPT_CALLS,
     ],
-    advance: { call: "TDH.MR.FINALIZE", to: "RUNNABLE" },
+    advances: [
+      { call: "TDH.MR.FINALIZE", to: "RUNNABLE" },
+      { call: "TDH.MNG.VPFLUSHDONE", to: "TD_BLOCKED" },
+    ],
     refusal: "TDX_OP_STATE_INCORRECT",
   },
   RUNNABLE: {
     op: "RUNNABLE",
     calls: ["TDH.VP.ENTER", "TDH.MEM.SEPT.ADD", "TDH.MEM.PAGE.AUG", "TDH.VP.FLUSH", ...SEPT_CALLS],
-    advance: { call: "TDH.MNG.VPFLUSHDONE", to: "TD_BLOCKED" },
+    advances: [{ call: "TDH.MNG.VPFLUSHDONE", to: "TD_BLOCKED" }],
     refusal: "TDX_OP_STATE_INCORRECT",
   },
   /** HKID being released: no vCPU may run, caches are written back. */
   TD_BLOCKED: {
     op: "RUNNABLE",
     calls: ["TDH.PHYMEM.CACHE.WB"],
-    advance: { call: "TDH.MNG.KEY.FREEID", to: "TD_TEARDOWN" },
+    advances: [{ call: "TDH.MNG.KEY.FREEID", to: "TD_TEARDOWN" }],
     refusal: "TDX_LIFECYCLE_STATE_INCORRECT",
   },
   TD_TEARDOWN: {
     op: "RUNNABLE",
     calls: ["TDH.PHYMEM.PAGE.RECLAIM"],
+    advances: [],
     refusal: "TDX_LIFECYCLE_STATE_INCORRECT",
   },
 };
 
 const states = Object.fromEntries(
   (Object.keys(TD_LIFECYCLE) as TdState[]).map((state) => {
-    const advance = TD_LIFECYCLE[state].advance;
+    const moves = Object.fromEntries(
+      TD_LIFECYCLE[state].advances.map(({ call, to }) => [
+        `@advance:${call}`,
+        { target: to, description: call },
+      ]),
+    );
     const on = {
       seamcall: [
         {
@@ -189,10 +201,7 @@ const states = Object.fromEntries(
         { actions: { type: "seamcall" as const, params: { state } } },
       ],
     };
-    return [
-      state,
-      { on: advance ? { ...on, "@advance": { target: advance.to, description: advance.call } } : on },
-    ];
+    return [state, { on: { ...on, ...moves } }];
   }),
 );
 
@@ -200,7 +209,7 @@ export const tdxMachine = setup({
   types: { context: {} as TdxContext, events: {} as Ev, input: {} as TdxContext },
   guards: {
     advances: ({ event }, params: { state: TdState }) =>
-      TD_LIFECYCLE[params.state].advance?.call === event.env?.msg.type,
+      TD_LIFECYCLE[params.state].advances.some((a) => a.call === event.env?.msg.type),
   },
   actions: {
     /** A SEAMCALL that does not change the TD state: run it if this state takes it, else refuse. */
@@ -212,7 +221,9 @@ export const tdxMachine = setup({
     },
     /** The state's advancing SEAMCALL: on success the TD moves on. */
     advance: enqueueActions(({ context, event, enqueue }, params: { state: TdState }) => {
-      if (seamcall(context, event.env!, TD_LIFECYCLE[params.state].op)) enqueue.raise({ type: "@advance" });
+      const env = event.env!;
+      if (seamcall(context, env, TD_LIFECYCLE[params.state].op))
+        enqueue.raise({ type: `@advance:${env.msg.type}` as const });
     }),
     instruction: ({ context, event }) => context.vcpus.instruction(event.env!),
     hardware: ({ context, event }) =>

@@ -69,3 +69,36 @@ export const teardown = defineScenario(
     return unmet;
   },
 );
+
+export const teardownUnfinalized = defineScenario(
+  {
+    name: "tdx/teardown-unfinalized",
+    description:
+      "The VMM builds a TD (two image pages added) and gives up before KVM_TDX_FINALIZE_VM: the TD is still INITIALIZED, where BLOCK, REMOVE, VP.FLUSH and VPFLUSHDONE are all legal (op_state_lookup, tdh_vp_flush.c, tdh_mng_vpflushdone.c), so every page comes back and the HKID is freed; no TRACK (tdx_track() needs a runnable TD) and nothing leaks.",
+    platform: "tdx",
+    guest: {
+      memory: "16M",
+      image: { pages: ["boot-0", "boot-1"], measure: true },
+      workload: [[{ op: "read", gpa: 0 }]],
+    },
+    host: { stopBeforeFinalize: true },
+    expect: { outcome: "vm-killed-by-host" },
+  },
+  (run) => {
+    const unmet: string[] = [];
+    const sent = (type: string) =>
+      run.log.filter((l) => l.type === "msg" && l.kind === "request" && l.msg.type === type).length;
+    if (sent("TDH.MR.FINALIZE") !== 0) unmet.push("the TD was finalized");
+    if (sent("TDH.MEM.TRACK") !== 0) unmet.push("KVM tracked a TD that never ran");
+    if (successes(run, "TDH.MEM.PAGE.REMOVE") !== 2) unmet.push("the two image pages were not removed");
+    if (successes(run, "TDH.MNG.VPFLUSHDONE") !== 1) unmet.push("VPFLUSHDONE failed");
+    if (successes(run, "TDH.MNG.KEY.FREEID") !== 1) unmet.push("HKID not freed");
+    if (successes(run, "TDH.PHYMEM.PAGE.RECLAIM") !== sent("TDH.PHYMEM.PAGE.RECLAIM"))
+      unmet.push("a RECLAIM failed");
+    const leaks = run.log.filter(
+      (l) => l.type === "effect" && l.effect.e === "fault" && l.effect.kind === "leaked",
+    );
+    if (leaks.length !== 0) unmet.push(`${leaks.length} pages leaked`);
+    return unmet;
+  },
+);
