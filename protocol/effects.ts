@@ -94,6 +94,8 @@ export const FaultKind = z.enum([
   /** pKVM: EL2 refused to unmap, or the host to discard, a page a protected guest owns. */
   "unmap refused",
   "discard refused",
+  /** pKVM: the host may not delete a protected VM's memslot. */
+  "memslot refused",
   /** pKVM: __pkvm_start_teardown_vm kept failing. */
   "teardown",
 ]);
@@ -193,7 +195,8 @@ export const Effect = z.discriminatedUnion("e", [
   z.strictObject({
     e: z.literal("gmem"),
     by: Address,
-    gpa: Addr,
+    /** The GPA a memslot binds the page to; absent for a page no memslot binds. */
+    gpa: Addr.optional(),
     hpa: Addr,
     pages: z.number().int().positive(),
     op: z.enum(["alloc", "free"]),

@@ -12,6 +12,8 @@ export const FALLOC_FL_KEEP_SIZE = 0x1;
 export const FALLOC_FL_PUNCH_HOLE = 0x2;
 /** What a VMM passes to free guest_memfd pages: PUNCH_HOLE | KEEP_SIZE. */
 export const FALLOC_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+/** KVM_SET_USER_MEMORY_REGION2 flag: the slot's private memory comes from a guest_memfd. */
+export const KVM_MEM_GUEST_MEMFD = 1 << 2;
 /** The hypercall KVM forwards to userspace for a TDX MapGPA (KVM_HC_MAP_GPA_RANGE). */
 export const KVM_HC_MAP_GPA_RANGE = 12;
 
@@ -92,9 +94,10 @@ export const kvmCalls = {
   KVM_SET_USER_MEMORY_REGION2: call(
     "KVM_SET_USER_MEMORY_REGION2",
     "kvm",
-    "Bind a GPA range to a shared (userspace) backing and a guest_memfd range.",
+    "Create a memslot: a GPA range with a shared (userspace) backing and, with KVM_MEM_GUEST_MEMFD, a guest_memfd range; memory_size 0 deletes the slot (its mappings are zapped).",
     {
       slot: z.number().int().nonnegative(),
+      flags: z.number().int().nonnegative(),
       guest_phys_addr: Addr,
       memory_size: Addr,
       guest_memfd: z.number().int(),

@@ -85,6 +85,15 @@ export const HostAction = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("kernel-read"), gpa: Size }),
   /** pKVM: the VMM drops guest memory (madvise on pinned memory, PUNCH_HOLE on guest_memfd). */
   z.strictObject({ op: z.literal("discard"), gpa: Size, size: Size }),
+  /** The VMM deletes the memslot holding a GPA while vCPUs run (KVM zaps its mappings). */
+  z.strictObject({ op: z.literal("delete-memslot"), gpa: Size }),
+  /** The VMM adds a memslot while vCPUs run; without guest_memfd it can back shared memory only. */
+  z.strictObject({
+    op: z.literal("add-memslot"),
+    gpa: Size,
+    size: Size,
+    guestMemfd: z.boolean().default(true),
+  }),
   /** pKVM: the host asks EL2 to write-protect (unmap) a guest page. */
   z.strictObject({ op: z.literal("unmap"), gpa: Size }),
 ]);

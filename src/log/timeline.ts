@@ -118,7 +118,9 @@ function mappingOf(effect: Effect): { gpa: number; hpa: number; size: number } |
         ? { gpa: effect.gpa, hpa: effect.hpa, size: PAGE_4K }
         : undefined;
     case "gmem":
-      return effect.op === "alloc" ? { gpa: effect.gpa, hpa: effect.hpa, size: PAGE_4K } : undefined;
+      return effect.op === "alloc" && effect.gpa !== undefined
+        ? { gpa: effect.gpa, hpa: effect.hpa, size: PAGE_4K }
+        : undefined;
     default:
       return undefined;
   }
@@ -161,7 +163,7 @@ export function describeEffect(effect: Effect, cause?: Envelope): string {
     case "attr":
       return `attributes ${hex(effect.gpa)}+${hex(effect.size)} -> ${effect.private ? "private" : "shared"}`;
     case "gmem":
-      return `guest_memfd ${effect.op} gpa=${hex(effect.gpa)} hpa=${hex(effect.hpa)}`;
+      return `guest_memfd ${effect.op}${effect.gpa === undefined ? "" : ` gpa=${hex(effect.gpa)}`} hpa=${hex(effect.hpa)}`;
     case "owner":
       return `frame ${hex(effect.hpa)} x${effect.pages} owner ${effect.from} -> ${effect.to}${effect.pageType ? ` (${effect.pageType})` : ""}${effect.guestState ? ` (was ${effect.guestState})` : ""}`;
     case "read":

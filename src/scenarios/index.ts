@@ -24,6 +24,7 @@ import { conversionRoundTrips, implicitConversion } from "./tdx/conversion.ts";
 import { tdxDmaAlloc } from "./tdx/dma.ts";
 import { acceptDemote, acceptSizeMismatch } from "./tdx/huge-pages.ts";
 import { lazyAccept2M, lazyAccept2MOn4K, lazyAccept4K } from "./tdx/lazy-accept.ts";
+import { memslotDeleted, memslotWithoutGmem } from "./tdx/memslots.ts";
 import { flexiblePendingVe, punchHoleLinux, punchHoleNaive } from "./tdx/punch-hole.ts";
 import { teardown, teardownUnfinalized } from "./tdx/teardown.ts";
 
@@ -43,6 +44,8 @@ export const BUILT_IN: readonly Scenario[] = [
   acceptDemote,
   teardown,
   teardownUnfinalized,
+  memslotDeleted,
+  memslotWithoutGmem,
   pkvmBoot,
   pkvmShareLinux,
   pkvmShareLeftover,

@@ -66,6 +66,10 @@ export class KvmPkvm implements KernelActions, KillableVm {
         const size = msg.type === "madvise" ? msg.size : msg.len;
         return this.io.reply(env, { type: msg.type, ret: yield* this.discard(gpa, size) } as never);
       }
+      case "KVM_SET_USER_MEMORY_REGION2":
+        // Documentation/virt/kvm/arm/pkvm.rst (7.1): deleting or moving a protected VM's memslot
+        // is -EPERM. Simplified: the model keeps no per-slot state, so adding one changes nothing.
+        return this.io.reply(env, { type: msg.type, ret: msg.memory_size === 0 ? EPERM : 0 });
       case "KVM_DESTROY_VM":
         yield* this.destroy();
         return this.io.reply(env, { type: msg.type, ret: 0 });

@@ -109,6 +109,27 @@ export class PkvmVmm extends VmmBase {
       case "set-attributes":
         // No memory attributes on a pKVM host: sharing is the guest's call (MEM_SHARE).
         return;
+      case "add-memslot":
+      case "delete-memslot": {
+        const r = yield* call(KVM, {
+          type: "KVM_SET_USER_MEMORY_REGION2",
+          slot: action.op === "add-memslot" ? 1 : 0,
+          flags: 0,
+          guest_phys_addr: action.gpa,
+          memory_size: action.op === "add-memslot" ? action.size : 0,
+          guest_memfd: -1,
+          guest_memfd_offset: 0,
+        });
+        if (r.ret !== 0)
+          this.io.effect({
+            e: "fault",
+            by: VMM,
+            kind: "memslot refused",
+            gpa: action.gpa,
+            detail: `${r.ret}`,
+          });
+        return;
+      }
     }
   }
 

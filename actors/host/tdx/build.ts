@@ -3,7 +3,6 @@
 // virt/kvm, v6.16). TD creation is coarse: one TDH.MNG.CREATE/KEY.CONFIG/INIT, one TDVPR a vCPU.
 import {
   type Content,
-  EBADF,
   EEXIST,
   EINVAL,
   EIO,
@@ -56,20 +55,6 @@ export function createGuestMemfd(vm: TdxVm, size: number, flags: number): Respon
   return { type: "KVM_CREATE_GUEST_MEMFD", ret: 0, fd: vm.gmem.fd };
 }
 
-/** KVM_SET_USER_MEMORY_REGION2: the one memslot, with its guest_memfd range. */
-export function setMemoryRegion(
-  vm: TdxVm,
-  msg: { guest_phys_addr: number; memory_size: number; guest_memfd: number; guest_memfd_offset: number },
-): number {
-  if (!vm.gmem || msg.guest_memfd !== vm.gmem.fd) return EBADF;
-  if (vm.slot) return EEXIST;
-  if (msg.memory_size === 0 || msg.memory_size % PAGE_4K !== 0 || msg.guest_phys_addr % PAGE_4K !== 0)
-    return EINVAL;
-  if (msg.guest_memfd_offset + msg.memory_size > vm.gmem.size) return EINVAL;
-  vm.slot = { gpa: msg.guest_phys_addr, size: msg.memory_size, offset: msg.guest_memfd_offset };
-  return 0;
-}
-
 /** KVM_TDX_INIT_MEM_REGION: copy each source page in with PAGE.ADD, measuring it with MR.EXTEND. */
 export function* initMemRegion(
   vm: TdxVm,
@@ -84,6 +69,7 @@ export function* initMemRegion(
     yield* call("hw", { type: "host.access", op: "write", hpa: src, content: source[i]! });
     if ((yield* linkTables(vm, page, 0)) !== "linked") return EIO;
     const hpa = yield* gmemPage(vm, page, 0, false);
+    if (hpa === undefined) return EINVAL;
     const r = yield* call("fw", { type: "TDH.MEM.PAGE.ADD", gpa: page, hpa, source: src });
     vm.memory.free(src, 1);
     if (!isTdxSuccess(r.status)) return EIO;

@@ -55,17 +55,25 @@ export function* fallocate(vm: TdxVm, fd: number, mode: number, offset: number, 
     return 0;
   }
   if (mode !== FALLOC_PUNCH_HOLE) return EOPNOTSUPP;
-  const gpa = offset - vm.slot!.offset + vm.slot!.gpa;
-  vm.invalidating.add(gpa, gpa + len);
+  // kvm_gmem_punch_hole(): invalidate and zap every GPA range a memslot binds to these offsets.
+  const bound = vm.gpaRangesOf(offset, len);
+  for (const [start, end] of bound) vm.invalidating.add(start, end);
   vm.invalidateSeq++;
-  yield* zapRange(vm, gpa, gpa + len);
+  for (const [start, end] of bound) yield* zapRange(vm, start, end);
   for (const [at, folio] of gmem.within(offset, len)) {
     if (folio.pages === 512 && (at < offset || at + PAGE_2M > offset + len)) continue; // partial 2M folio kept
     gmem.remove(at);
-    vm.memory.free(folio.hpa, folio.pages);
-    const folioGpa = at - vm.slot!.offset + vm.slot!.gpa;
-    vm.effect({ e: "gmem", by: KVM, gpa: folioGpa, hpa: folio.hpa, pages: folio.pages, op: "free" });
+    if (!vm.leaked.has(folio.hpa)) vm.memory.free(folio.hpa, folio.pages);
+    const gpa = vm.gpaRangesOf(at, PAGE_4K)[0]?.[0];
+    vm.effect({
+      e: "gmem",
+      by: KVM,
+      ...(gpa === undefined ? {} : { gpa }),
+      hpa: folio.hpa,
+      pages: folio.pages,
+      op: "free",
+    });
   }
-  vm.invalidating.remove(gpa, gpa + len);
+  for (const [start, end] of bound) vm.invalidating.remove(start, end);
   return 0;
 }

@@ -24,17 +24,16 @@ export interface EptViolation {
 export function* handleEptViolation(vm: TdxVm, exit: EptViolation): Flow<FaultResult> {
   if (!exit.private) return yield* sharedFault(vm, exit.gpa - vm.sharedBit);
   const page = align(exit.gpa, PAGE_4K);
-  if (!vm.privateAttr.has(page)) {
-    return {
-      kind: "user",
-      exit: { exit_reason: "KVM_EXIT_MEMORY_FAULT", gpa: page, size: PAGE_4K, private: true },
-    };
-  }
   // tdx_is_sept_violation_unexpected_pending() -> kvm_vm_dead(), KVM_RUN returns -EIO.
   if (exit.eeq === "PENDING_EPT_VIOLATION") {
     return { kind: "kill", reason: `Guest access before accepting 0x${page.toString(16)}` };
   }
-  if (vm.invalidating.has(page)) return retryFault(vm, page, "invalidation in progress");
+  // kvm_mmu_faultin_pfn(), in its order: the attribute, the memslot, then guest_memfd.
+  if (!vm.privateAttr.has(page)) return memoryFault(page, true);
+  const slot = vm.slotFor(page);
+  if (!slot) return memoryFault(page, true); // kvm_handle_noslot_fault()
+  if (slot.invalid || vm.invalidating.has(page)) return retryFault(vm, page, "invalidation in progress");
+  if (slot.gmemOffset === undefined) return memoryFault(page, true); // !kvm_slot_has_gmem()
   const base2M = align(page, PAGE_2M);
   if (vm.mirror2M.has(base2M) || vm.mirror4K.has(page))
     return yield* alreadyMapped(vm, base2M, exit.acceptLevel);
@@ -42,7 +41,7 @@ export function* handleEptViolation(vm: TdxVm, exit: EptViolation): Flow<FaultRe
   const seq = vm.invalidateSeq;
   const level = mappingLevel(vm, page);
   const target = level === 1 ? base2M : page;
-  const hpa = yield* gmemPage(vm, target, level, true);
+  const hpa = (yield* gmemPage(vm, target, level, true))!;
   return yield* underMmuLock(vm, page, function* (): Flow<FaultResult> {
     // ...then, under the lock, drop the fault if an invalidation ran meanwhile (is_page_fault_stale).
     if (seq !== vm.invalidateSeq || !vm.privateAttr.has(page)) {
@@ -67,6 +66,14 @@ function* alreadyMapped(vm: TdxVm, base2M: number, acceptLevel: Level | undefine
   return { kind: "resume" };
 }
 
+/** kvm_mmu_prepare_memory_fault_exit(): KVM_RUN fails with -EFAULT and a KVM_EXIT_MEMORY_FAULT. */
+function memoryFault(page: number, isPrivate: boolean): FaultResult {
+  return {
+    kind: "user",
+    exit: { exit_reason: "KVM_EXIT_MEMORY_FAULT", gpa: page, size: PAGE_4K, private: isPrivate },
+  };
+}
+
 /** RET_PF_RETRY: resume the vCPU without mapping; it faults again and re-evaluates. */
 function retryFault(vm: TdxVm, gpa: number, why: string): FaultResult {
   vm.effect({ e: "fault", by: KVM, kind: "RET_PF_RETRY", gpa, detail: why });
@@ -78,20 +85,17 @@ function mappingLevel(vm: TdxVm, page: number): Level {
   if (vm.options.privateLevel === 0) return 0;
   const base = align(page, PAGE_2M);
   if (vm.tables2M.has(idx2M(base)) || !vm.privateAttr.covers(base, base + PAGE_2M)) return 0;
-  if (!vm.slot || base + PAGE_2M > vm.slot.gpa + vm.slot.size) return 0;
-  const folio = vm.gmem?.lookup(vm.gmemOffset(base));
+  const slot = vm.slotFor(base);
+  if (!slot || base + PAGE_2M > slot.gpa + slot.size) return 0;
+  const offset = vm.gmemOffset(base);
+  const folio = offset === undefined ? undefined : vm.gmem?.lookup(offset);
   return folio && folio[1].pages !== 512 ? 0 : 1;
 }
 
 /** A shared access: map the VMM's page (faulted in on first touch) in the shared EPT. */
 function* sharedFault(vm: TdxVm, gpa: number): Flow<FaultResult> {
   const page = align(gpa, PAGE_4K);
-  if (vm.privateAttr.has(page)) {
-    return {
-      kind: "user",
-      exit: { exit_reason: "KVM_EXIT_MEMORY_FAULT", gpa: page, size: PAGE_4K, private: false },
-    };
-  }
+  if (vm.privateAttr.has(page)) return memoryFault(page, false);
   if (vm.invalidating.has(page)) return { kind: "resume" };
   const hpa = yield* vm.ram.faultIn(page / PAGE_4K);
   yield* call("hw", { type: "ept.map", gpa: page + vm.sharedBit, hpa });
@@ -139,10 +143,14 @@ function* mapPrivate(vm: TdxVm, gpa: number, level: Level, hpa: number): Flow<Se
   return "bugged";
 }
 
-/** kvm_gmem_get_pfn(): the folio for a GPA, allocated (and zeroed, if `prepare`) on first use. */
-export function* gmemPage(vm: TdxVm, gpa: number, level: Level, prepare: boolean): Flow<number> {
-  const gmem = vm.gmem!;
+/**
+ * kvm_gmem_get_pfn(): the folio for a GPA, allocated (and zeroed, if `prepare`) on first use;
+ * undefined when no memslot binds the GPA to the guest_memfd.
+ */
+export function* gmemPage(vm: TdxVm, gpa: number, level: Level, prepare: boolean): Flow<number | undefined> {
+  const gmem = vm.gmem;
   const offset = vm.gmemOffset(gpa);
+  if (!gmem || offset === undefined) return undefined;
   const found = gmem.lookup(offset);
   if (found) {
     const [at, folio] = found;

@@ -8,8 +8,9 @@ import type { GuestRam } from "../guest-ram.ts";
 import type { HostMemory } from "../host-memory.ts";
 import type { VmLifecycle } from "../lifecycle.ts";
 import type { KernelAction, KernelActions } from "../milestones.ts";
-import { createGuestMemfd, finalizeVm, initMemRegion, initVm, setMemoryRegion } from "./build.ts";
+import { createGuestMemfd, finalizeVm, initMemRegion, initVm } from "./build.ts";
 import { fallocate, setMemoryAttributes } from "./conversion.ts";
+import { setMemoryRegion } from "./memslots.ts";
 import { run } from "./run.ts";
 import { destroy } from "./teardown.ts";
 import { KVM, type KvmTdxOptions, TdxVm } from "./vm.ts";
@@ -48,7 +49,7 @@ export class KvmTdx implements KernelActions {
       case "KVM_CREATE_GUEST_MEMFD":
         return io.reply(env, createGuestMemfd(vm, msg.size, msg.flags));
       case "KVM_SET_USER_MEMORY_REGION2":
-        return io.reply(env, { type: msg.type, ret: setMemoryRegion(vm, msg) });
+        return io.reply(env, { type: msg.type, ret: yield* setMemoryRegion(vm, msg) });
       case "KVM_SET_MEMORY_ATTRIBUTES":
         return io.reply(env, { type: msg.type, ret: yield* setMemoryAttributes(vm, msg) });
       case "fallocate":

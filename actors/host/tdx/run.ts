@@ -1,7 +1,7 @@
 // KVM_RUN on a TD vCPU (tdx_vcpu_run(), tdx_handle_exit() in arch/x86/kvm/vmx/tdx.c, v7.0):
 // enter with TDH.VP.ENTER and handle each TD exit in the kernel where KVM can (interrupts, EPT
 // violations, MapGPA progress), returning to the VMM only for what userspace must do.
-import { EINTR, EIO, type Response, type VmcallCompletion } from "../../../protocol/index.ts";
+import { EFAULT, EINTR, EIO, type Response, type VmcallCompletion } from "../../../protocol/index.ts";
 import { call, type Flow, lock } from "../../../src/kit/flows.ts";
 import { killVm } from "../lifecycle.ts";
 import { handleEptViolation } from "./faults.ts";
@@ -66,7 +66,11 @@ export function* run(vm: TdxVm, vcpu: number, hypercallRet: number | undefined):
       }
       case "EPT_VIOLATION": {
         const result = yield* handleEptViolation(vm, exit);
-        if (result.kind === "user") return { type: "KVM_RUN", ret: 0, exit: result.exit };
+        if (result.kind === "user") {
+          // A memory-fault exit is KVM_RUN failing with -EFAULT, the exit describing why.
+          const ret = result.exit.exit_reason === "KVM_EXIT_MEMORY_FAULT" ? EFAULT : 0;
+          return { type: "KVM_RUN", ret, exit: result.exit };
+        }
         if (result.kind === "kill") {
           killVm(vm, result.reason);
           return { type: "KVM_RUN", ret: EIO };

@@ -28,9 +28,20 @@ export interface MapGpaProgress {
   toShared: boolean;
 }
 
+/** A memslot (struct kvm_memory_slot): a GPA range, and where its private pages come from. */
+export interface Memslot {
+  readonly id: number;
+  readonly gpa: number;
+  readonly size: number;
+  /** Offset of the slot's first page in the guest_memfd; absent: no private memory (!kvm_slot_has_gmem). */
+  readonly gmemOffset: number | undefined;
+  /** KVM_MEMSLOT_INVALID: being deleted; faults in it retry. */
+  invalid: boolean;
+}
+
 export class TdxVm {
   gmem: GuestMemfd | undefined;
-  slot: { gpa: number; size: number; offset: number } | undefined;
+  readonly slots = new Map<number, Memslot>();
   readonly privateAttr = new RangeSet();
   /** KVM's mirror of the S-EPT leaves it created: GPA -> HPA. */
   readonly mirror4K = new Map<number, number>();
@@ -78,9 +89,28 @@ export class TdxVm {
     this.io.effect(effect);
   }
 
-  /** guest_memfd offset of a GPA in the (one) memslot. */
-  gmemOffset(gpa: number): number {
-    return gpa - this.slot!.gpa + this.slot!.offset;
+  /** The memslot holding a GPA (gfn_to_memslot()). */
+  slotFor(gpa: number): Memslot | undefined {
+    for (const slot of this.slots.values()) if (gpa >= slot.gpa && gpa < slot.gpa + slot.size) return slot;
+    return undefined;
+  }
+
+  /** guest_memfd offset of a GPA, through the memslot that binds it. */
+  gmemOffset(gpa: number): number | undefined {
+    const slot = this.slotFor(gpa);
+    return slot?.gmemOffset === undefined ? undefined : gpa - slot.gpa + slot.gmemOffset;
+  }
+
+  /** The GPA ranges bound to a guest_memfd range (kvm_gmem_invalidate_begin() walks the bindings). */
+  gpaRangesOf(offset: number, len: number): [number, number][] {
+    const ranges: [number, number][] = [];
+    for (const slot of this.slots.values()) {
+      if (slot.gmemOffset === undefined) continue;
+      const start = Math.max(offset, slot.gmemOffset);
+      const end = Math.min(offset + len, slot.gmemOffset + slot.size);
+      if (start < end) ranges.push([start - slot.gmemOffset + slot.gpa, end - slot.gmemOffset + slot.gpa]);
+    }
+    return ranges;
   }
 
   /** The frame backing a private GPA, if KVM mapped one (4K leaf or within a 2M leaf). */

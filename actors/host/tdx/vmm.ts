@@ -5,8 +5,10 @@
 // and its own memory only through its own mapping (GuestRam).
 import {
   type Content,
+  EFAULT,
   FALLOC_PUNCH_HOLE,
   KVM_HC_MAP_GPA_RANGE,
+  KVM_MEM_GUEST_MEMFD,
   KVM_MEMORY_ATTRIBUTE_PRIVATE,
   PAGE_4K,
 } from "../../../protocol/index.ts";
@@ -28,9 +30,19 @@ export interface TdxVmmOptions {
   stopBeforeFinalize?: boolean | undefined;
 }
 
+/** A RAM region the VMM gave KVM as a memslot (QEMU's RAMBlock with or without guest_memfd). */
+interface Region {
+  slot: number;
+  gpa: number;
+  size: number;
+  guestMemfd: boolean;
+}
+
 export class TdxVmm extends VmmBase {
   /** The guest_memfd KVM_CREATE_GUEST_MEMFD gave us. */
   private gmemFd = -1;
+  private readonly regions: Region[] = [];
+  private nextSlot = 0;
 
   constructor(
     private readonly io: PartyIO,
@@ -60,14 +72,7 @@ export class TdxVmm extends VmmBase {
     const gmem = yield* call(KVM, { type: "KVM_CREATE_GUEST_MEMFD", size: memory, flags: 0 });
     if (gmem.fd === undefined) return yield* this.giveUp(`KVM_CREATE_GUEST_MEMFD: ${gmem.ret}`);
     this.gmemFd = gmem.fd;
-    yield* call(KVM, {
-      type: "KVM_SET_USER_MEMORY_REGION2",
-      slot: 0,
-      guest_phys_addr: 0,
-      memory_size: memory,
-      guest_memfd: gmem.fd,
-      guest_memfd_offset: 0,
-    });
+    yield* this.addMemslot(0, memory, true);
     // A TD's RAM starts private (QEMU sets the attribute over all of it).
     yield* call(KVM, {
       type: "KVM_SET_MEMORY_ATTRIBUTES",
@@ -97,6 +102,15 @@ export class TdxVmm extends VmmBase {
       );
       hypercallRet = undefined;
       const exit = r.exit;
+      if (exit?.exit_reason === "KVM_EXIT_MEMORY_FAULT" && r.ret === EFAULT) {
+        // kvm_handle_memory_fault(): convert the page to what the guest asked for, or stop the VM.
+        const converted = yield* this.convert(exit.gpa, exit.size, exit.private);
+        if (converted !== 0)
+          return yield* this.giveUp(
+            `KVM_EXIT_MEMORY_FAULT at 0x${exit.gpa.toString(16)} (${exit.private ? "private" : "shared"}): cannot convert`,
+          );
+        continue;
+      }
       if (r.ret < 0 || !exit) return yield* this.destroy();
       switch (exit.exit_reason) {
         case "KVM_EXIT_HLT":
@@ -108,17 +122,20 @@ export class TdxVmm extends VmmBase {
         case "KVM_EXIT_HYPERCALL":
           hypercallRet = yield* this.convert(exit.gpa, exit.npages * PAGE_4K, exit.encrypted);
           continue;
-        case "KVM_EXIT_MEMORY_FAULT":
-          if ((yield* this.convert(exit.gpa, exit.size, exit.private)) !== 0) return yield* this.destroy();
-          continue;
         case "KVM_EXIT_SYSTEM_EVENT":
           return yield* this.destroy();
       }
     }
   }
 
-  /** kvm_convert_memory(): attributes first, then drop the copy no longer in use. */
+  /**
+   * kvm_convert_memory(): attributes first, then drop the copy no longer in use. A range in no
+   * RAM region converts to shared as a no-op and fails to private; one without guest_memfd fails.
+   */
   private *convert(gpa: number, size: number, toPrivate: boolean): Flow<number> {
+    const region = this.regions.find((r) => gpa >= r.gpa && gpa + size <= r.gpa + r.size);
+    if (!region) return toPrivate ? -1 : 0;
+    if (!region.guestMemfd) return -1;
     const r = yield* this.setAttributes(gpa, size, toPrivate);
     if (r !== 0) return r;
     if (toPrivate) {
@@ -140,6 +157,21 @@ export class TdxVmm extends VmmBase {
     return r.ret;
   }
 
+  /** A memslot for [gpa, gpa + size): with guest_memfd, its offset in the file is its GPA. */
+  private *addMemslot(gpa: number, size: number, guestMemfd: boolean): Flow<void> {
+    const slot = this.nextSlot++;
+    const r = yield* call(KVM, {
+      type: "KVM_SET_USER_MEMORY_REGION2",
+      slot,
+      flags: guestMemfd ? KVM_MEM_GUEST_MEMFD : 0,
+      guest_phys_addr: gpa,
+      memory_size: size,
+      guest_memfd: guestMemfd ? this.gmemFd : -1,
+      guest_memfd_offset: guestMemfd ? gpa : 0,
+    });
+    if (r.ret === 0) this.regions.push({ slot, gpa, size, guestMemfd });
+  }
+
   private *punchHole(offset: number, len: number): Flow<number> {
     const r = yield* call(KVM, { type: "fallocate", fd: this.gmemFd, mode: FALLOC_PUNCH_HOLE, offset, len });
     return r.ret;
@@ -154,6 +186,25 @@ export class TdxVmm extends VmmBase {
       case "set-attributes":
         yield* this.setAttributes(action.gpa, action.size, action.private);
         return;
+      case "add-memslot":
+        yield* this.addMemslot(action.gpa, action.size, action.guestMemfd);
+        return;
+      case "delete-memslot": {
+        const at = this.regions.findIndex((r) => action.gpa >= r.gpa && action.gpa < r.gpa + r.size);
+        if (at < 0) return;
+        const region = this.regions[at]!;
+        this.regions.splice(at, 1);
+        yield* call(KVM, {
+          type: "KVM_SET_USER_MEMORY_REGION2",
+          slot: region.slot,
+          flags: 0,
+          guest_phys_addr: region.gpa,
+          memory_size: 0,
+          guest_memfd: -1,
+          guest_memfd_offset: 0,
+        });
+        return;
+      }
       case "read-shared":
         for (let page = action.gpa; page < action.gpa + action.size; page += PAGE_4K) {
           const hpa = this.ram.lookup(page / PAGE_4K);
