@@ -89,6 +89,8 @@ export const FaultKind = z.enum([
   "host stage-2 abort",
   "SIGSEGV",
   "die_kernel_fault",
+  /** pKVM: an EL1 uaccess (copy_from_user) to a donated page, fixed up to -EFAULT. */
+  "uaccess -EFAULT",
   /** pKVM gmem host: the VMM's mmap of guest_memfd faulted on a private page. */
   "SIGBUS",
   /** pKVM: EL2 refused to unmap, or the host to discard, a page a protected guest owns. */

@@ -14,6 +14,7 @@ export const EBUSY = -16;
 export const EEXIST = -17;
 export const EINVAL = -22;
 export const EOPNOTSUPP = -95;
+export const EHWPOISON = -133;
 
 const NAMES: Readonly<Record<number, string>> = {
   [EPERM]: "EPERM",
@@ -29,6 +30,7 @@ const NAMES: Readonly<Record<number, string>> = {
   [EEXIST]: "EEXIST",
   [EINVAL]: "EINVAL",
   [EOPNOTSUPP]: "EOPNOTSUPP",
+  [EHWPOISON]: "EHWPOISON",
 };
 
 /** `-EPERM` for -1; the number itself when it is not an errno this model returns. */

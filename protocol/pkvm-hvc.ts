@@ -7,6 +7,8 @@ import { Addr, VcpuId } from "./common.ts";
 import { call } from "./define.ts";
 
 const X0 = { x0: z.number().int() };
+/** x0 and, for the calls that return one, x1 (a page count, or MEMINFO's feature bits). */
+const X0X1 = { x0: z.number().int(), x1: z.number().int().optional() };
 const Ret = { ret: z.number().int() };
 const Pfn = z.number().int().nonnegative();
 const Gfn = z.number().int().nonnegative();
@@ -17,7 +19,12 @@ export const PkvmExit = z.discriminatedUnion("reason", [
   /** Stage-2 data abort on an IPA with no page: the host donates one. `memshare`: the fake abort
    *  EL2 raises when MEM_SHARE hits an unmapped IPA (the HVC re-executes after the donation). */
   z.strictObject({ reason: z.literal("DABT_LOW"), ipa: Addr, write: z.boolean(), memshare: z.boolean() }),
-  /** MEM_SHARE / MEM_UNSHARE done at EL2: "now tell the host", which updates its own view. */
+  /**
+   * ACK16: EL2 asks the host for something before the HVC can complete (KVM_HYP_REQ_TYPE_MAP:
+   * donate the pages behind an IPA range; ARM_EXCEPTION_HYP_REQ, ELR -= 4 so the HVC re-executes).
+   */
+  z.strictObject({ reason: z.literal("HYP_REQ"), req: z.literal("MAP"), ipa: Addr, size: Addr }),
+  /** MEM_SHARE / MEM_UNSHARE on the in-place guest_memfd host (2026 proposal), and a page MEM_RELINQUISH released. */
   z.strictObject({
     reason: z.literal("HVC"),
     fn: z.enum(["MEM_SHARE", "MEM_UNSHARE", "MEM_RELINQUISH"]),
@@ -35,23 +42,23 @@ export const guestHvcs = {
   ARM_SMCCC_VENDOR_HYP_KVM_HYP_MEMINFO: call(
     "ARM_SMCCC_VENDOR_HYP_KVM_HYP_MEMINFO",
     "guest-hvc",
-    "0xC6000002: the protection granule in bytes.",
+    "0xC6000002: the protection granule in bytes (x0); x1 = KVM_FUNC_HAS_RANGE on android16-6.12.",
     {},
-    X0,
+    X0X1,
   ),
   ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE: call(
     "ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE",
     "guest-hvc",
-    "0xC6000003: share a guest-owned page with the host, in place (guest SHARED_OWNED, host SHARED_BORROWED).",
+    "0xC6000003: share a guest-owned page with the host, in place (guest SHARED_OWNED, host SHARED_BORROWED); x1 = pages shared on android16-6.12.",
     { ipa: Addr },
-    X0,
+    X0X1,
   ),
   ARM_SMCCC_VENDOR_HYP_KVM_MEM_UNSHARE: call(
     "ARM_SMCCC_VENDOR_HYP_KVM_MEM_UNSHARE",
     "guest-hvc",
-    "0xC6000004: take a shared page back (guest OWNED, host NOPAGE); contents preserved.",
+    "0xC6000004: take a shared page back (guest OWNED, host NOPAGE); contents preserved; x1 = pages unshared on android16-6.12.",
     { ipa: Addr },
-    X0,
+    X0X1,
   ),
   ARM_SMCCC_VENDOR_HYP_KVM_MEM_RELINQUISH: call(
     "ARM_SMCCC_VENDOR_HYP_KVM_MEM_RELINQUISH",

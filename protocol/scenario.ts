@@ -81,8 +81,15 @@ export const HostAction = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("set-attributes"), gpa: Size, size: Size, private: z.boolean() }),
   /** The VMM reads the shared backing of a range (what an honest device model does with I/O buffers). */
   z.strictObject({ op: z.literal("read-shared"), gpa: Size, size: Size }),
-  /** pKVM: the host kernel (EL1) reads the page backing a GPA, e.g. through a buggy driver. */
-  z.strictObject({ op: z.literal("kernel-read"), gpa: Size }),
+  /**
+   * pKVM: the host kernel (EL1) reads the page backing a GPA, through a kernel mapping (a buggy
+   * driver, the linear map) or as a uaccess (copy_from_user() from the VMM's mapping).
+   */
+  z.strictObject({
+    op: z.literal("kernel-read"),
+    gpa: Size,
+    via: z.enum(["kernel-mapping", "uaccess"]).default("kernel-mapping"),
+  }),
   /** pKVM: the VMM drops guest memory (madvise on pinned memory, PUNCH_HOLE on guest_memfd). */
   z.strictObject({ op: z.literal("discard"), gpa: Size, size: Size }),
   /** The VMM deletes the memslot holding a GPA while vCPUs run (KVM zaps its mappings). */
@@ -161,6 +168,8 @@ export const ScenarioSpec = z
     expect: Expectation,
     /** What to expect when the run overrides the guest policy (`--guest-policy`). */
     expectWithPolicy: z.partialRecord(GuestPolicyName, Expectation).default({}),
+    /** What to expect when the run overrides the profile a scenario names (`--profile`). */
+    expectWithProfile: z.partialRecord(ProfileName, Expectation).default({}),
   })
   .superRefine((spec, ctx) => {
     if (spec.profile !== undefined && PROFILES[spec.profile].platform !== spec.platform) {

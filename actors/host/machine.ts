@@ -3,8 +3,10 @@
 // the ioctl boundary is a protocol boundary too) and run as kernel flows; responses resume
 // whichever flow waits on them. KVM moves the lifecycle on as the VM is created, built, run,
 // killed and torn down; `cocomem describe` draws the machine.
+
 import { type AnyActorRef, setup } from "xstate";
 import type { Envelope, Level, RequestEnvelope } from "../../protocol/index.ts";
+import { type PkvmProfile, pkvmProfile } from "../../protocol/profiles.ts";
 import type { HostAction, Platform } from "../../protocol/scenario.ts";
 import { TaskRunner } from "../../src/kit/flows.ts";
 import { PartyIO } from "../../src/kit/outbox.ts";
@@ -124,6 +126,8 @@ export interface HonestHostOptions {
   onPost: { value: number; do: HostAction[] }[];
   privateLevel: Level;
   variant: "pinned" | "gmem";
+  /** pKVM: the version followed (default: android16-6.12). */
+  pkvmProfile?: PkvmProfile | undefined;
 }
 
 export function createHonestHost(options: HonestHostOptions): XStateParty {
@@ -134,7 +138,7 @@ export function createHonestHost(options: HonestHostOptions): XStateParty {
   const machine = hostMachine(options.platform);
   if (options.platform === "pkvm") {
     const ram = new GuestRam(io, memory, options.variant === "gmem" ? "guest_memfd" : "anonymous");
-    const kvm = new KvmPkvm(io, tasks, lifecycle, memory, ram);
+    const kvm = new KvmPkvm(io, tasks, lifecycle, memory, ram, options.pkvmProfile ?? pkvmProfile(undefined));
     const milestones = new Milestones(options.onPost, tasks, kvm);
     const vmm = new PkvmVmm(io, tasks, ram, milestones, (reason) => kvm.kill(reason), {
       vcpus: options.vcpus,

@@ -7,7 +7,7 @@ import { PROFILES, ProfileName, profilesOf } from "../../protocol/profiles.ts";
 import type { Adversary } from "../adversaries/api.ts";
 import { loadAdversary } from "../adversaries/load.ts";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run/run.ts";
-import type { Scenario } from "../scenarios/define.ts";
+import { expectationFor, type Scenario } from "../scenarios/define.ts";
 import { BUILT_IN } from "../scenarios/index.ts";
 import { loadScenario } from "../scenarios/load.ts";
 import { checkPluginInChild } from "../transport/check-plugin.ts";
@@ -139,7 +139,7 @@ async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
         signal,
       });
       reports.push(report);
-      if (!flags.json) io.out(tableRow(report, expectedOutcome(scenario, report.policy)));
+      if (!flags.json) io.out(tableRow(report, expectedOutcome(scenario, report)));
     }
   });
   const failed = reports.filter((r) => r.unmet.length > 0);
@@ -176,10 +176,9 @@ function options(flags: RunFlags) {
   };
 }
 
-function expectedOutcome(scenario: Scenario, policy: "linux" | "naive"): string {
-  const spec = scenario.spec;
-  const expectation = spec.guest.policy === policy ? spec.expect : spec.expectWithPolicy[policy];
-  return expectation?.outcome ?? "(none)";
+function expectedOutcome(scenario: Scenario, report: RunReport): string {
+  const found = expectationFor(scenario.spec, report.policy, report.profile);
+  return "expectation" in found ? found.expectation.outcome : "(none)";
 }
 
 function jsonReport(report: RunReport) {

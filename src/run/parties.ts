@@ -6,6 +6,7 @@ import { createHonestHost } from "../../actors/host/machine.ts";
 import { createPkvmTrustedParty } from "../../actors/trusted/pkvm/machine.ts";
 import { createTdxTrustedParty } from "../../actors/trusted/tdx/machine.ts";
 import type { PartyName } from "../../protocol/index.ts";
+import { pkvmProfile } from "../../protocol/profiles.ts";
 import type { Platform, ScenarioSpec, TrustedMutant } from "../../protocol/scenario.ts";
 import type { Adversary } from "../adversaries/api.ts";
 import { findAttack } from "../adversaries/corpus/catalogue.ts";
@@ -64,6 +65,8 @@ function buildTrusted(spec: ScenarioSpec, mutant: TrustedMutant): PartyEndpoint 
       })
     : createPkvmTrustedParty({
         ramBytes: PKVM_HOST_RAM,
+        profile: pkvmProfile(spec.profile),
+        inPlaceGmem: spec.host.variant === "gmem",
         mutant: { skipPoison: mutant.skipZeroing === true },
       });
 }
@@ -83,6 +86,7 @@ function buildHost(spec: ScenarioSpec, adversary: Adversary | undefined, chooser
     image: guest.image,
     onPost: host.onPost,
     privateLevel: host.privateLevel === "2M" ? 1 : 0,
+    ...(platform === "pkvm" ? { pkvmProfile: pkvmProfile(spec.profile) } : {}),
   });
   return adversary ? new WrappedHost(honest, adversary.wrap!, platform, chooser) : honest;
 }

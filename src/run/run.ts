@@ -17,7 +17,7 @@ import {
 import { standardMonitors } from "../monitors/index.ts";
 import { FileLog, type LogWriter, MemoryLog, TeeLog } from "../runtime/log-writer.ts";
 import { Orchestrator, type RunResult } from "../runtime/orchestrator.ts";
-import type { Scenario } from "../scenarios/define.ts";
+import { expectationFor, isOwnRun, type Scenario } from "../scenarios/define.ts";
 import type { AdversarySource } from "./parties.ts";
 import { inprocTransport, type Transport } from "./transport.ts";
 import { COCOMEM_VERSION } from "./version.ts";
@@ -140,7 +140,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     unmet: [],
     ...(choices.recording ? { tape: choices.recording.tape } : {}),
   };
-  report.unmet = hostName ? defencesHeld(hostName, report) : await expectationsUnmet(scenario, spec, report);
+  report.unmet = hostName ? defencesHeld(hostName, report) : await expectationsUnmet(scenario, report);
   return report;
 }
 
@@ -180,24 +180,20 @@ function defencesHeld(plugin: string, report: RunReport): string[] {
 }
 
 /** The expectations of the scenario that this run did not meet. */
-async function expectationsUnmet(
-  scenario: Scenario,
-  spec: ScenarioSpec,
-  report: RunReport,
-): Promise<string[]> {
-  const own = scenario.spec.guest.policy === report.policy;
-  const expectation = own ? spec.expect : spec.expectWithPolicy[report.policy];
-  if (!expectation) return [`no expectation for guest policy ${report.policy}`];
+async function expectationsUnmet(scenario: Scenario, report: RunReport): Promise<string[]> {
+  const found = expectationFor(scenario.spec, report.policy, report.profile);
+  if ("missing" in found) return [found.missing];
+  const expectation = found.expectation;
   const unmet: string[] = [];
   const expected: Outcome = expectation.outcome;
   if (report.result.outcome !== expected) {
     unmet.push(`outcome ${report.result.outcome} (${report.result.reason}), expected ${expected}`);
   }
-  const found = new Set(report.result.violations.map((v) => v.invariant));
+  const reported = new Set(report.result.violations.map((v) => v.invariant));
   for (const invariant of expectation.violations) {
-    if (!found.has(invariant)) unmet.push(`expected violation "${invariant}" was not reported`);
+    if (!reported.has(invariant)) unmet.push(`expected violation "${invariant}" was not reported`);
   }
-  if (own && scenario.check)
+  if (isOwnRun(scenario.spec, report.policy, report.profile) && scenario.check)
     unmet.push(...(await scenario.check(report, (other, seed) => runScenario(other, { seed }))));
   return unmet;
 }

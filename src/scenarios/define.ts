@@ -1,13 +1,21 @@
 // A scenario as code: its data (validated against the protocol's scenario schema) plus, optionally,
 // checks only code can express (e.g. "MRTD differs between two builds").
 import type { LogLine } from "../../protocol/log.ts";
-import { type GuestPolicyName, type ScenarioInput, ScenarioSpec } from "../../protocol/scenario.ts";
+import type { ProfileName } from "../../protocol/profiles.ts";
+import {
+  type Expectation,
+  type GuestPolicyName,
+  type ScenarioInput,
+  ScenarioSpec,
+} from "../../protocol/scenario.ts";
 import type { RunResult } from "../runtime/orchestrator.ts";
 
 /** What a scenario's check sees of a finished run. */
 export interface CheckedRun {
   readonly seed: number;
   readonly policy: GuestPolicyName;
+  /** The versions of the real systems the run followed. */
+  readonly profile: ProfileName;
   readonly result: RunResult;
   /** The log lines, when the run kept them in memory. */
   readonly log: readonly LogLine[];
@@ -24,4 +32,33 @@ export interface Scenario {
 
 export function defineScenario(input: ScenarioInput, check?: Scenario["check"]): Scenario {
   return check ? { spec: ScenarioSpec.parse(input), check } : { spec: ScenarioSpec.parse(input) };
+}
+
+/** Is this run the scenario as written (its own guest policy, and its own profile if it names one)? */
+export const isOwnRun = (spec: ScenarioSpec, policy: GuestPolicyName, profile: ProfileName): boolean =>
+  spec.guest.policy === policy && (spec.profile === undefined || spec.profile === profile);
+
+/**
+ * What a run of the scenario under this policy and profile should end as: its own expectation, or
+ * the one it gives for the other policy or profile; undefined (with why) when it gives none.
+ */
+export function expectationFor(
+  spec: ScenarioSpec,
+  policy: GuestPolicyName,
+  profile: ProfileName,
+): { expectation: Expectation } | { missing: string } {
+  const ownProfile = spec.profile === undefined || spec.profile === profile;
+  const ownPolicy = spec.guest.policy === policy;
+  if (ownProfile && ownPolicy) return { expectation: spec.expect };
+  const other = ownProfile
+    ? spec.expectWithPolicy[policy]
+    : ownPolicy
+      ? spec.expectWithProfile[profile]
+      : undefined;
+  if (other) return { expectation: other };
+  return {
+    missing: ownProfile
+      ? `no expectation for guest policy ${policy}`
+      : `no expectation for profile ${profile}`,
+  };
 }

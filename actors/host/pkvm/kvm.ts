@@ -1,8 +1,10 @@
-// KVM on a pKVM host (arch/arm64/kvm/pkvm.c, mmu.c, android16-6.12): the host keeps no real
-// stage-2 for a protected guest, only a record of what it donated. A guest's first touch of an IPA
-// is a stage-2 fault: KVM faults the backing page in, pins it and donates it
-// (__pkvm_host_donate_guest). Teardown reclaims every page (EL2 poisons what the guest owned).
+// KVM on a pKVM host (arch/arm64/kvm/pkvm.c, mmu.c, arch/arm64/mm/fault.c; android16-6.12 and
+// 7.1 as profiles): the host keeps no real stage-2 for a protected guest, only a record of what it
+// donated. A guest's first touch of an IPA is a stage-2 fault (or, on ACK16, a MAP request from
+// MEM_SHARE): KVM faults the backing page in, pins it and donates it (__pkvm_host_donate_guest).
+// Teardown reclaims every page (EL2 poisons what the guest owned).
 import {
+  EAGAIN,
   EFAULT,
   EINTR,
   EINVAL,
@@ -12,6 +14,7 @@ import {
   type RequestEnvelope,
   type Response,
 } from "../../../protocol/index.ts";
+import type { PkvmProfile } from "../../../protocol/profiles.ts";
 import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import type { GuestRam } from "../guest-ram.ts";
@@ -22,6 +25,8 @@ import type { KernelAction, KernelActions } from "../milestones.ts";
 const KVM = "host/kvm" as const;
 /** How many times teardown kicks the vCPUs out before giving up on __pkvm_start_teardown_vm. */
 const TEARDOWN_TRIES = 64;
+/** A bound on 7.1's fault-reclaim-retry loop for one kernel access (the kernel has none). */
+const RECLAIM_RETRIES = 8;
 
 export class KvmPkvm implements KernelActions, KillableVm {
   private vmHandle = 0;
@@ -34,9 +39,10 @@ export class KvmPkvm implements KernelActions, KillableVm {
     readonly io: PartyIO,
     private readonly tasks: TaskRunner,
     readonly lifecycle: VmLifecycle,
-    readonly _memory: HostMemory,
+    private readonly memory: HostMemory,
     /** The guest's RAM as the VMM maps it: what KVM pins and donates. */
     private readonly ram: GuestRam,
+    private readonly profile: PkvmProfile,
   ) {}
 
   handle(env: RequestEnvelope): void {
@@ -103,6 +109,12 @@ export class KvmPkvm implements KernelActions, KillableVm {
           if (ret !== 0) return { type: "KVM_RUN", ret };
           continue;
         }
+        case "HYP_REQ": {
+          // handle_hyp_req(): KVM_HYP_REQ_TYPE_MAP -> pkvm_mem_abort_range(): pin and donate.
+          const ret = yield* this.stage2Fault(vcpu, exit.ipa);
+          if (ret !== 0) return { type: "KVM_RUN", ret };
+          continue;
+        }
         case "HVC":
           this.noteHvc(exit.fn, exit.ipa);
           continue;
@@ -157,53 +169,85 @@ export class KvmPkvm implements KernelActions, KillableVm {
 
   // ---- the host trying to take memory back ----
 
-  /** madvise(MADV_DONTNEED) on pinned memory, or PUNCH_HOLE on guest_memfd: a donated page cannot go. */
+  /**
+   * madvise(MADV_DONTNEED) on pinned memory: the MMU notifier cannot fail and does nothing for a
+   * protected VM (kvm_unmap_gfn_range()), so madvise returns 0 and drops the VMM's PTE while the
+   * page stays pinned and donated: the VMM's next touch gets a different, zeroed page (P5,
+   * pkvm.rst "may lead to loss of coherency"). PUNCH_HOLE on the in-place guest_memfd (2026
+   * proposal) must unmap the page from the guest first, which EL2 refuses for a protected VM.
+   */
   private *discard(gpa: number, size: number): Flow<number> {
     let ret = 0;
     for (let gfn = Math.floor(gpa / PAGE_4K); gfn < Math.ceil((gpa + size) / PAGE_4K); gfn++) {
-      if (this.donated.has(gfn)) {
-        // The mmu notifier must unmap it from the guest: EL2 refuses for a protected VM.
-        const r = yield* call("fw", { type: "__pkvm_host_wrprotect_guest", handle: this.vmHandle, gfn });
-        if (r.ret !== 0) ret = EPERM;
+      if (!this.donated.has(gfn)) {
+        this.ram.discard(gfn);
         continue;
       }
-      this.ram.discard(gfn);
+      if (this.ram.kind === "anonymous") {
+        this.ram.forget(gfn);
+        continue;
+      }
+      const r = yield* call("fw", { type: "__pkvm_host_wrprotect_guest", handle: this.vmHandle, gfn });
+      if (r.ret !== 0) ret = EPERM;
     }
     return ret;
   }
 
   /** A host-kernel action a scenario asks for: a driver reading guest memory, or an unmap. */
   *kernelAction(action: KernelAction): Flow<void> {
-    if (action.op === "kernel-read") yield* this.kernelRead(action.gpa);
+    if (action.op === "kernel-read") yield* this.kernelRead(action.gpa, action.via);
     else yield* this.unmap(action.gpa);
   }
 
-  /** An EL1 access to a page the host gave away faults; the kernel force-reclaims it and retries. */
-  private *kernelRead(gpa: number): Flow<void> {
+  /**
+   * An EL1 access to a page the host gave away: EL2 injects the abort into the host
+   * (host_inject_abort(), S1PTW set), and do_page_fault() -> __do_kernel_fault() decides:
+   * a uaccess is fixed up (-EFAULT, the page untouched), in both versions; otherwise ACK16 oopses,
+   * and 7.1 force-reclaims the page (is_spurious_el1_translation_fault() ->
+   * pkvm_force_reclaim_guest_page(): 0 or -EAGAIN means retry the access) and oopses only when
+   * that fails.
+   */
+  private *kernelRead(gpa: number, via: "kernel-mapping" | "uaccess"): Flow<void> {
     const hpa = this.ram.lookup(Math.floor(gpa / PAGE_4K));
     if (hpa === undefined) return;
-    const first = yield* call("hw", { type: "host.access", op: "read", hpa });
-    if (first.outcome.result !== "abort") return;
-    const r = yield* call("fw", { type: "__pkvm_force_reclaim_guest_page", phys: hpa });
-    if (r.ret !== 0) {
-      this.io.effect({
-        e: "fault",
-        by: KVM,
-        kind: "die_kernel_fault",
-        hpa,
-        detail: "access to hypervisor-protected memory",
-      });
-      return;
+    for (let attempt = 0; attempt < RECLAIM_RETRIES; attempt++) {
+      const access = yield* call("hw", { type: "host.access", op: "read", hpa });
+      if (access.outcome.result !== "abort") return;
+      if (via === "uaccess") {
+        this.io.effect({ e: "fault", by: KVM, kind: "uaccess -EFAULT", hpa, detail: "fixup_exception()" });
+        return;
+      }
+      if (this.profile.hostKernelTouch === "abort-injected") return this.oops(hpa);
+      const r = yield* call("fw", { type: "__pkvm_force_reclaim_guest_page", phys: hpa });
+      if (r.ret !== 0 && r.ret !== EAGAIN) return this.oops(hpa);
     }
-    yield* call("hw", { type: "host.access", op: "read", hpa });
+    this.oops(hpa);
   }
 
-  /** The host kernel trying to unmap a guest page (e.g. for reclaim or migration): EL2 refuses. */
+  /** die_kernel_fault(): the task in the kernel dies; the page stays where it was. */
+  private oops(hpa: number): void {
+    this.io.effect({
+      e: "fault",
+      by: KVM,
+      kind: "die_kernel_fault",
+      hpa,
+      detail: "Unable to handle kernel access to hypervisor-protected memory",
+    });
+  }
+
+  /**
+   * The host kernel trying to unmap a guest page (e.g. for reclaim or migration). 7.1 refuses
+   * itself (pkvm_pgtable_stage2_unmap(): WARN_ON(kvm_vm_is_protected()) -> -EPERM); ACK16 asks
+   * EL2, which refuses.
+   */
   private *unmap(gpa: number): Flow<void> {
     const gfn = Math.floor(gpa / PAGE_4K);
-    const r = yield* call("fw", { type: "__pkvm_host_wrprotect_guest", handle: this.vmHandle, gfn });
-    if (r.ret !== 0)
-      this.io.effect({ e: "fault", by: KVM, kind: "unmap refused", gpa, detail: `errno ${r.ret}` });
+    const ret =
+      this.profile.protectedUnmap === "host-refuses"
+        ? EPERM
+        : (yield* call("fw", { type: "__pkvm_host_wrprotect_guest", handle: this.vmHandle, gfn })).ret;
+    if (ret !== 0)
+      this.io.effect({ e: "fault", by: KVM, kind: "unmap refused", gpa, detail: `errno ${ret}` });
   }
 
   // ---- teardown ----
@@ -226,6 +270,7 @@ export class KvmPkvm implements KernelActions, KillableVm {
       }
     }
     for (const gfn of [...this.donated.keys()].sort((a, b) => a - b)) {
+      const pfn = this.donated.get(gfn)!;
       const r = yield* call("fw", { type: "__pkvm_reclaim_dying_guest_page", handle: this.vmHandle, gfn });
       if (r.ret !== 0) {
         // Left pinned on purpose: a page EL2 would not give back is never reused.
@@ -239,6 +284,8 @@ export class KvmPkvm implements KernelActions, KillableVm {
         continue;
       }
       this.donated.delete(gfn);
+      // Unpin: a page the VMM's mapping no longer holds (madvise) is freed here.
+      if (this.ram.lookup(gfn) !== pfn * PAGE_4K) this.memory.free(pfn * PAGE_4K, 1);
     }
     yield* call("fw", { type: "__pkvm_finalize_teardown_vm", handle: this.vmHandle });
     this.ram.releaseAll();

@@ -6,6 +6,7 @@
 import { enqueueActions, setup } from "xstate";
 import type { CallName, Envelope, Request, RequestEnvelope } from "../../../protocol/index.ts";
 import { EINVAL } from "../../../protocol/index.ts";
+import type { PkvmProfile } from "../../../protocol/profiles.ts";
 import { Arm64PkvmHardware } from "../../../src/hardware/arm64-pkvm.ts";
 import { FrameStore } from "../../../src/hardware/frames.ts";
 import { answerHardware, classifyTrustedEvent } from "../../../src/hardware/requests.ts";
@@ -158,6 +159,10 @@ export const pkvmMachine = setup({
 export interface PkvmOptions {
   /** Host RAM in bytes: a pfn beyond it is not memory (-EPERM). */
   ramBytes: number;
+  /** The pKVM version followed. */
+  profile: PkvmProfile;
+  /** The 2026 in-place guest_memfd proposal: EL2 tells the host about each share and unshare. */
+  inPlaceGmem: boolean;
   /** A deliberately broken hypervisor (attack A11): no poisoning when pages leave the guest. */
   mutant?: { skipPoison?: boolean };
 }
@@ -165,9 +170,11 @@ export interface PkvmOptions {
 export function createPkvmTrustedParty(options: PkvmOptions): XStateParty {
   const io = new PartyIO();
   const frames = new FrameStore();
-  const mem = new PkvmMemProtect(frames, io, Math.ceil(options.ramBytes / 0x1000), options.mutant);
+  const pages = Math.ceil(options.ramBytes / 0x1000);
+  const mem = new PkvmMemProtect(frames, io, pages, options.profile, options.mutant);
   const cpu = new Arm64PkvmHardware(frames, io, mem);
-  const context: PkvmContext = { mem, cpu, io, vcpus: new PkvmVcpus(mem, cpu, io) };
+  const vcpus = new PkvmVcpus(mem, cpu, io, options.profile, options.inPlaceGmem);
+  const context: PkvmContext = { mem, cpu, io, vcpus };
   return new XStateParty("trusted", pkvmMachine, context, io, (env) =>
     classifyTrustedEvent(env, "hypercall"),
   );

@@ -7,12 +7,16 @@ import {
   type Content,
   EAGAIN,
   EBUSY,
+  EFAULT,
+  EHWPOISON,
   EINVAL,
   ENOENT,
   EPERM,
   type Owner,
   type PageState,
+  SMCCC_RET_NOT_SUPPORTED,
 } from "../../../protocol/index.ts";
+import type { PkvmProfile } from "../../../protocol/profiles.ts";
 import type { FrameStore } from "../../../src/hardware/frames.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import { type Change, type PkvmCall, TRANSITIONS } from "./page-state.ts";
@@ -58,6 +62,8 @@ export class PkvmMemProtect {
     private readonly io: PartyIO,
     /** Host RAM, in pages: a pfn beyond it is not memory. */
     private readonly ramPages: number,
+    /** The pKVM version followed (android16-6.12 or 7.1). */
+    private readonly profile: PkvmProfile,
     /** A deliberately broken hypervisor (attack A11): pages leave the guest without hyp_poison_page. */
     private readonly mutant: { skipPoison?: boolean } = {},
   ) {}
@@ -231,11 +237,15 @@ export class PkvmMemProtect {
     return 0;
   }
 
-  /** Relax, write-protect or unmap a guest mapping: never allowed on a protected VM. */
+  /**
+   * Write-protect (or unmap) a guest mapping: never allowed on a protected VM. ACK16's handler
+   * finds the VM with get_pkvm_hyp_vm() and __pkvm_host_wrprotect_guest() says -EPERM (with a
+   * WARN); 7.1's uses get_np_pkvm_hyp_vm(), NULL for a protected VM: -EINVAL (hyp-main.c).
+   */
   hostWrprotectGuest(handle: number, gfn: number): number {
     const vm = this.vms.get(handle);
-    if (!vm) return EINVAL;
-    if (vm.protected) return EPERM;
+    if (!vm || vm.dying) return EINVAL;
+    if (vm.protected) return this.profile.protectedUnmap === "el2-eperm" ? EPERM : EINVAL;
     return vm.s2.has(gfn) ? 0 : ENOENT;
   }
 
@@ -262,28 +272,46 @@ export class PkvmMemProtect {
     return 0;
   }
 
-  /** MEM_RELINQUISH (Android): poison, unmap the IPA (NOPAGE: may be populated again), host OWNED. */
-  guestRelinquish(vm: HypVm, gfn: number): number {
+  /**
+   * MEM_RELINQUISH (ACK16 __pkvm_guest_relinquish_to_host()): poison, unmap the IPA (NOPAGE: may
+   * be populated again), host OWNED. No page there: 0 and nothing released. Not in 7.1.
+   */
+  guestRelinquish(vm: HypVm, gfn: number): { ret: number; released: boolean } {
+    if (!this.profile.relinquish) return { ret: SMCCC_RET_NOT_SUPPORTED, released: false };
     const mapping = vm.s2.get(gfn);
-    if (!mapping) return 0;
+    if (!mapping) return { ret: 0, released: false };
     const bad = this.check("MEM_RELINQUISH", mapping.pfn, vm, gfn);
-    if (bad) return bad;
+    if (bad) return { ret: bad, released: false };
     this.poisonPage(mapping.pfn, gfn, "MEM_RELINQUISH");
     this.apply("MEM_RELINQUISH", mapping.pfn, vm, gfn);
     vm.s2.delete(gfn);
     this.annotations.delete(mapping.pfn);
     this.owner(mapping.pfn, "guest", "host", "PKVM_PAGE_OWNED");
-    return 0;
+    return { ret: 0, released: true };
   }
 
   // ---- reclaim ----
 
-  /** The host kernel touched a guest page: the IPA becomes POISON, the page is zeroed and returned. */
+  /**
+   * 7.1 __pkvm_host_force_reclaim_page_guest(): the host kernel touched a guest page; the IPA
+   * becomes POISON, the page is zeroed and returned. Its checks in order: memory (-EFAULT); a
+   * host state that should no longer fault (-EAGAIN: retry the access); a donation to a guest
+   * (-EINVAL / -EPERM); the VM (-EAGAIN: raced with teardown); the guest PTE (-EHWPOISON,
+   * -ENOENT); guest-owned (-EPERM). android16-6.12 has no such host hypercall.
+   */
   forceReclaimGuestPage(pfn: number): number {
+    if (this.profile.hostKernelTouch !== "force-reclaim") return SMCCC_RET_NOT_SUPPORTED;
+    if (pfn >= this.ramPages) return EFAULT;
+    const hostState = this.host_get_page_state(pfn);
+    if (hostState !== "PKVM_NOPAGE") return hostState === "PKVM_POISON" ? EPERM : EAGAIN;
     const note = this.annotations.get(pfn);
-    if (this.host_get_page_state(pfn) !== "PKVM_NOPAGE" || !note || note.owner !== "guest") return EPERM;
+    if (!note) return EINVAL;
+    if (note.owner !== "guest") return EPERM;
     const vm = this.vms.get(note.handle!);
-    if (!vm || vm.dying) return EAGAIN;
+    if (!vm) return EAGAIN;
+    const guestState = this.guest_get_page_state(vm, note.gfn!);
+    if (guestState === "PKVM_POISON") return EHWPOISON;
+    if (guestState === "PKVM_NOPAGE") return ENOENT;
     const bad = this.check("__pkvm_force_reclaim_guest_page", pfn, vm, note.gfn!);
     if (bad) return bad;
     this.poisonPage(pfn, note.gfn!, "__pkvm_force_reclaim_guest_page");
@@ -294,10 +322,13 @@ export class PkvmMemProtect {
     return 0;
   }
 
+  /** ACK16: -ENOENT unknown, -EBUSY a vCPU loaded, -EINVAL already dying; 7.1: -EINVAL for all. */
   startTeardown(handle: number): number {
+    const distinct = this.profile.teardownErrnos === "distinct";
     const vm = this.vms.get(handle);
-    if (!vm || vm.dying) return EINVAL;
-    if (vm.loaded.size > 0) return EBUSY;
+    if (!vm) return distinct ? ENOENT : EINVAL;
+    if (vm.loaded.size > 0) return distinct ? EBUSY : EINVAL;
+    if (vm.dying) return EINVAL;
     vm.dying = true;
     return 0;
   }
@@ -323,10 +354,15 @@ export class PkvmMemProtect {
     return 0;
   }
 
+  /**
+   * ACK16: -ENOENT unknown, -EBUSY not dying; 7.1: -EINVAL for both. Neither checks that every
+   * page was reclaimed: a page left behind keeps its guest annotation, never the host's again.
+   */
   finalizeTeardown(handle: number): number {
+    const distinct = this.profile.teardownErrnos === "distinct";
     const vm = this.vms.get(handle);
-    if (!vm?.dying) return EINVAL;
-    if (vm.s2.size > 0) return EBUSY;
+    if (!vm) return distinct ? ENOENT : EINVAL;
+    if (!vm.dying) return distinct ? EBUSY : EINVAL;
     this.vms.delete(handle);
     return 0;
   }
