@@ -149,8 +149,14 @@ export const ScenarioSpec = z
         flexiblePendingVe: z.boolean().default(false),
         /** TDX: the VMM gives up after building the TD and destroys it before KVM_TDX_FINALIZE_VM. */
         stopBeforeFinalize: z.boolean().default(false),
-        /** Erratum parts: a host read of a private line machine-checks the host. */
+        /** TDX: a host read of a private line machine-checks the host (integrity in Ci mode). */
         hostReadMachineChecks: z.boolean().default(false),
+        /**
+         * TDX: the part has X86_BUG_TDX_PW_MCE (Sapphire and Emerald Rapids): a partial write to a
+         * private line poisons it, so KVM clears every page it takes back (tdx_quirk_reset_page()).
+         * Without it the host's stores just overwrite, and KVM clears nothing.
+         */
+        partialWriteErratum: z.boolean().default(true),
         /** pKVM host: pinned anonymous memory (upstream) or guest_memfd with in-place sharing (2026 proposal). */
         variant: z.enum(["pinned", "gmem"]).default("pinned"),
         /** Actions the VMM takes when the guest writes a POST code. */
@@ -162,6 +168,7 @@ export const ScenarioSpec = z
         flexiblePendingVe: false,
         stopBeforeFinalize: false,
         hostReadMachineChecks: false,
+        partialWriteErratum: true,
         variant: "pinned",
         onPost: [],
       }),

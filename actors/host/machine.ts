@@ -122,6 +122,8 @@ export interface HonestHostOptions {
   flexiblePendingVe?: boolean | undefined;
   /** TDX: the VMM gives up after building the TD, before KVM_TDX_FINALIZE_VM. */
   stopBeforeFinalize?: boolean | undefined;
+  /** TDX: X86_BUG_TDX_PW_MCE, so KVM clears the pages it takes back (default: yes). */
+  partialWriteErratum?: boolean | undefined;
   image?: { pages: string[]; measure: boolean } | undefined;
   onPost: { value: number; do: HostAction[] }[];
   privateLevel: Level;
@@ -151,6 +153,7 @@ export function createHonestHost(options: HonestHostOptions): XStateParty {
     privateLevel: options.privateLevel,
     hkid: 1,
     flexiblePendingVe: options.flexiblePendingVe ?? false,
+    partialWriteErratum: options.partialWriteErratum ?? true,
   });
   const milestones = new Milestones(options.onPost, tasks, kvm);
   const vmm = new TdxVmm(io, tasks, ram, milestones, options);

@@ -26,8 +26,10 @@ export type GuestAccessOutcome =
   | { kind: "exit"; exit: TdExit };
 
 export interface X86TdxOptions {
-  /** Erratum parts: a host read of a private (or poisoned) line machine-checks the host. */
+  /** Integrity in Ci mode: a host read of a private (or poisoned) line machine-checks the host. */
   hostReadMachineChecks: boolean;
+  /** X86_BUG_TDX_PW_MCE: a partial write with a non-TD key leaves the line poisoned. */
+  partialWriteErratum?: boolean;
 }
 
 export class X86TdxHardware implements HostFacingCpu {
@@ -86,13 +88,16 @@ export class X86TdxHardware implements HostFacingCpu {
       this.memory.zero(by, hpa, pages, why ?? "MOVDIR64B");
       return { result: "ok" };
     }
+    const erratum = this.options.partialWriteErratum ?? true;
     if (op === "clear") {
-      // clear_page uses ordinary stores: on a frame still holding private lines that poisons it.
+      // clear_page uses ordinary stores: on an erratum part a frame still holding private lines
+      // is poisoned; otherwise the stores simply overwrite (and clear the TD bit).
       let poisoned = false;
       for (let p = pfn; p < pfn + pages; p++) {
         const before = this.frames.get(p);
-        poisoned ||= before.keyId !== 0;
-        this.frames.set(p, { content: { k: "zero" }, keyId: before.keyId, poisoned: before.keyId !== 0 });
+        const poison = erratum && before.keyId !== 0;
+        poisoned ||= poison;
+        this.frames.set(p, { content: { k: "zero" }, keyId: poison ? before.keyId : 0, poisoned: poison });
       }
       if (poisoned) this.io.effect({ e: "poison", by, hpa, detail: "clear_page over private lines" });
       this.io.effect({ e: "zero", by, hpa, pages, why: why ?? "clear_page", keyId: 0 });
@@ -100,7 +105,7 @@ export class X86TdxHardware implements HostFacingCpu {
     }
     if (op === "write") {
       const data = content ?? { k: "zero" };
-      if (frame.keyId !== 0) {
+      if (frame.keyId !== 0 && erratum) {
         // A partial write with the wrong key leaves the line failing its integrity check.
         this.frames.set(pfn, { content: data, keyId: frame.keyId, poisoned: true });
         this.io.effect({ e: "poison", by, hpa, detail: `host write to a key ${frame.keyId} frame` });

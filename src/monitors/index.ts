@@ -9,11 +9,20 @@ import { PkvmSanitisationMonitor } from "./sanitisation-pkvm.ts";
 import { TdxSanitisationMonitor } from "./sanitisation-tdx.ts";
 
 /** Each platform's contract decides who must zero what and who answers for foreign content. */
-export function standardMonitors(platform: Platform): Monitor[] {
+/**
+ * The monitors of a run. On TDX the host must clear the pages it takes back only on parts with
+ * the partial-write erratum (X86_BUG_TDX_PW_MCE); elsewhere the hardware needs no such clear.
+ */
+export function standardMonitors(
+  platform: Platform,
+  options: { partialWriteErratum?: boolean } = {},
+): Monitor[] {
   return [
     new ConfidentialityMonitor(),
     new IntegrityMonitor(platform),
-    platform === "tdx" ? new TdxSanitisationMonitor() : new PkvmSanitisationMonitor(),
+    platform === "tdx"
+      ? new TdxSanitisationMonitor(options.partialWriteErratum ?? true)
+      : new PkvmSanitisationMonitor(),
     new HardwareSafetyMonitor(),
     new OwnershipMonitor(),
   ];

@@ -1,6 +1,8 @@
 // Sanitisation ("who zeroes what", TDX contract): a page entering the TD is zeroed by ACCEPT (or
-// filled by PAGE.ADD) before the guest reads it; a page leaving the TD is cleared by the host
-// with MOVDIR64B before the host uses it again, and by the end of the run.
+// filled by PAGE.ADD) before the guest reads it; on parts with the partial-write erratum
+// (X86_BUG_TDX_PW_MCE) a page leaving the TD is cleared by the host with MOVDIR64B before the
+// host uses it again, and by the end of the run. Without the erratum the host owes no clear: its
+// stores overwrite private lines and its loads see no plaintext.
 import type { ZeroReason } from "../../protocol/index.ts";
 import type { LogLine } from "../../protocol/log.ts";
 import type { Finding, Interest, Monitor } from "./monitor.ts";
@@ -21,6 +23,9 @@ export class TdxSanitisationMonitor implements Monitor {
   /** Frames given to the TD as guest memory and not yet initialised by the module. */
   private readonly unsanitised = new Map<number, number>();
 
+  /** `hostMustClear`: the part has the partial-write erratum, so the host owes the clear. */
+  constructor(private readonly hostMustClear = true) {}
+
   observe(line: LogLine, report: (f: Finding) => void): void {
     if (line.type !== "effect") return;
     const e = line.effect;
@@ -30,7 +35,7 @@ export class TdxSanitisationMonitor implements Monitor {
           const frame = pfn(e.hpa) + i;
           if (e.to === "host") {
             this.unsanitised.delete(frame);
-            this.dirty.set(frame, line.seq);
+            if (this.hostMustClear) this.dirty.set(frame, line.seq);
           } else {
             this.dirty.delete(frame);
             if (e.pageType === "PT_REG") this.unsanitised.set(frame, line.seq);

@@ -61,6 +61,7 @@ function buildTrusted(spec: ScenarioSpec, mutant: TrustedMutant): PartyEndpoint 
   return spec.platform === "tdx"
     ? createTdxTrustedParty({
         hostReadMachineChecks: spec.host.hostReadMachineChecks,
+        partialWriteErratum: spec.host.partialWriteErratum,
         mutant: { acceptWithoutZeroing: mutant.skipZeroing === true },
       })
     : createPkvmTrustedParty({
@@ -83,6 +84,7 @@ function buildHost(spec: ScenarioSpec, adversary: Adversary | undefined, chooser
     septVeDisable: host.septVeDisable,
     flexiblePendingVe: host.flexiblePendingVe,
     stopBeforeFinalize: host.stopBeforeFinalize,
+    partialWriteErratum: host.partialWriteErratum,
     image: guest.image,
     onPost: host.onPost,
     privateLevel: host.privateLevel === "2M" ? 1 : 0,

@@ -117,7 +117,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     seed,
     parties,
     log,
-    monitors: standardMonitors(spec.platform),
+    monitors: standardMonitors(spec.platform, { partialWriteErratum: spec.host.partialWriteErratum }),
     strategy: choices.strategy,
     ...(choices.recording ? { noteChoices: choices.recording.note } : {}),
     untrusted: new Set<PartyName>(untrusted),

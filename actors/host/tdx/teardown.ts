@@ -9,7 +9,7 @@ import { type Level, type U64, vcpuAddress } from "../../../protocol/index.ts";
 import { isTdxSuccess, tdxStatusIs } from "../../../protocol/status.ts";
 import { call, type Flow } from "../../../src/kit/flows.ts";
 import { beginTeardown } from "../lifecycle.ts";
-import { KVM, type TdxVm } from "./vm.ts";
+import { KVM, resetsPages, type TdxVm } from "./vm.ts";
 import { bugVm, underMmuLock, zapLeaf } from "./zap.ts";
 
 export function* destroy(vm: TdxVm): Flow<void> {
@@ -87,7 +87,8 @@ function* reclaim(vm: TdxVm, hpa: number, isTdr = false): Flow<void> {
       return leak(vm, hpa, "WBINVD of the TDR failed");
     }
   }
-  yield* call("hw", { type: "host.access", op: "movdir64b", hpa, why: "tdx_reclaim_page" });
+  if (resetsPages(vm))
+    yield* call("hw", { type: "host.access", op: "movdir64b", hpa, why: "tdx_reclaim_page" });
   vm.memory.free(hpa, 1);
 }
 

@@ -19,7 +19,12 @@ export interface KvmTdxOptions {
   hkid: number;
   /** A modified KVM that sets CONFIG_FLAGS.FLEXIBLE_PENDING_VE (upstream 7.0 never does). */
   flexiblePendingVe: boolean;
+  /** boot_cpu_has_bug(X86_BUG_TDX_PW_MCE): tdx_quirk_reset_page() clears what KVM takes back. */
+  partialWriteErratum?: boolean;
 }
+
+/** tdx_quirk_reset_paddr() (arch/x86/virt/vmx/tdx/tdx.c): MOVDIR64B only on erratum parts. */
+export const resetsPages = (vm: TdxVm): boolean => vm.options.partialWriteErratum ?? true;
 
 /** A guest's MapGPA being forwarded to userspace in 2M chunks (tdx_map_gpa()). */
 export interface MapGpaProgress {

@@ -16,7 +16,7 @@ import {
 } from "../../../protocol/index.ts";
 import { call, type Flow, lock } from "../../../src/kit/flows.ts";
 import { killVm } from "../lifecycle.ts";
-import { align, idx2M, KVM, pagesOf, type TdxVm } from "./vm.ts";
+import { align, idx2M, KVM, pagesOf, resetsPages, type TdxVm } from "./vm.ts";
 
 /** tdx_operand_busy(): TDX_OPERAND_BUSY with any operand id. */
 export const operandBusy = (status: U64): boolean => tdxStatusIs(status, "TDX_OPERAND_BUSY");
@@ -88,8 +88,9 @@ export function* clearRemoved(vm: TdxVm, gpa: number, hpa: number, level: Level)
       return false;
     }
   }
-  // Parts with the partial-write erratum need full-line writes to clear poison and the TD bit.
-  yield* call("hw", { type: "host.access", op: "movdir64b", hpa, pages, why: "tdx_clear_page" });
+  // tdx_quirk_reset_page(): erratum parts need full-line writes to clear poison and the TD bit.
+  if (resetsPages(vm))
+    yield* call("hw", { type: "host.access", op: "movdir64b", hpa, pages, why: "tdx_clear_page" });
   return true;
 }
 

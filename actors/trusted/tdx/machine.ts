@@ -17,8 +17,10 @@ import { cacheWb, keyFreeId, reclaim, vpFlush, vpFlushDone, wbinvd } from "./tea
 import { TdxVcpus } from "./vcpus.ts";
 
 export interface TdxOptions {
-  /** Erratum parts: a host read of a private line machine-checks the host. */
+  /** Integrity in Ci mode: a host read of a private line machine-checks the host. */
   hostReadMachineChecks: boolean;
+  /** X86_BUG_TDX_PW_MCE: a host partial write to a private line poisons it (default: yes). */
+  partialWriteErratum?: boolean;
   /** A deliberately broken module (attack A11): ACCEPT does not zero. */
   mutant?: { acceptWithoutZeroing?: boolean };
 }
@@ -123,6 +125,24 @@ const SEPT_CALLS: readonly CallName[] = [
   "TDH.MEM.PAGE.PROMOTE",
 ];
 
+/**
+ * SEAMCALLs that check the TD's build state first (check_td_in_correct_build_state(), helpers.c;
+ * tdh_vp_flush.c checks the lifecycle itself): while the TD's key is not configured (before
+ * KEY.CONFIG, after VPFLUSHDONE) they answer TDX_TD_KEYS_NOT_CONFIGURED, before any op-state check.
+ */
+const BUILD_STATE_CALLS: readonly CallName[] = [
+  "TDH.VP.ENTER",
+  "TDH.VP.CREATE",
+  "TDH.VP.FLUSH",
+  "TDH.MNG.INIT",
+  "TDH.MEM.SEPT.ADD",
+  "TDH.MEM.PAGE.ADD",
+  "TDH.MEM.PAGE.AUG",
+  "TDH.MR.EXTEND",
+  "TDH.MR.FINALIZE",
+  ...SEPT_CALLS,
+];
+
 /** SEAMCALLs that do not depend on the TD's state. */
 export const ANY_STATE_CALLS: readonly CallName[] = ["TDH.MNG.RD", "TDH.PHYMEM.PAGE.WBINVD"];
 
@@ -217,6 +237,8 @@ export const tdxMachine = setup({
       const spec = TD_LIFECYCLE[params.state];
       const type = event.env!.msg.type as CallName;
       if (spec.calls.includes(type) || ANY_STATE_CALLS.includes(type)) seamcall(context, event.env!, spec.op);
+      else if (BUILD_STATE_CALLS.includes(type) && context.module.keyState !== "KEYS_CONFIGURED")
+        replyStatus(context, event.env!, tdxStatus("TDX_TD_KEYS_NOT_CONFIGURED"));
       else replyStatus(context, event.env!, tdxStatus(spec.refusal));
     },
     /** The state's advancing SEAMCALL: on success the TD moves on. */

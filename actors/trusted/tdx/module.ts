@@ -225,7 +225,10 @@ export class TdxModule {
     return ok();
   }
 
+  /** tdh_mem_track.c: refused while a vCPU still runs in the previous epoch (refcount[1 - (epoch & 1)]). */
   track(): U64 {
+    for (const entered of this.inGuest.values())
+      if (entered === this.epoch - 1) return tdxStatus("TDX_PREVIOUS_TLB_EPOCH_BUSY");
     this.epoch++;
     return ok();
   }
