@@ -60,7 +60,7 @@ export function verdictBlock(report: RunReport, command: string): string {
 }
 
 const COLUMNS = [
-  ["scenario", 42],
+  ["scenario", 45],
   ["outcome", 19],
   ["expected", 19],
   ["viol.", 6],
@@ -84,5 +84,6 @@ export function tableRow(report: RunReport, expected: string): string {
     workSummary(r.stats),
     report.unmet.length === 0 ? "ok" : `UNEXPECTED: ${report.unmet.join("; ")}`,
   ];
-  return `${cells.map((cell, i) => cell.padEnd(COLUMNS[i]![1])).join("")}\n`;
+  // A cell wider than its column still gets one space before the next.
+  return `${cells.map((cell, i) => (i === cells.length - 1 ? cell : `${cell.padEnd(COLUMNS[i]![1] - 1)} `)).join("")}\n`;
 }
