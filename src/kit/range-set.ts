@@ -1,83 +1,80 @@
-// A set of integers kept as sorted, disjoint [start, end) intervals: memory attributes, accepted
-// ranges and guest views of a 1 TiB guest cost a few entries, not one per page.
+// A set of integers kept as sorted, disjoint, non-touching [start, end) intervals: memory
+// attributes, accepted ranges and guest views of a 1 TiB guest cost a few entries, not one per
+// page. The intervals live in a B+ tree keyed by start (sorted-btree), so a guest touching a million
+// scattered pages pays O(log n) per update, not a rebuild of every interval.
+import sortedBtree from "sorted-btree";
+
+// A CommonJS package: Node's ESM loader (and so tsc) hands over module.exports, with the class on
+// `default`; vitest's loader hands over the class itself.
+const BTree: typeof sortedBtree.default =
+  sortedBtree.default ?? (sortedBtree as unknown as typeof sortedBtree.default);
+
+/** Keys are plain numbers: a subtraction is faster than the library's type-checking default. */
+const byNumber = (a: number, b: number): number => a - b;
+
 export class RangeSet {
-  private starts: number[] = [];
-  private ends: number[] = [];
+  /** start -> end of each interval. */
+  private readonly intervals = new BTree<number, number>(undefined, byNumber);
+
+  /** Number of disjoint intervals (for tests and for figures, not for the model's decisions). */
+  get intervalCount(): number {
+    return this.intervals.size;
+  }
 
   has(value: number): boolean {
-    const i = this.indexAtOrBefore(value);
-    return i >= 0 && value < this.ends[i]!;
+    const at = this.intervals.getPairOrNextLower(value);
+    return at !== undefined && value < at[1];
   }
 
-  /** True if every value in [start, end) is in the set. */
+  /** True if every value in [start, end) is in the set (an empty range is covered). */
   covers(start: number, end: number): boolean {
-    const i = this.indexAtOrBefore(start);
-    return i >= 0 && end <= this.ends[i]!;
+    if (end <= start) return true;
+    const at = this.intervals.getPairOrNextLower(start);
+    return at !== undefined && end <= at[1];
   }
 
-  /** True if any value in [start, end) is in the set. */
+  /** True if any value in [start, end) is in the set (never for an empty range). */
   intersects(start: number, end: number): boolean {
-    const i = this.indexAtOrBefore(end - 1);
-    return i >= 0 && this.ends[i]! > start;
+    if (end <= start) return false;
+    const at = this.intervals.getPairOrNextLower(end - 1);
+    return at !== undefined && at[1] > start;
   }
 
   add(start: number, end: number): void {
     if (end <= start) return;
-    this.remove(start, end);
-    let i = this.indexAtOrBefore(start) + 1;
-    this.starts.splice(i, 0, start);
-    this.ends.splice(i, 0, end);
-    // Merge with neighbours that touch.
-    if (i > 0 && this.ends[i - 1] === start) {
-      this.ends[i - 1] = end;
-      this.starts.splice(i, 1);
-      this.ends.splice(i, 1);
-      i--;
+    // Merge with an interval that overlaps or touches on the left...
+    const left = this.intervals.getPairOrNextLower(start);
+    if (left !== undefined && left[1] >= start) {
+      if (left[1] >= end) return;
+      start = left[0];
     }
-    if (i + 1 < this.starts.length && this.starts[i + 1] === this.ends[i]) {
-      this.ends[i] = this.ends[i + 1]!;
-      this.starts.splice(i + 1, 1);
-      this.ends.splice(i + 1, 1);
+    // ...and swallow every interval starting inside (start, end], touching on the right included.
+    const right = this.intervals.nextHigherPair(start);
+    if (right !== undefined && right[0] <= end) {
+      this.intervals.forRange(right[0], end, true, (_, e) => {
+        if (e > end) end = e;
+      });
+      this.intervals.deleteRange(right[0], end, true);
     }
+    this.intervals.set(start, end);
   }
 
   remove(start: number, end: number): void {
     if (end <= start) return;
-    const starts: number[] = [];
-    const ends: number[] = [];
-    for (let i = 0; i < this.starts.length; i++) {
-      const s = this.starts[i]!;
-      const e = this.ends[i]!;
-      if (e <= start || s >= end) {
-        starts.push(s);
-        ends.push(e);
-        continue;
-      }
-      if (s < start) {
-        starts.push(s);
-        ends.push(start);
-      }
-      if (e > end) {
-        starts.push(end);
-        ends.push(e);
-      }
+    // An interval starting before `start` keeps its left part, and its right part if it goes past `end`.
+    const left = this.intervals.nextLowerPair(start);
+    if (left !== undefined && left[1] > start) {
+      this.intervals.set(left[0], start);
+      if (left[1] > end) this.intervals.set(end, left[1]);
     }
-    this.starts = starts;
-    this.ends = ends;
-  }
-
-  /** Index of the last interval starting at or before value, or -1. */
-  private indexAtOrBefore(value: number): number {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.starts[mid]! <= value) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+    // Intervals starting inside [start, end) go; the last of them may leave a part past `end`.
+    const first = this.intervals.getPairOrNextHigher(start);
+    if (first === undefined || first[0] >= end) return;
+    let tail = end;
+    this.intervals.forRange(first[0], end, false, (_, e) => {
+      if (e > tail) tail = e;
+    });
+    this.intervals.deleteRange(first[0], end, false);
+    if (tail > end) this.intervals.set(end, tail);
   }
 }
