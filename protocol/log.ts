@@ -49,6 +49,12 @@ export const RejectedLine = z.strictObject({
 });
 export type RejectedLine = z.infer<typeof RejectedLine>;
 
+/**
+ * How a run ended. `stalled`: the host withheld service, or a party kept sending the same request
+ * after the same answer with nothing changing (no progress); `step-limit`: the run was still going
+ * when it reached its step limit; `deadlock`: quiet with the workload unfinished and nobody to
+ * blame but the model.
+ */
 export const Outcome = z.enum([
   "completed",
   "guest-terminated",
@@ -58,15 +64,22 @@ export const Outcome = z.enum([
   "deadlock",
   "host-crashed",
   "host-hung",
+  "step-limit",
   "error",
 ]);
 export type Outcome = z.infer<typeof Outcome>;
+
+/** The run's own ending, whatever the monitors said. */
+export const OwnEnding = z.strictObject({ outcome: Outcome, reason: z.string() });
+export type OwnEnding = z.infer<typeof OwnEnding>;
 
 export const VerdictLine = z.strictObject({
   type: z.literal("verdict"),
   seq: z.number().int().nonnegative(),
   outcome: Outcome,
   reason: z.string(),
+  /** With a violation: how the run itself ended (completed, the host threw, stalled...). */
+  ending: OwnEnding.optional(),
   steps: z.number().int().nonnegative(),
   violations: z.number().int().nonnegative(),
   stats: z.record(z.string(), z.number()),

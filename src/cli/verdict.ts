@@ -33,6 +33,10 @@ export function verdictBlock(report: RunReport, command: string): string {
   const lines = [
     `scenario  ${report.scenario}   seed ${report.seed}   profile ${report.profile}   guest policy ${report.policy}`,
     `outcome   ${result.outcome}: ${result.reason}`,
+    // Beside a violation, how the run itself ended: the host threw, it stalled, or it completed.
+    ...(result.outcome === result.underlying.outcome
+      ? []
+      : [`ending    the run itself ended ${result.underlying.outcome}: ${result.underlying.reason}`]),
     `steps     ${result.steps} messages; ${workLabel(result.stats)} ${workSummary(result.stats)}`,
   ];
   if (result.violations.length > 0) {
@@ -82,8 +86,14 @@ export function tableRow(report: RunReport, expected: string): string {
     String(r.violations.length),
     String(r.steps),
     workSummary(r.stats),
-    report.unmet.length === 0 ? "ok" : `UNEXPECTED: ${report.unmet.join("; ")}`,
+    (report.unmet.length === 0 ? "ok" : `UNEXPECTED: ${report.unmet.join("; ")}`) + endingNote(r),
   ];
   // A cell wider than its column still gets one space before the next.
   return `${cells.map((cell, i) => (i === cells.length - 1 ? cell : `${cell.padEnd(COLUMNS[i]![1] - 1)} `)).join("")}\n`;
+}
+
+/** Beside a violation, a run that did not end by completing says how it ended. */
+function endingNote(result: RunReport["result"]): string {
+  const { outcome } = result.underlying;
+  return outcome === result.outcome || outcome === "completed" ? "" : ` (the run itself ended ${outcome})`;
 }

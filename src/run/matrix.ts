@@ -26,10 +26,11 @@ export function classify(run: RunReport): Cell | "error" {
     case "guest-terminated":
       return "detected";
     case "vm-killed-by-host":
-    case "stalled":
+    case "stalled": // the host withheld service, or kept the guest going round in circles
     case "host-hung":
       return "DoS";
     default:
+      // step-limit (still going, unclassified), deadlock (a model bug), host-crashed, error
       return "error";
   }
 }
@@ -73,7 +74,8 @@ export async function runAttack(
   if (firing === "n/a") return { ...cell, got: "n/a", reason: `${attack.id} does not apply on ${platform}` };
   const run = await runScenario(attackScenario(attack, platform, policy), {
     seed,
-    // An attack that sends the guest round in circles ends as "error" quickly, not after minutes.
+    // A run that goes round in circles ends as "stalled" long before this; one still changing
+    // things ends as "step-limit" here, not after minutes.
     maxSteps: ATTACK_MAX_STEPS,
     attack: attack.id,
     transport,

@@ -33,6 +33,11 @@ export interface RunOptions {
   /** Keep the log in memory (default true; benchmarks turn it off). */
   keepLog?: boolean;
   maxSteps?: number;
+  /**
+   * End the run as `stalled` once the same exchange (request and answer) has repeated this many
+   * times with no effect in between (default DEFAULT_STALL_AFTER, src/runtime/progress.ts).
+   */
+  stallAfter?: number;
   /** An adversarial host in place of the honest one (wrapping it, or replacing it). */
   adversary?: Adversary;
   /** How long a party in another process, or a plug-in host, may take to answer one delivery. */
@@ -122,6 +127,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     ...(choices.recording ? { noteChoices: choices.recording.note } : {}),
     untrusted: new Set<PartyName>(untrusted),
     maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
+    ...(options.stallAfter === undefined ? {} : { stallAfter: options.stallAfter }),
+    ...(hostName ? { hostName } : {}),
     ...(options.answerTimeoutMs === undefined ? {} : { answerTimeoutMs: options.answerTimeoutMs }),
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     ...(options.signal ? { signal: options.signal } : {}),

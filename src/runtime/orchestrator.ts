@@ -2,7 +2,8 @@
 // next, logs each message before delivering it, stamps ids and sequence numbers, feeds the
 // monitors, and admits what the parties answer. Nothing passes between parties any other way.
 // Its helpers each do one job: channels.ts (the queues), admission.ts (what may pass),
-// supervision.ts (crashes and hangs), verdict.ts (how the run ended), stats.ts (the counts).
+// supervision.ts (crashes and hangs), progress.ts (a run going round in circles), verdict.ts (how
+// the run ended), stats.ts (the counts).
 import { type Address, type Effect, type Envelope, type PartyName, partyOf } from "../../protocol/index.ts";
 import type { LogLine, Outcome, VerdictLine, ViolationLine } from "../../protocol/log.ts";
 import {
@@ -25,6 +26,7 @@ import {
 } from "./admission.ts";
 import { Channels } from "./channels.ts";
 import type { LogWriter } from "./log-writer.ts";
+import { describeStall, Progress } from "./progress.ts";
 import { Stats } from "./stats.ts";
 import { Supervision } from "./supervision.ts";
 import { type Ending, ownEnding, RunFacts, type Verdict, verdict } from "./verdict.ts";
@@ -41,6 +43,13 @@ export interface OrchestratorOptions {
   /** Parties whose messages are schema-checked on arrival (plug-ins, other processes). */
   untrusted: ReadonlySet<PartyName>;
   maxSteps: number;
+  /**
+   * End the run as `stalled` once one exchange (the same request, the same answer) has come round
+   * this many times with no effect logged in between (progress.ts; default DEFAULT_STALL_AFTER).
+   */
+  stallAfter?: number;
+  /** The name of the adversarial host, if the host is one: a stall by the host names it. */
+  hostName?: string;
   /** How long an untrusted party may take to answer one delivery before the run ends as hung. */
   answerTimeoutMs?: number;
   /** The same for a party's start (forking, loading the model and any plug-in). */
@@ -56,7 +65,10 @@ export interface OrchestratorOptions {
 export interface RunResult {
   outcome: Outcome;
   reason: string;
-  /** What the run would have ended as if no monitor had spoken (the guest's and host's own story). */
+  /**
+   * What the run ended as in the guest's and host's own story, whatever the monitors said: the
+   * same as outcome and reason unless a monitor reported a violation.
+   */
   underlying: Verdict;
   steps: number;
   violations: ViolationLine[];
@@ -76,6 +88,7 @@ export class Orchestrator {
   private readonly stats = new Stats();
   private readonly facts = new RunFacts();
   private readonly supervision: Supervision;
+  private readonly progress: Progress;
   /** A party in another process reported that the replayed tape stopped fitting its choices. */
   private remoteDivergence: Divergence | undefined;
   private seq = 0;
@@ -103,6 +116,7 @@ export class Orchestrator {
     this.scheduler = this.strategy.chooser("schedule");
     this.nextId = seededIds(streamRng(opts.seed, "ids"));
     this.supervision = new Supervision(opts.answerTimeoutMs, opts.startTimeoutMs);
+    this.progress = new Progress(opts.stallAfter);
   }
 
   private get diverged(): Divergence | undefined {
@@ -121,6 +135,7 @@ export class Orchestrator {
       this.steps < maxSteps &&
       !this.supervision.failed &&
       !this.diverged &&
+      !this.progress.stall &&
       !signal?.aborted
     ) {
       if (signal && this.steps % YIELD_EVERY === YIELD_EVERY - 1) {
@@ -131,6 +146,7 @@ export class Orchestrator {
       if (this.diverged) break;
       this.steps++;
       this.record(next.env);
+      this.progress.delivered(next.env);
       if (next.env.kind === "response") this.open.delete(next.env.re!);
       const party = partyOf(next.env.to);
       // A queued message already has the shape of a delivery: hand it over as it is.
@@ -199,6 +215,7 @@ export class Orchestrator {
 
   private recordEffect(party: PartyName, effect: Effect, causedBy: string | undefined): void {
     this.facts.note(party, effect);
+    this.progress.effect();
     this.write({ type: "effect", seq: this.seq++, causedBy, effect });
   }
 
@@ -223,6 +240,7 @@ export class Orchestrator {
       supervision: this.supervision,
       interrupted: this.opts.signal?.aborted ? String(this.opts.signal.reason ?? "aborted") : undefined,
       diverged: this.diverged,
+      stalled: this.progress.stall && describeStall(this.progress.stall, this.opts.hostName),
       steps: this.steps,
       maxSteps: this.opts.maxSteps,
       queued: this.channels.ready,
@@ -236,6 +254,10 @@ export class Orchestrator {
       seq: this.seq++,
       outcome,
       reason,
+      // Beside a violation, the run's own ending (completed, the host threw, stalled...): hidden by none.
+      ...(this.violations.length > 0
+        ? { ending: { outcome: underlying.outcome, reason: underlying.reason } }
+        : {}),
       steps: this.steps,
       violations: this.violations.length,
       stats,

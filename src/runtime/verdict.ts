@@ -1,7 +1,8 @@
 // How a run ended, derived from what it logged: the facts parties report through their effects
 // (the guest stopped itself, the host killed the VM, the workload completed, the VM was torn
-// down), what supervision saw (a crash, a hang), an interruption, a replay that diverged, the step
-// limit, and, when the run went quiet, who was still waiting for whom.
+// down), what supervision saw (a crash, a hang), an interruption, a replay that diverged, a run
+// that went round in circles (progress.ts), the step limit, and, when the run went quiet, who was
+// still waiting for whom.
 import { type Effect, type PartyName, partyOf } from "../../protocol/index.ts";
 import type { Outcome, ViolationLine } from "../../protocol/log.ts";
 import type { Divergence } from "../kit/choice.ts";
@@ -35,6 +36,8 @@ export interface Ending {
   supervision: Supervision;
   interrupted: string | undefined;
   diverged: Divergence | undefined;
+  /** Why the run stopped making progress (progress.ts), if it did. */
+  stalled: string | undefined;
   steps: number;
   maxSteps: number;
   /** Messages still queued for delivery. */
@@ -78,8 +81,12 @@ export function ownEnding(ending: Ending): Verdict {
   }
   if (facts.guestTerminated) return { outcome: "guest-terminated", reason: facts.guestTerminated };
   if (facts.vmKilled) return { outcome: "vm-killed-by-host", reason: facts.vmKilled };
+  if (ending.stalled) return { outcome: "stalled", reason: ending.stalled };
   if (steps >= ending.maxSteps && ending.queued > 0) {
-    return { outcome: "error", reason: `step limit ${ending.maxSteps} reached (livelock?)` };
+    return {
+      outcome: "step-limit",
+      reason: `step limit ${ending.maxSteps} reached with ${ending.queued} message${ending.queued === 1 ? "" : "s"} still to deliver: the run did not end by itself`,
+    };
   }
   if (facts.workloadComplete && facts.tornDown)
     return { outcome: "completed", reason: "workload complete, VM torn down" };

@@ -241,7 +241,7 @@ describe("Orchestrator", () => {
     expect(result.reason).toBe("guest/vcpu0 still waits for TDG.VP.INFO: the host withheld service");
   });
 
-  it("should stop at the step limit with an error verdict", async () => {
+  it("should stop at the step limit with a verdict saying so", async () => {
     const echo = (env: Envelope): OutMsg[] => [
       {
         from: "hw",
@@ -257,7 +257,7 @@ describe("Orchestrator", () => {
       () => [kick("host/kvm")],
     );
     const { result } = await run({ host, trusted: party("trusted", undefined, echo) });
-    expect(result.outcome).toBe("error");
+    expect(result.outcome).toBe("step-limit");
     expect(result.reason).toMatch(/^step limit 1000 reached/);
   });
 });
