@@ -1,20 +1,13 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI under tsx's loader so the bin needs no build step. Ctrl-C reaches the CLI
-// too (same process group) and it ends the run with a verdict: this wrapper only waits for it and
-// passes its exit status on.
-import { spawnSync } from "node:child_process";
+// Runs the TypeScript CLI under tsx's loader so the bin needs no build step. It runs in this very
+// process, not a child: a signal sent to `cocomem` (Ctrl-C, SIGTERM, SIGHUP) reaches the CLI, which
+// ends the run with a verdict, and a `kill -9` leaves nothing behind (party processes exit when
+// their IPC channel closes).
 import { createRequire } from "node:module";
-import { constants } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-// By absolute URL: a bare `--import tsx` would resolve from the user's directory.
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-process.on("SIGINT", () => {});
-const result = spawnSync(
-  process.execPath,
-  ["--import", tsx, join(root, "src/cli/main.ts"), ...process.argv.slice(2)],
-  { stdio: "inherit" },
-);
-process.exit(result.status ?? (result.signal ? 128 + constants.signals[result.signal] : 1));
+// By absolute URL: a bare `tsx` would resolve from the user's directory. Importing it registers its
+// loader for everything imported after it, as `node --import tsx` would.
+await import(pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href);
+const { program } = await import(new URL("../src/cli/main.ts", import.meta.url).href);
+program(process.argv.slice(2));

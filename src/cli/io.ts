@@ -1,5 +1,6 @@
 // Where CLI commands write, so tests can capture output without touching the process, and the
 // parsing every subcommand shares: commander set up to report instead of exiting.
+import { constants } from "node:os";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 export interface CliIo {
   out(text: string): void;
@@ -12,32 +13,42 @@ export const processIo: CliIo = {
 };
 
 /** Exit codes: 0 as expected, 1 a violation or unmet expectation, 2 usage or input error. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-/** A second SIGINT this soon after the first is the same Ctrl-C (relayed by npm or tsx). */
+/** The signals that end a run with a verdict: Ctrl-C, `kill` (and service managers), a closed terminal. */
+export const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
+
+/** The exit status of a run ended by `signal`, as a shell reports one: 128 + its number (SIGINT 130). */
+export function interruptedExit(signal: StopSignal): number {
+  return 128 + constants.signals[signal];
+}
+
+/** A second signal this soon after the first is the same Ctrl-C (relayed by npm or tsx). */
 const SAME_CTRL_C_MS = 500;
 
 /**
- * Run `body` with Ctrl-C wired to an abort signal: the first Ctrl-C ends the current run with an
- * `interrupted` verdict (its log complete), a second one exits at once.
+ * Run `body` with SIGINT, SIGTERM and SIGHUP wired to an abort signal: the first one ends the
+ * current run with an `interrupted (SIGINT)` (or SIGTERM, SIGHUP) verdict, its log complete; a
+ * second one exits at once. `interrupted` is the first signal, if one came.
  */
 export async function interruptible<T>(
   body: (signal: AbortSignal) => Promise<T>,
-): Promise<{ result: T; interrupted: boolean }> {
+): Promise<{ result: T; interrupted: StopSignal | undefined }> {
   const controller = new AbortController();
-  let first = 0;
-  const onSigint = () => {
-    if (!controller.signal.aborted) {
-      first = performance.now();
-      controller.abort("SIGINT");
-    } else if (performance.now() - first > SAME_CTRL_C_MS) process.exit(EXIT.interrupted);
+  let first: { signal: StopSignal; at: number } | undefined;
+  const onSignal = (signal: StopSignal) => {
+    if (!first) {
+      first = { signal, at: performance.now() };
+      controller.abort(signal);
+    } else if (performance.now() - first.at > SAME_CTRL_C_MS) process.exit(interruptedExit(first.signal));
   };
-  process.on("SIGINT", onSigint);
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   try {
     const result = await body(controller.signal);
-    return { result, interrupted: controller.signal.aborted };
+    return { result, interrupted: first?.signal };
   } finally {
-    process.off("SIGINT", onSigint);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
 }
 

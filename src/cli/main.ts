@@ -1,5 +1,7 @@
 // The `cocomem` command: dispatches to one module per subcommand. Each subcommand returns its exit
 // code (0 as expected, 1 violation or unmet expectation, 2 usage or input error).
+
+import { COCOMEM_VERSION } from "../run/version.ts";
 import { compareCommand } from "./compare-command.ts";
 import { describeCommand } from "./describe-command.ts";
 import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
@@ -30,13 +32,19 @@ commands:
   compare             the same workload on TDX and pKVM: who zeroed what on each
   matrix              every attack x platform x guest policy: blocked / detected / DoS / violation
 
-Run \`cocomem <command> --help\` for a command's options.
+Run \`cocomem help <command>\` (or \`cocomem <command> --help\`) for a command's options,
+\`cocomem --version\` for the version.
 `;
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    if (name === "help" && rest.length > 0) return commandHelp(rest, io);
     io.out(HELP);
+    return EXIT.ok;
+  }
+  if (name === "--version" || name === "-V" || name === "version") {
+    io.out(`cocomem ${COCOMEM_VERSION}\n`);
     return EXIT.ok;
   }
   const command = COMMANDS[name];
@@ -51,13 +59,26 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+/** `cocomem help run`: the command's own help, as `cocomem run --help` prints it. */
+function commandHelp([name, ...extra]: string[], io: CliIo): Promise<number> | number {
+  const command = COMMANDS[name!];
+  if (!command)
+    return usageError(io, `no help for "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`);
+  if (extra.length > 0) return usageError(io, "help takes one command");
+  return command(["--help"], io);
+}
+
+/** `main` as a program: its exit code, a closed stdout pipe treated as the reader's choice. */
+export function program(argv: string[]): void {
   // `cocomem log run.jsonl | head` closes the pipe early: that is the reader's choice, not an error.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(0);
     throw error;
   });
-  main(process.argv.slice(2)).then((code) => {
+  main(argv).then((code) => {
     process.exitCode = code;
   });
 }
+
+// Run directly (`node --import tsx src/cli/main.ts`); bin/cocomem.mjs calls `program` itself.
+if (import.meta.url === `file://${process.argv[1]}`) program(process.argv.slice(2));

@@ -1,8 +1,8 @@
 // `cocomem run`: run one scenario (built-in or from a file), or every built-in with --all.
 
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync, type Stats, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import { PROFILES, ProfileName, profilesOf } from "../../protocol/profiles.ts";
 import type { Adversary } from "../adversaries/api.ts";
 import { loadAdversary } from "../adversaries/load.ts";
@@ -14,6 +14,7 @@ import { checkPluginInChild } from "../transport/check-plugin.ts";
 import {
   type CliIo,
   EXIT,
+  interruptedExit,
   interruptible,
   parseArgs,
   parseMilliseconds,
@@ -35,7 +36,6 @@ interface RunFlags {
   host?: string;
   transport: "inproc" | "process";
   answerTimeout?: number;
-  stallAfter?: number;
 }
 
 function buildCommand(io: CliIo): Command {
@@ -69,19 +69,7 @@ function buildCommand(io: CliIo): Command {
       "--answer-timeout <ms>",
       "how long a party process or plug-in host may take over one delivery before the run ends as hung (default 5000)",
       parseMilliseconds,
-    )
-    .option(
-      "--stall-after <n>",
-      "end the run as stalled once one exchange repeats this many times with nothing changing (default 1000)",
-      parseStallAfter,
     );
-}
-
-/** A --stall-after value: a whole number from 1 up. */
-function parseStallAfter(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text)))
-    throw new InvalidArgumentError("--stall-after takes a whole number of repeats from 1 up");
-  return Number(text);
 }
 
 /** Run `cocomem run` on the arguments after `run`; resolves to the exit code. */
@@ -98,6 +86,9 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
     return runAll(flags, io);
   }
   if (!name) return usageError(io, "which scenario? give a name (see `cocomem list`), a file, or --all");
+  // Before anything is loaded or run: a run whose log cannot be written is bad input, not a crash.
+  const logProblem = flags.log && logPathProblem(flags.log, [name, flags.host]);
+  if (logProblem) return usageError(io, `cannot write the log to ${flags.log}: ${logProblem}`);
   const loaded = await loadScenario(name);
   if (!loaded.ok) return usageError(io, loaded.error);
   const platform = loaded.scenario.spec.platform;
@@ -108,7 +99,6 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
       `--profile ${flags.profile} is for ${PROFILES[flags.profile].platform}; ${name} runs on ${platform} (${known.join(", ")})`,
     );
   }
-  if (flags.log && !writable(flags.log)) return usageError(io, `cannot write the log to ${flags.log}`);
   // In-process the plug-in object is used directly; with processes, only the host's process (and
   // a throwaway one that checks it first) ever loads it.
   let plugin: { adversary: Adversary } | { hostPlugin: string } | Record<string, never> = {};
@@ -126,7 +116,7 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
   );
   if (flags.json) io.out(`${JSON.stringify(jsonReport(report), null, 2)}\n`);
   else io.out(verdictBlock(report, reproduce(name, flags)));
-  if (interrupted) return EXIT.interrupted;
+  if (interrupted) return interruptedExit(interrupted);
   return report.unmet.length === 0 ? EXIT.ok : EXIT.failed;
 }
 
@@ -163,19 +153,44 @@ async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
     );
   if (interrupted) {
     io.err(`cocomem: interrupted after ${reports.length} of ${BUILT_IN.length} scenarios\n`);
-    return EXIT.interrupted;
+    return interruptedExit(interrupted);
   }
   return failed.length === 0 ? EXIT.ok : EXIT.failed;
 }
 
-/** Whether a log file can be created there (checked before the run, so bad input is exit 2). */
-function writable(path: string): boolean {
+/**
+ * Why a log cannot be written to `path`, or undefined if it can. Checked without touching the file;
+ * `inputs` (the scenario file, the plug-in) are never overwritten, whatever path names them.
+ */
+function logPathProblem(path: string, inputs: (string | undefined)[]): string | undefined {
+  const target = resolve(path);
+  let stats: Stats | undefined;
   try {
-    accessSync(dirname(resolve(path)), constants.W_OK);
-    return true;
-  } catch {
-    return false;
+    stats = statSync(target);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR") return "a part of its path is not a directory";
+    if (code === "EACCES") return "permission denied";
+    if (code !== "ENOENT") return `cannot reach it (${code})`;
   }
+  if (stats?.isDirectory()) return "it is a directory";
+  if (stats) {
+    for (const input of inputs) {
+      if (input === undefined || !existsSync(input)) continue;
+      const other = statSync(input);
+      // Same device and inode: the same file, reached by the same path, a symlink or a hard link.
+      if (other.dev === stats.dev && other.ino === stats.ino)
+        return `it is ${input}, an input of this run: a log never overwrites one`;
+    }
+  }
+  const where = stats ? target : dirname(target);
+  if (!stats && !existsSync(where)) return `no such directory: ${dirname(path)}`;
+  try {
+    accessSync(where, stats ? constants.W_OK : constants.W_OK | constants.X_OK);
+  } catch {
+    return stats ? "permission denied" : `permission denied in ${dirname(path)}`;
+  }
+  return undefined;
 }
 
 function options(flags: RunFlags) {
@@ -183,7 +198,6 @@ function options(flags: RunFlags) {
     seed: flags.seed,
     transport: TRANSPORTS[flags.transport],
     ...(flags.answerTimeout ? { answerTimeoutMs: flags.answerTimeout } : {}),
-    ...(flags.stallAfter ? { stallAfter: flags.stallAfter } : {}),
     ...(flags.guestPolicy ? { guestPolicy: flags.guestPolicy } : {}),
     ...(flags.profile ? { profile: flags.profile } : {}),
     ...(flags.log ? { logFile: flags.log } : {}),
@@ -203,6 +217,5 @@ function jsonReport(report: RunReport) {
 function reproduce(name: string, flags: RunFlags): string {
   const policy = `${flags.guestPolicy ? ` --guest-policy ${flags.guestPolicy}` : ""}${flags.profile ? ` --profile ${flags.profile}` : ""}`;
   const transport = flags.transport === "process" ? " --transport process" : "";
-  const stall = flags.stallAfter ? ` --stall-after ${flags.stallAfter}` : "";
-  return `cocomem run ${name} --seed ${flags.seed}${policy}${transport}${stall} --log run.jsonl`;
+  return `cocomem run ${name} --seed ${flags.seed}${policy}${transport} --log run.jsonl`;
 }

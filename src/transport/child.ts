@@ -89,9 +89,9 @@ function reportingChoices(
 
 // The orchestrator is gone: so is the reason to live (no orphan outlives its parent).
 process.on("disconnect", () => process.exit(0));
-// Ctrl-C in a terminal reaches the whole process group; the orchestrator decides how the run ends
-// (with a verdict), then kills or keeps this process.
-process.on("SIGINT", () => {});
+// Ctrl-C in a terminal (or a SIGTERM, SIGHUP sent to the process group) reaches every process in
+// it; the orchestrator decides how the run ends (with a verdict), then kills or keeps this process.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => {});
 
 process.on("message", async (message: ToChild) => {
   try {
