@@ -2,7 +2,7 @@
 
 import { accessSync, constants, existsSync, type Stats, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { PROFILES, ProfileName, profilesOf } from "../../protocol/profiles.ts";
 import type { Adversary } from "../adversaries/api.ts";
 import { loadAdversary } from "../adversaries/load.ts";
@@ -36,6 +36,7 @@ interface RunFlags {
   host?: string;
   transport: "inproc" | "process";
   answerTimeout?: number;
+  stallAfter?: number;
 }
 
 function buildCommand(io: CliIo): Command {
@@ -69,7 +70,19 @@ function buildCommand(io: CliIo): Command {
       "--answer-timeout <ms>",
       "how long a party process or plug-in host may take over one delivery before the run ends as hung (default 5000)",
       parseMilliseconds,
+    )
+    .option(
+      "--stall-after <n>",
+      "end the run as stalled once one exchange repeats this many times with nothing changing (default 1000)",
+      parseStallAfter,
     );
+}
+
+/** A --stall-after value: a whole number from 1 up. */
+function parseStallAfter(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text)))
+    throw new InvalidArgumentError("--stall-after takes a whole number of repeats from 1 up");
+  return Number(text);
 }
 
 /** Run `cocomem run` on the arguments after `run`; resolves to the exit code. */
@@ -198,6 +211,7 @@ function options(flags: RunFlags) {
     seed: flags.seed,
     transport: TRANSPORTS[flags.transport],
     ...(flags.answerTimeout ? { answerTimeoutMs: flags.answerTimeout } : {}),
+    ...(flags.stallAfter ? { stallAfter: flags.stallAfter } : {}),
     ...(flags.guestPolicy ? { guestPolicy: flags.guestPolicy } : {}),
     ...(flags.profile ? { profile: flags.profile } : {}),
     ...(flags.log ? { logFile: flags.log } : {}),
@@ -217,5 +231,6 @@ function jsonReport(report: RunReport) {
 function reproduce(name: string, flags: RunFlags): string {
   const policy = `${flags.guestPolicy ? ` --guest-policy ${flags.guestPolicy}` : ""}${flags.profile ? ` --profile ${flags.profile}` : ""}`;
   const transport = flags.transport === "process" ? " --transport process" : "";
-  return `cocomem run ${name} --seed ${flags.seed}${policy}${transport} --log run.jsonl`;
+  const stall = flags.stallAfter ? ` --stall-after ${flags.stallAfter}` : "";
+  return `cocomem run ${name} --seed ${flags.seed}${policy}${transport}${stall} --log run.jsonl`;
 }
