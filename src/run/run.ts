@@ -128,7 +128,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     untrusted: new Set<PartyName>(untrusted),
     maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
     ...(options.stallAfter === undefined ? {} : { stallAfter: options.stallAfter }),
-    ...(hostName ? { hostName } : {}),
+    ...(hostName ? { adversarialHost: true } : {}),
     ...(options.answerTimeoutMs === undefined ? {} : { answerTimeoutMs: options.answerTimeoutMs }),
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     ...(options.signal ? { signal: options.signal } : {}),

@@ -48,8 +48,8 @@ export interface OrchestratorOptions {
    * this many times with no effect logged in between (progress.ts; default DEFAULT_STALL_AFTER).
    */
   stallAfter?: number;
-  /** The name of the adversarial host, if the host is one: a stall by the host names it. */
-  hostName?: string;
+  /** The host is an adversary (a plug-in or a corpus attack): a stall by the host says so. */
+  adversarialHost?: boolean;
   /** How long an untrusted party may take to answer one delivery before the run ends as hung. */
   answerTimeoutMs?: number;
   /** The same for a party's start (forking, loading the model and any plug-in). */
@@ -240,7 +240,7 @@ export class Orchestrator {
       supervision: this.supervision,
       interrupted: this.opts.signal?.aborted ? String(this.opts.signal.reason ?? "aborted") : undefined,
       diverged: this.diverged,
-      stalled: this.progress.stall && describeStall(this.progress.stall, this.opts.hostName),
+      stalled: this.progress.stall && describeStall(this.progress.stall, this.opts.adversarialHost === true),
       steps: this.steps,
       maxSteps: this.opts.maxSteps,
       queued: this.channels.ready,

@@ -76,11 +76,15 @@ export class Progress {
   }
 }
 
-/** `host/kvm sent TDH.VP.ENTER (vcpu 0) to fw 1000 times and got the same answer (...)`. */
-export function describeStall(stall: Stall, hostName: string | undefined): string {
+/**
+ * `host/kvm sent vcpu.kick vcpu=0 to hw 1000 times and got the same answer (...)`. Under an
+ * adversarial host (a plug-in or a corpus attack) a host address says so; which one is in the
+ * log's header (the process transport knows only its file, so the name is not repeated here).
+ */
+export function describeStall(stall: Stall, adversarialHost: boolean): string {
   const who =
-    hostName !== undefined && stall.from.startsWith("host/")
-      ? `${stall.from} (under the host plug-in "${hostName}")`
+    adversarialHost && stall.from.startsWith("host/")
+      ? `${stall.from} (under an adversarial host)`
       : stall.from;
   const exit = exitOf(stall.answer);
   const entered = stall.request.type === "TDH.VP.ENTER" || stall.request.type === "__kvm_vcpu_run";

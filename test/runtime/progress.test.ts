@@ -13,6 +13,7 @@ import { runScenario } from "../../src/run/run.ts";
 import { MemoryLog } from "../../src/runtime/log-writer.ts";
 import { Orchestrator } from "../../src/runtime/orchestrator.ts";
 import { DEFAULT_STALL_AFTER } from "../../src/runtime/progress.ts";
+import { processTransport } from "../../src/transport/index.ts";
 
 const RUN_AWAY = new URL("../fixtures/plugins/remove-behind-kvm.ts", import.meta.url).pathname;
 
@@ -125,7 +126,7 @@ describe("the run-away host: a page removed behind KVM's back (TDX)", () => {
     const { underlying } = run.result;
     expect(underlying.outcome).toBe("stalled");
     expect(underlying.reason).toBe(
-      `host/kvm (under the host plug-in "remove-behind-kvm") re-entered guest/vcpu0 ${DEFAULT_STALL_AFTER} times on the same EPT_VIOLATION at 0x400000 with no effect in between: no progress`,
+      `host/kvm (under an adversarial host) re-entered guest/vcpu0 ${DEFAULT_STALL_AFTER} times on the same EPT_VIOLATION at 0x400000 with no effect in between: no progress`,
     );
     expect(run.result.steps).toBeLessThan(5000);
     expect(run.log.length).toBeLessThan(5000);
@@ -148,6 +149,18 @@ describe("the run-away host: a page removed behind KVM's back (TDX)", () => {
     // Each repeat is an ENTER and its exit: the log is shorter by two lines per repeat not waited for.
     expect(byDefault.result.steps - run.result.steps).toBe(2 * (DEFAULT_STALL_AFTER - 100));
   });
+
+  it("should stall at the same line with each party in its own process: it reads only the log", async () => {
+    const inproc = await runScenario(scenario, { hostPlugin: RUN_AWAY, stallAfter: 50 });
+    const processes = await runScenario(scenario, {
+      hostPlugin: RUN_AWAY,
+      stallAfter: 50,
+      transport: processTransport,
+    });
+    expect(processes.result.underlying).toEqual(inproc.result.underlying);
+    const jsonl = (log: readonly LogLine[]) => log.map((line) => JSON.stringify(line)).join("\n");
+    expect(jsonl(processes.log.slice(1))).toBe(jsonl(inproc.log.slice(1)));
+  }, 60_000);
 });
 
 describe("the verdict line beside a violation", () => {
