@@ -9,6 +9,7 @@ import { listCommand } from "./list-command.ts";
 import { logCommand } from "./log-command.ts";
 import { matrixCommand } from "./matrix-command.ts";
 import { runCommand } from "./run-command.ts";
+import { schemaCommand } from "./schema-command.ts";
 
 const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
   run: runCommand,
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   describe: describeCommand,
   compare: compareCommand,
   matrix: matrixCommand,
+  schema: schemaCommand,
 };
 
 const HELP = `cocomem: confidential-VM memory protocols as guest, host and trusted-entity actors
@@ -31,6 +33,7 @@ commands:
   describe tdx|pkvm   print a platform's state tables and message catalogue, from the model's own data
   compare             the same workload on TDX and pKVM: who zeroed what on each
   matrix              every attack x platform x guest policy: blocked / detected / DoS / violation
+  schema              print the JSON Schema of a scenario file (fields, types, defaults)
 
 Run \`cocomem help <command>\` (or \`cocomem <command> --help\`) for a command's options,
 \`cocomem --version\` for the version.

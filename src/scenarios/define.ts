@@ -5,8 +5,9 @@ import type { ProfileName } from "../../protocol/profiles.ts";
 import {
   type Expectation,
   type GuestPolicyName,
+  parseScenario,
   type ScenarioInput,
-  ScenarioSpec,
+  type ScenarioSpec,
 } from "../../protocol/scenario.ts";
 import type { RunResult } from "../runtime/orchestrator.ts";
 
@@ -30,8 +31,11 @@ export interface Scenario {
   check?: (run: CheckedRun, runAnother: RunAnother) => string[] | Promise<string[]>;
 }
 
+/** A scenario from its data; invalid data throws one line naming the field and the value. */
 export function defineScenario(input: ScenarioInput, check?: Scenario["check"]): Scenario {
-  return check ? { spec: ScenarioSpec.parse(input), check } : { spec: ScenarioSpec.parse(input) };
+  const parsed = parseScenario(input);
+  if (!parsed.ok) throw new Error(`invalid scenario ${JSON.stringify(input.name)}: ${parsed.error}`);
+  return check ? { spec: parsed.spec, check } : { spec: parsed.spec };
 }
 
 /** Is this run the scenario as written (its own guest policy, and its own profile if it names one)? */

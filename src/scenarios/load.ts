@@ -1,9 +1,8 @@
 // Finding a scenario by name or loading one from a file, with errors a user can act on.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { z } from "zod";
-import { ScenarioSpec } from "../../protocol/scenario.ts";
+import { parseScenario } from "../../protocol/scenario.ts";
 import type { Scenario } from "./define.ts";
 import { findBuiltIn } from "./index.ts";
 
@@ -13,21 +12,42 @@ export type Loaded = { ok: true; scenario: Scenario } | { ok: false; error: stri
 export async function loadScenario(nameOrPath: string): Promise<Loaded> {
   const builtIn = findBuiltIn(nameOrPath);
   if (builtIn) return { ok: true, scenario: builtIn };
+  const path = resolve(nameOrPath);
+  const kind = fileKind(path);
+  if (kind === "directory") return { ok: false, error: `${nameOrPath} is a directory, not a scenario file` };
   const looksLikeFile =
     /\.(json|ts|mts|js|mjs)$/.test(nameOrPath) || nameOrPath.includes("/.") || nameOrPath.startsWith(".");
-  if (!looksLikeFile) return { ok: false, error: `unknown scenario "${nameOrPath}" (see \`cocomem list\`)` };
-  const path = resolve(nameOrPath);
-  if (!existsSync(path)) return { ok: false, error: `no such scenario file: ${nameOrPath}` };
+  if (!looksLikeFile) {
+    if (kind === "file")
+      return { ok: false, error: `${nameOrPath}: a scenario file ends in .json, .ts, .mts, .js or .mjs` };
+    return { ok: false, error: `unknown scenario "${nameOrPath}" (see \`cocomem list\`)` };
+  }
+  if (kind === "missing") return { ok: false, error: `no such scenario file: ${nameOrPath}` };
   if (path.endsWith(".json")) return fromJson(path);
   return fromModule(path);
 }
 
+function fileKind(path: string): "file" | "directory" | "missing" {
+  try {
+    return statSync(path).isDirectory() ? "directory" : "file";
+  } catch {
+    return "missing";
+  }
+}
+
 function fromJson(path: string): Loaded {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    return { ok: false, error: `${path}: cannot be read (${(error as Error).message})` };
+  }
   let data: unknown;
   try {
-    data = JSON.parse(readFileSync(path, "utf8"));
+    // A byte-order mark is what some editors put first in a UTF-8 file: not part of the JSON.
+    data = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (error) {
-    return { ok: false, error: `${path}: not valid JSON (${(error as Error).message})` };
+    return { ok: false, error: `${path}: not valid JSON (${(error as Error).message.split("\n")[0]})` };
   }
   return validate(path, data);
 }
@@ -50,14 +70,7 @@ async function fromModule(path: string): Promise<Loaded> {
 }
 
 function validate(path: string, data: unknown): Loaded {
-  const parsed = ScenarioSpec.safeParse(data);
-  if (parsed.success) return { ok: true, scenario: { spec: parsed.data } };
-  return { ok: false, error: `${path}: invalid scenario: ${describeIssue(parsed.error)}` };
-}
-
-function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return "invalid";
-  const where = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
-  return `${where}: ${issue.message}`;
+  const parsed = parseScenario(data);
+  if (parsed.ok) return { ok: true, scenario: { spec: parsed.spec } };
+  return { ok: false, error: `${path}: invalid scenario: ${parsed.error}` };
 }

@@ -28,7 +28,7 @@ describe("cocomem usage errors", () => {
   it("should refuse an unknown command", async () => {
     const message = expectUsageError(await cli("frobnicate"));
     expect(message).toBe(
-      'unknown command "frobnicate" (commands: run, list, log, describe, compare, matrix)',
+      'unknown command "frobnicate" (commands: run, list, log, describe, compare, matrix, schema)',
     );
   });
 
@@ -99,7 +99,7 @@ describe("cocomem usage errors", () => {
       }),
     );
     expect(expectUsageError(await cli("run", badStep))).toMatch(
-      /invalid scenario: guest\.workload\.0\.0\.gpa/,
+      /invalid scenario: guest\.workload\[0\]\[0\]\.gpa/,
     );
     const extra = await file("extra.json", JSON.stringify({ ...VALID, colour: "blue" }));
     expect(expectUsageError(await cli("run", extra))).toMatch(/invalid scenario: .*colour/);
