@@ -4,6 +4,7 @@
 // accepted; any other foreign content is the trusted entity's.
 import { type Content, describeContent, sameContent } from "../../protocol/index.ts";
 import type { LogLine } from "../../protocol/log.ts";
+import { RangeSet } from "../kit/range-set.ts";
 import type { Finding, Interest, Monitor } from "./monitor.ts";
 import { isGuest, SharedBitTracker } from "./shared-bit.ts";
 
@@ -13,6 +14,8 @@ interface Expected {
 }
 
 const PAGE = 0x1000;
+/** One object for every page accepted as zero: a 1 TiB guest may have millions of them. */
+const ZERO: Content = Object.freeze({ k: "zero" });
 
 /**
  * TDX: foreign content is the module's failure, and a conversion gives fresh pages. pKVM: sharing
@@ -25,10 +28,13 @@ export class IntegrityMonitor implements Monitor {
   readonly name = "integrity";
   readonly interests: readonly Interest[] = ["msg", "write", "zero", "guest-view", "read", "consumed"];
   private readonly sharedBit = new SharedBitTracker();
-  /** Per private 4K GPA page: what a read must return. Absent: nothing legitimate yet. */
+  /**
+   * Per private 4K GPA page, by page number (a small integer, where a GPA above 2 GiB would be a
+   * boxed number): what a read must return. Absent: nothing legitimate yet.
+   */
   private readonly expected = new Map<number, Expected>();
-  /** Pages the guest's page tables mark shared (pKVM: the same IPA): reads are not checked. */
-  private readonly shared = new Set<number>();
+  /** GPAs the guest's page tables mark shared (pKVM: the same IPA): reads are not checked. */
+  private readonly shared = new RangeSet();
 
   constructor(private readonly contract: IntegrityContract) {}
 
@@ -39,7 +45,7 @@ export class IntegrityMonitor implements Monitor {
       // (accepted, so zero, before its PTEs turn private again).
       if (!isGuest(line.from) || !("size" in line.msg)) return;
       const start = line.msg.gpa % this.sharedBit.value;
-      for (let gpa = page(start); gpa < start + line.msg.size; gpa += PAGE) this.expected.delete(gpa);
+      this.forget(pageOf(start), pageOf(start + line.msg.size + PAGE - 1));
       return;
     }
     if (line.type !== "effect") return;
@@ -48,22 +54,20 @@ export class IntegrityMonitor implements Monitor {
       case "write":
         // Guest stores through its private alias, and the module's PAGE.ADD copy of the image.
         if (e.gpa !== undefined && !this.sharedBit.isShared(e.gpa) && (isGuest(e.by) || e.by === "fw")) {
-          this.expected.set(page(e.gpa), { content: e.content, seq: line.seq });
+          this.expected.set(pageOf(e.gpa), { content: e.content, seq: line.seq });
         }
         return;
       case "zero":
         if (e.gpa === undefined || e.why !== "TDG.MEM.PAGE.ACCEPT") return;
-        for (let i = 0; i < e.pages; i++) {
-          const gpa = page(e.gpa) + i * PAGE;
+        for (let i = 0, at = pageOf(e.gpa); i < e.pages; i++) {
           // Accepting over data the guest still holds is not legitimate: keep expecting the data.
-          if (!this.expected.has(gpa)) this.expected.set(gpa, { content: { k: "zero" }, seq: line.seq });
+          if (!this.expected.has(at + i)) this.expected.set(at + i, { content: ZERO, seq: line.seq });
         }
         return;
       case "guest-view":
-        for (let gpa = page(e.gpa); gpa < e.gpa + e.size; gpa += PAGE) {
-          if (e.view === "shared") this.shared.add(gpa);
-          else this.shared.delete(gpa);
-        }
+        // Whole pages: from the one holding the first byte to the one holding the last.
+        if (e.view === "shared") this.shared.add(page(e.gpa), page(e.gpa + e.size + PAGE - 1));
+        else this.shared.remove(page(e.gpa), page(e.gpa + e.size + PAGE - 1));
         return;
       case "consumed":
         if (!sameContent(e.checked, e.used)) {
@@ -79,7 +83,7 @@ export class IntegrityMonitor implements Monitor {
       case "read": {
         if (!isGuest(e.by) || e.gpa === undefined || this.sharedBit.isShared(e.gpa)) return;
         if (this.shared.has(page(e.gpa))) return;
-        const want = this.expected.get(page(e.gpa));
+        const want = this.expected.get(pageOf(e.gpa));
         if (want && sameContent(want.content, e.content)) return;
         // pKVM: fresh (zero-filled) memory the guest never wrote is what a donation looks like.
         if (this.contract === "pkvm" && !want && e.content.k === "zero") return;
@@ -98,6 +102,16 @@ export class IntegrityMonitor implements Monitor {
         return;
     }
   }
+
+  /** Drop the expectations of pages [first, end): a walk of the range or of the map, the shorter. */
+  private forget(first: number, end: number): void {
+    if (end - first <= this.expected.size) {
+      for (let p = first; p < end; p++) this.expected.delete(p);
+      return;
+    }
+    for (const p of this.expected.keys()) if (p >= first && p < end) this.expected.delete(p);
+  }
 }
 
 const page = (gpa: number) => gpa - (gpa % PAGE);
+const pageOf = (gpa: number) => Math.floor(gpa / PAGE);

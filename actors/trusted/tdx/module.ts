@@ -161,7 +161,7 @@ export class TdxModule {
         state: "NL_MAPPED",
         spt: req.hpa,
         blockEpoch: 0,
-        children: new Map(),
+        childCount: 0,
       });
     }
     this.septEffect(req.gpa, req.level, "FREE", "NL_MAPPED", { spt: req.hpa });
@@ -260,13 +260,18 @@ export class TdxModule {
     const leaf = found.leaf!;
     if (!this.pamt.isFree(pfnOf(req.hpa), 1)) return err("TDX_PAGE_METADATA_INCORRECT", TDX_OPERAND_ID.R8);
     const childState = leaf.state === "BLOCKED" || leaf.state === "MAPPED" ? "MAPPED" : "PENDING";
-    const children = new Map<number, Leaf>();
-    for (let i = 0; i < 512; i++) {
-      children.set(i, { state: childState, level: 0, hpa: leaf.hpa + i * 0x1000, blockEpoch: 0 });
-    }
     this.assignPage(req.hpa, "PT_EPT", 1);
     this.pamt.split(pfnOf(leaf.hpa), req.gpa);
-    this.sept.entries2M.set(idx2M(req.gpa), { state: "NL_MAPPED", spt: req.hpa, blockEpoch: 0, children });
+    this.sept.entries2M.set(idx2M(req.gpa), {
+      state: "NL_MAPPED",
+      spt: req.hpa,
+      blockEpoch: 0,
+      childCount: 0,
+    });
+    for (let i = 0; i < 512; i++) {
+      const child: Leaf = { state: childState, level: 0, hpa: leaf.hpa + i * 0x1000, blockEpoch: 0 };
+      this.sept.setLeaf(req.gpa + i * 0x1000, child);
+    }
     this.septEffect(req.gpa, 1, leaf.state, "NL_MAPPED", { spt: req.hpa, children: childState });
     return ok();
   }
@@ -276,13 +281,8 @@ export class TdxModule {
     const found = this.legalEntry(type, req.gpa, req.level, op);
     if ("status" in found) return { type, status: found.status };
     const table = found.table as NonLeaf;
-    const first = table.children.get(0);
-    const uniform =
-      first !== undefined &&
-      first.hpa % 0x200000 === 0 &&
-      table.children.size === 512 &&
-      [...table.children].every(([i, c]) => c.state === first.state && c.hpa === first.hpa + i * 0x1000);
-    if (!uniform || (first.state !== "MAPPED" && first.state !== "PENDING")) {
+    const first = this.sept.uniformChildren(req.gpa);
+    if (!first || (first.state !== "MAPPED" && first.state !== "PENDING")) {
       return { type, status: err("TDX_EPT_INVALID_PROMOTE_CONDITIONS") };
     }
     this.pamt.merge(pfnOf(first.hpa), req.gpa);
@@ -296,7 +296,7 @@ export class TdxModule {
       to: "host",
       pageType: "PT_EPT",
     });
-    this.sept.entries2M.set(idx2M(req.gpa), { state: first.state, level: 1, hpa: first.hpa, blockEpoch: 0 });
+    this.sept.setLeaf(req.gpa, { state: first.state, level: 1, hpa: first.hpa, blockEpoch: 0 });
     this.septEffect(req.gpa, 1, "NL_BLOCKED", first.state, { hpa: first.hpa });
     return { type, status: ok(), hpa: table.spt };
   }

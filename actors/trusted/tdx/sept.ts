@@ -17,8 +17,8 @@ export interface NonLeaf {
   /** The S-EPT page holding the child table. */
   spt: number;
   blockEpoch: number;
-  /** 4K leaves by index within the 2M region (0..511). */
-  children: Map<number, Leaf>;
+  /** How many of its 512 4K leaves are present (they live in SecureEpt's one map of 4K leaves). */
+  childCount: number;
 }
 
 /** What a walk to (gpa, level) finds. */
@@ -39,10 +39,16 @@ export interface TableEntry {
 export const idx2M = (gpa: number): number => Math.floor(gpa / 0x200000);
 export const idx1G = (gpa: number): number => Math.floor(gpa / 0x40000000);
 export const idx4KIn2M = (gpa: number): number => Math.floor(gpa / 0x1000) % 512;
+const idx4K = (gpa: number): number => Math.floor(gpa / 0x1000);
 
 export class SecureEpt {
   readonly tables1G = new Map<number, TableEntry>();
   readonly entries2M = new Map<number, Leaf | NonLeaf>();
+  /**
+   * 4K leaves of every 2M table, by 4K page number. One map, not one per table: a guest touching
+   * scattered pages has a table per page, and a Map per table cost ~200 bytes for its one entry.
+   */
+  private readonly leaves4K = new Map<number, Leaf>();
 
   walk(gpa: number, level: Level): Walk {
     if (level === 2) {
@@ -60,7 +66,7 @@ export class SecureEpt {
     // A blocked table has no access bits: the module's walk stops there, as at a missing one.
     if (!e || e.state === "NL_BLOCKED") return { kind: "walk-failed", level: 1 };
     if (isLeaf(e)) return { kind: "larger-leaf", leaf: e };
-    const child = e.children.get(idx4KIn2M(gpa));
+    const child = this.leaves4K.get(idx4K(gpa));
     return child ? { kind: "entry", state: child.state, leaf: child } : { kind: "entry", state: "FREE" };
   }
 
@@ -68,17 +74,44 @@ export class SecureEpt {
   leafFor(gpa: number): Leaf | undefined {
     const e = this.entries2M.get(idx2M(gpa));
     if (!e || e.state === "NL_BLOCKED") return undefined;
-    return isLeaf(e) ? e : e.children.get(idx4KIn2M(gpa));
+    return isLeaf(e) ? e : this.leaves4K.get(idx4K(gpa));
+  }
+
+  /** The 4K leaf at a GPA under its 2M table, whatever the table's state. */
+  child(gpa: number): Leaf | undefined {
+    return this.leaves4K.get(idx4K(gpa));
+  }
+
+  /**
+   * PROMOTE's condition on the 2M table holding a GPA: its first leaf if all 512 are present, in
+   * one state, and map a contiguous, 2M-aligned run of pages; else undefined.
+   */
+  uniformChildren(gpa: number): Leaf | undefined {
+    const table = this.entries2M.get(idx2M(gpa));
+    if (!table || isLeaf(table) || table.childCount !== 512) return undefined;
+    const base = idx4K(gpa) - idx4KIn2M(gpa);
+    const first = this.leaves4K.get(base);
+    if (!first || first.hpa % 0x200000 !== 0) return undefined;
+    for (let i = 1; i < 512; i++) {
+      const c = this.leaves4K.get(base + i);
+      if (!c || c.state !== first.state || c.hpa !== first.hpa + i * 0x1000) return undefined;
+    }
+    return first;
   }
 
   setLeaf(gpa: number, leaf: Leaf): void {
     if (leaf.level === 1) {
+      // A 2M leaf replacing a table (PROMOTE) takes the place of its 4K leaves.
+      const old = this.entries2M.get(idx2M(gpa));
+      if (old && !isLeaf(old))
+        for (let i = 0, at = idx4K(gpa) - idx4KIn2M(gpa); i < 512; i++) this.leaves4K.delete(at + i);
       this.entries2M.set(idx2M(gpa), leaf);
       return;
     }
     const table = this.entries2M.get(idx2M(gpa));
     if (!table || isLeaf(table)) throw new Error(`bug: no 4K table at ${gpa.toString(16)}`);
-    table.children.set(idx4KIn2M(gpa), leaf);
+    if (!this.leaves4K.has(idx4K(gpa))) table.childCount++;
+    this.leaves4K.set(idx4K(gpa), leaf);
   }
 
   clearLeaf(gpa: number, level: Level): void {
@@ -87,14 +120,18 @@ export class SecureEpt {
       return;
     }
     const table = this.entries2M.get(idx2M(gpa));
-    if (table && !isLeaf(table)) table.children.delete(idx4KIn2M(gpa));
+    if (table && !isLeaf(table) && this.leaves4K.delete(idx4K(gpa))) table.childCount--;
   }
 
   /** Every leaf, for teardown and invariant checks: [gpa, leaf]. */
   *leaves(): Generator<[number, Leaf]> {
     for (const [i2m, e] of this.entries2M) {
       if (isLeaf(e)) yield [i2m * 0x200000, e];
-      else for (const [i4k, leaf] of e.children) yield [i2m * 0x200000 + i4k * 0x1000, leaf];
+      else
+        for (let i = 0; i < 512; i++) {
+          const leaf = this.leaves4K.get(i2m * 512 + i);
+          if (leaf) yield [i2m * 0x200000 + i * 0x1000, leaf];
+        }
     }
   }
 }

@@ -163,7 +163,8 @@ export class Td {
     const { sept, pamt } = this.m;
     return JSON.stringify({
       tables: [...sept.tables1G],
-      entries: [...sept.entries2M].map(([i, e]) => [i, isLeaf(e) ? e : { ...e, children: [...e.children] }]),
+      entries: [...sept.entries2M],
+      leaves: [...sept.leaves()],
       pamt: [...pamt.owned()],
       epoch: this.m.epoch,
       mrtd: this.m.measurement,
