@@ -291,12 +291,14 @@ export const HostAction = z
             "kernel-mapping: a buggy driver through the linear map; uaccess: copy_from_user() from the VMM's mapping",
           ),
       })
-      .describe("pKVM: the host kernel (EL1) reads the page backing `gpa`"),
+      .describe(
+        "the host kernel reads the page backing `gpa` (pKVM: EL1, `via` a kernel mapping or a uaccess; TDX: the private frame, ciphertext or #MC with hostReadMachineChecks)",
+      ),
     /** pKVM: the VMM drops guest memory (madvise on pinned memory, PUNCH_HOLE on guest_memfd). */
     z
       .strictObject({ op: z.literal("discard"), gpa: PageAddress, size: PageCount })
       .describe(
-        "pKVM: the VMM drops guest memory (madvise(MADV_DONTNEED) when pinned, PUNCH_HOLE with gmem)",
+        "the VMM drops guest memory (pKVM: madvise(MADV_DONTNEED) when pinned, PUNCH_HOLE with gmem; TDX: as punch-hole)",
       ),
     /** The VMM deletes the memslot holding a GPA while vCPUs run (KVM zaps its mappings). */
     z
@@ -319,7 +321,9 @@ export const HostAction = z
     /** pKVM: the host asks EL2 to write-protect (unmap) a guest page. */
     z
       .strictObject({ op: z.literal("unmap"), gpa: Size })
-      .describe("pKVM: the host asks EL2 to write-protect (unmap) the guest page holding `gpa`"),
+      .describe(
+        "pKVM: the host asks EL2 to write-protect (unmap) the guest page holding `gpa` (TDX has no such request: nothing)",
+      ),
   ])
   .meta({ id: "HostAction", description: "one VMM or host-kernel action, by `op`" });
 export type HostAction = z.infer<typeof HostAction>;
