@@ -367,7 +367,7 @@ const ScenarioObject = z.strictObject({
   platform: Platform.describe("tdx: Intel TDX module + KVM; pkvm: protected KVM on arm64"),
   /** The versions of the real systems to follow (see protocol/profiles.ts); default per platform. */
   profile: ProfileName.optional().describe(
-    "the versions of the real systems to follow (`cocomem describe`); default: the platform's first",
+    "the versions of the real systems to follow (`cocomem describe`); default per platform (TDX tdx-1.5+linux-7.0, pKVM android16-6.12)",
   ),
   guest: z
     .strictObject({
