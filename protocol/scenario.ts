@@ -54,7 +54,14 @@ export const MAX_VCPUS = 512;
 
 /** How a value was written, for a message: strings quoted, as in the file. */
 const shown = (value: unknown): string => {
-  const text = typeof value === "string" ? JSON.stringify(value) : String(value);
+  const text =
+    typeof value === "string"
+      ? JSON.stringify(value)
+      : Array.isArray(value)
+        ? "an array"
+        : value !== null && typeof value === "object"
+          ? "an object"
+          : String(value);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 };
 const hex = (n: number): string => `0x${n.toString(16)}`;

@@ -66,6 +66,8 @@ async function fromModule(path: string): Promise<Loaded> {
     const check = (exported as Scenario).check;
     return { ok: true, scenario: check ? { spec: spec.scenario.spec, check } : spec.scenario };
   }
+  if (exported === undefined)
+    return { ok: false, error: `${path}: exports no scenario (export default defineScenario({...}))` };
   return validate(path, exported);
 }
 

@@ -285,6 +285,21 @@ describe("loading scenario files", () => {
     });
   });
 
+  it("should say what a file that is no scenario is", async () => {
+    const array = join(dir, "array.json");
+    await writeFile(array, "[]");
+    expect(await loadScenario(array)).toEqual({
+      ok: false,
+      error: `${array}: invalid scenario: (top level): an array is not an object`,
+    });
+    const module = join(dir, "nothing.mjs");
+    await writeFile(module, "export const x = 1;\n");
+    expect(await loadScenario(module)).toEqual({
+      ok: false,
+      error: `${module}: exports no scenario (export default defineScenario({...}))`,
+    });
+  });
+
   it("should name the file and the field for an invalid one", async () => {
     const path = join(dir, "big.json");
     await writeFile(path, JSON.stringify(scenario({ memory: "300T" })));
