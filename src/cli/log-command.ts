@@ -1,16 +1,38 @@
 // `cocomem log FILE`: filter a run log, trace one page through it, or draw it as a mermaid
-// sequence diagram. Usage errors and unreadable logs exit 2 with one line on stderr.
+// sequence diagram. The file is streamed: memory does not grow with the log, only with what is
+// printed (a timeline's entries, a diagram's messages up to --limit). Usage errors and unreadable
+// logs exit 2 with one line on stderr.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { PARTIES, type PartyName } from "../../protocol/index.ts";
-import { DEFAULT_MERMAID_LIMIT, toMermaid } from "../log/mermaid.ts";
-import { filterLog, formatLine, type LogFilter } from "../log/query.ts";
-import { readLogFile } from "../log/read.ts";
-import { formatTimeline, pageTimeline } from "../log/timeline.ts";
+import type { Address, PartyName } from "../../protocol/index.ts";
+import type { LogLine } from "../../protocol/log.ts";
+import { Size } from "../../protocol/scenario.ts";
+import { DEFAULT_MERMAID_LIMIT, MermaidBuilder } from "../log/mermaid.ts";
+import {
+  type Annotated,
+  Annotator,
+  EFFECT_KINDS,
+  formatLine,
+  isPartyOrAddress,
+  knownType,
+  type LogFilter,
+  lineMatcher,
+  MESSAGE_TYPES,
+} from "../log/query.ts";
+import { streamLogFile } from "../log/read.ts";
+import { formatTimeline, TimelineBuilder } from "../log/timeline.ts";
 
 export interface LogCommandIo {
   out(text: string): void;
   err(text: string): void;
+  /** Resolves once what was written is taken; by default, once stdout has drained. */
+  drained?(): Promise<void>;
 }
+
+/** Stdout drained: where it is a pipe that writes asynchronously (macOS), a slow reader holds the read back. */
+const stdoutDrained = (): Promise<void> =>
+  process.stdout.writableNeedDrain
+    ? new Promise((resolve) => process.stdout.once("drain", () => resolve()))
+    : Promise.resolve();
 
 const processIo: LogCommandIo = {
   out: (text) => process.stdout.write(text),
@@ -18,7 +40,7 @@ const processIo: LogCommandIo = {
 };
 
 interface LogOptions {
-  party?: PartyName;
+  party?: PartyName | Address;
   type?: string;
   gpa?: number;
   hpa?: number;
@@ -49,38 +71,120 @@ export async function logCommand(argv: string[], io: LogCommandIo = processIo): 
       "--effects only applies to --format mermaid (text and json always include effects)",
     );
   }
-  const read = await readLogFile(file);
-  if (!read.ok) return usageError(io, read.message);
+  if (options.type !== undefined && !knownType(options.type)) {
+    return usageError(
+      io,
+      `option '--type <type>' argument '${options.type}' is not a message type, a prefix of one ending at "." (TDH.MEM), or an effect kind. Effect kinds: ${EFFECT_KINDS.join(", ")}. Message types: ${MESSAGE_TYPES.join(", ")}`,
+    );
+  }
   const filter: LogFilter = { party: options.party, type: options.type, gpa: options.gpa, hpa: options.hpa };
-
-  if (options.format === "mermaid") {
-    const limit = options.limit ?? DEFAULT_MERMAID_LIMIT;
-    io.out(`${toMermaid(filterLog(read.lines, filter), { limit, effects: options.effects === true })}\n`);
-    return 0;
+  const out = new Output(io);
+  const view = viewFor(options, filter, out, io);
+  const annotator = new Annotator();
+  const read = await streamLogFile(file, (line) => view.add(annotator.next(line), line, annotator), {
+    afterChunk: () => out.drain(),
+  });
+  if (!read.ok) {
+    out.flush();
+    return usageError(io, read.message);
   }
-  if (options.page !== undefined) {
-    const timeline = pageTimeline(read.lines, options.page, filter);
-    const entries = capped(timeline.entries, options.limit, io);
-    const shown = { ...timeline, entries };
-    io.out(options.format === "json" ? `${JSON.stringify(shown)}\n` : lines(formatTimeline(shown)));
-    return 0;
-  }
-  const matched = capped(filterLog(read.lines, filter), options.limit, io);
-  io.out(lines(matched.map((a) => (options.format === "json" ? JSON.stringify(a.line) : formatLine(a)))));
+  if (read.lines === 0)
+    return usageError(io, `${file} is empty: a run log has a header line, then one line per message`);
+  view.end();
+  await out.drain();
+  if (!read.verdict)
+    io.err(`cocomem log: warning: ${file} has no verdict line: the run was killed, or is still running\n`);
   return 0;
+}
+
+/** What the command does with each line, by mode. */
+interface View {
+  add(a: Annotated, line: LogLine, annotator: Annotator): void;
+  end(): void;
+}
+
+function viewFor(options: LogOptions, filter: LogFilter, out: Output, io: LogCommandIo): View {
+  const { limit, page, format } = options;
+  if (format === "mermaid") {
+    const diagram = new MermaidBuilder({
+      limit: limit ?? DEFAULT_MERMAID_LIMIT,
+      effects: options.effects === true,
+    });
+    let keep: ((a: Annotated) => boolean) | undefined;
+    return {
+      add(a, _line, annotator) {
+        keep ??= lineMatcher(filter, () => annotator.sharedBit);
+        if (keep(a)) diagram.add(a);
+      },
+      end: () => out.write(`${diagram.finish()}\n`),
+    };
+  }
+  if (page !== undefined) {
+    let timeline: TimelineBuilder | undefined;
+    return {
+      add(a, _line, annotator) {
+        timeline ??= new TimelineBuilder(page, filter, () => annotator.sharedBit, limit);
+        timeline.add(a);
+      },
+      end() {
+        if (!timeline) return;
+        const shown = timeline.finish();
+        if (limit !== undefined) cappedNote(io, limit, timeline.count);
+        out.write(format === "json" ? `${JSON.stringify(shown)}\n` : lines(formatTimeline(shown)));
+      },
+    };
+  }
+  let keep: ((a: Annotated) => boolean) | undefined;
+  let matched = 0;
+  return {
+    add(a, line, annotator) {
+      keep ??= lineMatcher(filter, () => annotator.sharedBit);
+      if (!keep(a) || ++matched > (limit ?? Number.POSITIVE_INFINITY)) return;
+      out.write(`${format === "json" ? JSON.stringify(line) : formatLine(a)}\n`);
+    },
+    end() {
+      if (limit !== undefined) cappedNote(io, limit, matched);
+    },
+  };
+}
+
+/** Output gathered into large writes, waiting for stdout to drain between chunks of the log. */
+class Output {
+  private buffer = "";
+  constructor(private readonly io: LogCommandIo) {}
+  write(text: string): void {
+    this.buffer += text;
+    if (this.buffer.length >= 64 * 1024) this.flush();
+  }
+  flush(): void {
+    if (this.buffer !== "") this.io.out(this.buffer);
+    this.buffer = "";
+  }
+  async drain(): Promise<void> {
+    this.flush();
+    await (this.io.drained ?? stdoutDrained)();
+  }
 }
 
 function buildCommand(io: LogCommandIo): Command {
   return new Command("log")
     .description("Filter a run log, trace one page through it, or draw it as a mermaid sequence diagram")
     .argument("<file>", "JSONL run log")
-    .addOption(new Option("--party <party>", "lines from, to, or by this party").choices(PARTIES))
+    .option(
+      "--party <party>",
+      "lines from, to, or by this party (guest, host, trusted) or address (guest/vcpu0, guest/kernel, host/kvm, host/vmm, fw, hw)",
+      parseParty,
+    )
     .option("--type <type>", 'message type, exact or prefix ("TDH.MEM"), or effect kind ("sept")')
-    .option("--gpa <address>", "lines naming this guest page (either alias), hex or decimal", parseAddress)
-    .option("--hpa <address>", "lines naming this host frame, hex or decimal", parseAddress)
+    .option(
+      "--gpa <address>",
+      "lines naming this guest page (either alias): 0x200000, 2097152 or 2M",
+      parseAddress,
+    )
+    .option("--hpa <address>", "lines naming this host frame: hex, decimal or a size like 4G", parseAddress)
     .option(
       "--page <gpa>",
-      "per-page timeline of this GPA: S-EPT, EPT, attributes, frame, accesses",
+      "per-page timeline of this GPA (0x200000, 2097152 or 2M): S-EPT, EPT, attributes, frame, accesses",
       parseAddress,
     )
     .addOption(
@@ -101,15 +205,20 @@ function usageError(io: LogCommandIo, message: string): number {
   return 2;
 }
 
+/** An address as scenarios write GPAs: 0x... (hex), decimal, or a size such as 2M or 4G. */
 function parseAddress(text: string): number {
-  const value = /^0x[0-9a-f]+$/i.test(text)
-    ? Number.parseInt(text.slice(2), 16)
-    : /^\d+$/.test(text)
-      ? Number(text)
-      : NaN;
-  if (!Number.isSafeInteger(value))
-    throw new InvalidArgumentError("expected an address: 0x... (hex) or decimal");
-  return value;
+  const parsed = Size.safeParse(text);
+  if (!parsed.success || !Number.isSafeInteger(parsed.data))
+    throw new InvalidArgumentError("expected an address: 0x... (hex), decimal, or a size such as 2M");
+  return parsed.data;
+}
+
+function parseParty(text: string): PartyName | Address {
+  if (!isPartyOrAddress(text))
+    throw new InvalidArgumentError(
+      "expected a party (guest, host, trusted) or an address (guest/vcpuN, guest/kernel, host/kvm, host/vmm, fw, hw)",
+    );
+  return text;
 }
 
 function parseLimit(text: string): number {
@@ -119,11 +228,9 @@ function parseLimit(text: string): number {
   return value;
 }
 
-/** The first `limit` items; says on stderr how many were left out, so stdout stays parseable. */
-function capped<T>(items: T[], limit: number | undefined, io: LogCommandIo): T[] {
-  if (limit === undefined || items.length <= limit) return items;
-  io.err(`cocomem log: showing ${limit} of ${items.length} lines (--limit)\n`);
-  return items.slice(0, limit);
+/** Says on stderr how many lines --limit left out, so stdout stays parseable. */
+function cappedNote(io: LogCommandIo, limit: number, total: number): void {
+  if (total > limit) io.err(`cocomem log: showing ${limit} of ${total} lines (--limit)\n`);
 }
 
 const lines = (texts: readonly string[]): string => texts.map((t) => `${t}\n`).join("");

@@ -209,6 +209,8 @@ function logPathProblem(path: string, inputs: (string | undefined)[]): string | 
 function options(flags: RunFlags) {
   return {
     seed: flags.seed,
+    // The log goes to --log and the monitors; a scenario's check gets it in memory anyway.
+    keepLog: false,
     transport: TRANSPORTS[flags.transport],
     ...(flags.answerTimeout ? { answerTimeoutMs: flags.answerTimeout } : {}),
     ...(flags.stallAfter ? { stallAfter: flags.stallAfter } : {}),

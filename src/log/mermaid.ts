@@ -17,47 +17,67 @@ export interface MermaidOptions {
 }
 
 export function toMermaid(lines: readonly Annotated[], options: MermaidOptions = {}): string {
-  const limit = options.limit ?? DEFAULT_MERMAID_LIMIT;
-  const shown: Annotated[] = [];
-  let messages = 0;
-  let cut = lines.length;
-  for (let i = 0; i < lines.length; i++) {
-    const a = lines[i]!;
-    if (a.line.type === "msg" && messages++ === limit) {
-      cut = i;
-      break;
+  const diagram = new MermaidBuilder(options);
+  for (const a of lines) diagram.add(a);
+  return diagram.finish();
+}
+
+/**
+ * `toMermaid` over lines handed in one at a time (a log read as a stream): it holds the lines it
+ * draws, at most `limit` messages and what goes with them, and only counts the rest.
+ */
+export class MermaidBuilder {
+  private readonly limit: number;
+  private readonly effects: boolean;
+  private readonly shown: Annotated[] = [];
+  private messages = 0;
+  private cut = false;
+  /** Messages and violations past the limit. */
+  private more = 0;
+  private hiddenViolations = 0;
+
+  constructor(options: MermaidOptions = {}) {
+    this.limit = options.limit ?? DEFAULT_MERMAID_LIMIT;
+    this.effects = options.effects === true;
+  }
+
+  add(a: Annotated): void {
+    if (!this.cut && a.line.type === "msg" && this.messages++ === this.limit) this.cut = true;
+    if (this.cut) {
+      if (a.line.type === "msg") this.more++;
+      else if (a.line.type === "violation") this.hiddenViolations++;
+    } else if (a.line.type !== "effect" || this.effects) this.shown.push(a);
+  }
+
+  finish(): string {
+    const { shown } = this;
+    const present = participantsOf(shown);
+    const body: string[] = [];
+    for (const a of shown) {
+      const { line, by } = a;
+      if (line.type === "msg") {
+        const arrow = line.kind === "request" ? "->>" : line.kind === "response" ? "-->>" : "-)";
+        body.push(`  ${id(line.from)}${arrow}${id(line.to)}: ${mermaidText(label(line.msg))}`);
+      } else if (line.type === "effect" && by !== undefined) {
+        body.push(`  Note over ${id(by)}: ${mermaidText(describeEffect(line.effect, a.cause))}`);
+      } else if (line.type === "violation") {
+        const over = violationParticipants(line, present);
+        body.push(`  Note over ${span(over)}: ${mermaidText(`VIOLATION ${line.invariant}: ${line.detail}`)}`);
+      } else if (line.type === "rejected") {
+        body.push(`  Note over ${id(line.from)}: ${mermaidText(`rejected: ${line.reason}`)}`);
+      }
     }
-    if (a.line.type !== "effect" || options.effects) shown.push(a);
-  }
-  const present = participantsOf(shown);
-  const body: string[] = [];
-  for (const a of shown) {
-    const { line, by } = a;
-    if (line.type === "msg") {
-      const arrow = line.kind === "request" ? "->>" : line.kind === "response" ? "-->>" : "-)";
-      body.push(`  ${id(line.from)}${arrow}${id(line.to)}: ${mermaidText(label(line.msg))}`);
-    } else if (line.type === "effect" && by !== undefined) {
-      body.push(`  Note over ${id(by)}: ${mermaidText(describeEffect(line.effect, a.cause))}`);
-    } else if (line.type === "violation") {
-      const over = violationParticipants(line, present);
-      body.push(`  Note over ${span(over)}: ${mermaidText(`VIOLATION ${line.invariant}: ${line.detail}`)}`);
-    } else if (line.type === "rejected") {
-      body.push(`  Note over ${id(line.from)}: ${mermaidText(`rejected: ${line.reason}`)}`);
+    const all = order([
+      ...present,
+      ...shown.flatMap((a) => (a.line.type === "violation" ? violationParticipants(a.line, present) : [])),
+    ]);
+    if (this.cut) {
+      const hidden = this.hiddenViolations > 0 ? `; ${this.hiddenViolations} violation(s) not shown` : "";
+      const note = `truncated after ${this.limit} messages, ${this.more} more (--limit)${hidden}`;
+      body.push(all.length > 0 ? `  Note over ${span(all)}: ${note}` : `  %% ${note}`);
     }
+    return ["sequenceDiagram", ...all.map((p) => `  participant ${id(p)} as ${p}`), ...body].join("\n");
   }
-  const all = order([
-    ...present,
-    ...shown.flatMap((a) => (a.line.type === "violation" ? violationParticipants(a.line, present) : [])),
-  ]);
-  if (cut < lines.length) {
-    const rest = lines.slice(cut);
-    const more = rest.filter((a) => a.line.type === "msg").length;
-    const violations = rest.filter((a) => a.line.type === "violation").length;
-    const hidden = violations > 0 ? `; ${violations} violation(s) not shown` : "";
-    const note = `truncated after ${limit} messages, ${more} more (--limit)${hidden}`;
-    body.push(all.length > 0 ? `  Note over ${span(all)}: ${note}` : `  %% ${note}`);
-  }
-  return ["sequenceDiagram", ...all.map((p) => `  participant ${id(p)} as ${p}`), ...body].join("\n");
 }
 
 /** The key of a message in a few words: type, op, the address it is about, and how it ended. */

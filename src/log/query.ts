@@ -1,16 +1,19 @@
 // Selecting log lines: who did each line, which GPAs and frames it touches, filters over those
 // (combined with AND), and the compact one-line rendering `cocomem log` prints.
 import {
+  Address,
   Content,
+  catalogue,
   DEFAULT_SHARED_BIT,
   describeContent,
-  type Effect,
+  Effect,
   type Envelope,
   type Level,
   levelName,
   levelSize,
   type Message,
   PAGE_4K,
+  PARTIES,
   type PartyName,
   sharedBitOf,
   U64,
@@ -38,22 +41,48 @@ export const aboutLines = (a: Annotated): LogLine[] => (a.request ? [a.line, a.r
  * outstanding call (an ACCEPT moving PENDING -> MAPPED is the guest's doing, not the host's).
  */
 export function annotate(lines: readonly LogLine[]): Annotated[] {
-  const byId = new Map<string, Envelope>();
+  const annotator = new Annotator();
+  return lines.map((line) => annotator.next(line));
+}
+
+/**
+ * Messages remembered for the lines after them, besides the requests still open. An effect names
+ * the message being delivered when it happened, which is the last one logged before it; a
+ * response names its request, which stays open until then. So a window this size is plenty.
+ */
+const RECENT_MESSAGES = 4096;
+
+/**
+ * `annotate`, one line at a time, for a log read as a stream: it holds the open requests and the
+ * last few thousand messages, never the whole log. It also follows the TD's shared bit
+ * (`sharedBit`), which the first setup message carrying a GPA width gives.
+ */
+export class Annotator {
   /** Requests not answered yet: a guest call stays open across the TD exits it causes. */
-  const open = new Map<string, Envelope>();
-  return lines.map((line): Annotated => {
+  private readonly open = new Map<string, Envelope>();
+  private readonly recent = new Recent<Envelope>(RECENT_MESSAGES);
+  private widthSeen = false;
+  sharedBit = DEFAULT_SHARED_BIT;
+
+  next(line: LogLine): Annotated {
     switch (line.type) {
-      case "msg":
-        byId.set(line.id, line);
+      case "msg": {
+        this.recent.set(line.id, line);
+        if (!this.widthSeen && "gpaWidth" in line.msg) {
+          this.widthSeen = true;
+          this.sharedBit = sharedBitOf(line.msg.gpaWidth);
+        }
         if (line.kind === "request") {
-          open.set(line.id, line);
+          this.open.set(line.id, line);
           return { line, by: line.from };
         }
-        if (line.re !== undefined) open.delete(line.re);
-        return { line, by: line.from, request: line.re === undefined ? undefined : byId.get(line.re) };
+        const request = line.re === undefined ? undefined : this.byId(line.re);
+        if (line.re !== undefined) this.open.delete(line.re);
+        return { line, by: line.from, request };
+      }
       case "effect": {
-        const handled = line.causedBy === undefined ? undefined : byId.get(line.causedBy);
-        return { line, by: line.effect.by, cause: (handled && resumedGuestCall(handled, open)) ?? handled };
+        const handled = line.causedBy === undefined ? undefined : this.byId(line.causedBy);
+        return { line, by: line.effect.by, cause: (handled && this.resumedGuestCall(handled)) ?? handled };
       }
       case "violation":
         return { line, by: line.responsible };
@@ -62,17 +91,45 @@ export function annotate(lines: readonly LogLine[]): Annotated[] {
       default:
         return { line };
     }
-  });
+  }
+
+  private byId(id: string): Envelope | undefined {
+    return this.open.get(id) ?? this.recent.get(id);
+  }
+
+  private resumedGuestCall(handled: Envelope): Envelope | undefined {
+    if (handled.kind !== "request" || !("vcpu" in handled.msg) || handled.msg.type !== "TDH.VP.ENTER") {
+      return undefined;
+    }
+    const vcpu = `guest/vcpu${handled.msg.vcpu}`;
+    let last: Envelope | undefined;
+    for (const request of this.open.values()) if (request.from === vcpu) last = request;
+    return last;
+  }
 }
 
-function resumedGuestCall(handled: Envelope, open: Map<string, Envelope>): Envelope | undefined {
-  if (handled.kind !== "request" || !("vcpu" in handled.msg) || handled.msg.type !== "TDH.VP.ENTER") {
-    return undefined;
+/** The last `size` values set, by key: older ones are forgotten. */
+export class Recent<T> {
+  private readonly map = new Map<string, T>();
+  /** The keys in the order they were set, as a ring. */
+  private readonly keys: (string | undefined)[];
+  private next = 0;
+
+  constructor(private readonly size: number) {
+    this.keys = new Array<string | undefined>(size);
   }
-  const vcpu = `guest/vcpu${handled.msg.vcpu}`;
-  let last: Envelope | undefined;
-  for (const request of open.values()) if (request.from === vcpu) last = request;
-  return last;
+
+  set(key: string, value: T): void {
+    const old = this.keys[this.next];
+    if (old !== undefined) this.map.delete(old);
+    this.keys[this.next] = key;
+    this.next = (this.next + 1) % this.size;
+    this.map.set(key, value);
+  }
+
+  get(key: string): T | undefined {
+    return this.map.get(key);
+  }
 }
 
 /**
@@ -123,7 +180,7 @@ function messageGpaSpans(msg: Message): Span[] {
   const parts = [m, m.exit, m.outcome].filter((p): p is object => typeof p === "object" && p !== null);
   const spans: Span[] = [];
   for (const part of parts.map(fieldsOf)) {
-    const start = num(part.gpa) ?? num(part.address);
+    const start = num(part.gpa) ?? num(part.address) ?? num(part.ipa);
     if (start === undefined) continue;
     const npages = num(part.npages);
     const level = num(part.level) as Level | undefined;
@@ -190,8 +247,11 @@ function effectHpaSpan(effect: Effect): Span | undefined {
 }
 
 export interface LogFilter {
-  /** Messages from or to the party; effects by it; violations it is responsible for. */
-  party?: PartyName;
+  /**
+   * A party (guest, host, trusted) or one address of it as the log writes them (guest/vcpu0,
+   * host/kvm, fw...): messages from or to it; effects by it; violations it is responsible for.
+   */
+  party?: PartyName | Address;
   /** A message type, exact or a prefix ending at "." or "<" ("TDH.MEM"); or an effect kind ("sept"). */
   type?: string;
   /** Lines naming the 4K page of this GPA, through either alias (and the responses to such requests). */
@@ -211,15 +271,40 @@ export function typeMatches(name: string, pattern: string): boolean {
   return name.startsWith(pattern) && (pattern.endsWith(".") || ".<".includes(name.charAt(pattern.length)));
 }
 
-/** A predicate true for lines that pass every filter given. */
-export function lineMatcher(filter: LogFilter, sharedBit: number): (a: Annotated) => boolean {
+/** Whether `text` names a party or an address `--party` can filter on. */
+export const isPartyOrAddress = (text: string): text is PartyName | Address =>
+  (PARTIES as readonly string[]).includes(text) || Address.safeParse(text).success;
+
+/** The message types and effect kinds a log can hold, sorted: what `type` can name. */
+export const MESSAGE_TYPES: readonly string[] = catalogue.map((def) => def.name).sort();
+export const EFFECT_KINDS: readonly string[] = Effect.options.map((o) => o.shape.e.value).sort();
+
+/** Whether a `type` filter can match anything: a known type or kind, or a prefix of some. */
+export const knownType = (pattern: string): boolean =>
+  [...MESSAGE_TYPES, ...EFFECT_KINDS].some((name) => typeMatches(name, pattern));
+
+/**
+ * A predicate true for lines that pass every filter given. `sharedBit` may be a function, for a
+ * log read as a stream, where it is known only once the setup message carrying it went by.
+ */
+export function lineMatcher(
+  filter: LogFilter,
+  sharedBit: number | (() => number),
+): (a: Annotated) => boolean {
   const tests: ((a: Annotated) => boolean)[] = [];
   const { party, type, gpa, hpa } = filter;
-  if (party !== undefined) {
+  const bit = typeof sharedBit === "number" ? () => sharedBit : sharedBit;
+  if (party !== undefined && (PARTIES as readonly string[]).includes(party)) {
     tests.push(({ line, by }) =>
       line.type === "msg"
         ? partyOfActor(line.from) === party || partyOfActor(line.to) === party
         : by !== undefined && partyOfActor(by) === party,
+    );
+  } else if (party !== undefined) {
+    // One address; a violation blames a whole party ("host"), which then includes the address.
+    const own = partyOfActor(party);
+    tests.push(({ line, by }) =>
+      line.type === "msg" ? line.from === party || line.to === party : by === party || by === own,
     );
   }
   if (type !== undefined) {
@@ -230,8 +315,11 @@ export function lineMatcher(filter: LogFilter, sharedBit: number): (a: Annotated
     );
   }
   if (gpa !== undefined) {
-    const page = pageBase(privateAlias(gpa, sharedBit));
-    tests.push((a) => aboutLines(a).some((l) => gpaSpans(l, sharedBit).some((s) => spanHitsPage(s, page))));
+    tests.push((a) => {
+      const shared = bit();
+      const page = pageBase(privateAlias(gpa, shared));
+      return aboutLines(a).some((l) => gpaSpans(l, shared).some((s) => spanHitsPage(s, page)));
+    });
   }
   if (hpa !== undefined) {
     const frame = pageBase(hpa);
@@ -264,6 +352,12 @@ const HEX_FIELDS = new Set([
   "guest_phys_addr",
   "guest_memfd_offset",
   "retryGpa",
+  "ipa",
+  "phys",
+  "spt",
+  // Frame numbers: hex as the kernel prints them, so pfn=0x100000 reads as hpa=0x100000000.
+  "pfn",
+  "gfn",
 ]);
 
 /** `key=value ...` of an object's fields: addresses in hex, statuses by name, contents as labels. */

@@ -1,8 +1,8 @@
 // Reading a JSONL run log back: each line must match the LogLine schema, and a delivered message's
 // payload must match its own protocol schema too, so readers can trust the typed `msg`. Bad input is
-// a result naming the line, never an exception: a log can be cut short or edited by hand.
+// a result naming the line, never an exception: a log can be cut short or edited by hand. A file is
+// streamed, so reading a log of any size takes the same memory.
 import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
 import type { z } from "zod";
 import { schemaFor } from "../../protocol/index.ts";
 import { LOG_FORMAT_VERSION, LogLine } from "../../protocol/log.ts";
@@ -23,26 +23,100 @@ export function parseLog(text: string, source = "log"): ReadResult {
   return collector.done();
 }
 
-/** Read a log file line by line (streamed, so a large log is never one string). */
+/** Read a whole log file into memory (streamed in, so it is never one string). */
 export async function readLogFile(path: string): Promise<ReadResult> {
-  const collector = new Collector(path);
+  const lines: LogLine[] = [];
+  const read = await streamLogFile(path, (line) => {
+    lines.push(line);
+  });
+  return read.ok ? { ok: true, lines } : read;
+}
+
+export type StreamResult =
+  /** `lines`: how many log lines were read; `verdict`: whether one of them was the verdict. */
+  { ok: true; lines: number; verdict: boolean } | { ok: false; line?: number; message: string };
+
+export interface StreamOptions {
+  /** Called after each chunk of the file is handled: a consumer writing output can wait for it to drain. */
+  afterChunk?: () => Promise<void> | void;
+  /** Bytes read at a time (default 256 KiB). */
+  chunk?: number;
+}
+
+/** Read a chunk at a time and split the lines out of it: memory does not grow with the file. */
+const CHUNK = 256 * 1024;
+/** Longer than any line a run writes by far: a file without line breaks is not read whole. */
+const MAX_LINE = 64 * 1024 * 1024;
+
+/**
+ * Read a log file in chunks and hand each valid line to `onLine`, in order, holding no more than a
+ * chunk: memory stays the same however large the file. The first malformed line ends the read
+ * with a failure naming it (the lines before it were handed on already).
+ */
+export async function streamLogFile(
+  path: string,
+  onLine: (line: LogLine, lineNo: number) => void,
+  options: StreamOptions = {},
+): Promise<StreamResult> {
   let lineNo = 0;
+  let count = 0;
+  let verdict = false;
+  let rest = "";
+  /** One raw line: undefined to go on, or the failure. */
+  const take = (raw: string): StreamResult | undefined => {
+    lineNo++;
+    const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (text.trim() === "") return undefined;
+    const problem = checkLine(text);
+    if (typeof problem === "string")
+      return { ok: false, line: lineNo, message: `${path}:${lineNo}: ${problem}` };
+    count++;
+    if (problem.line.type === "verdict") verdict = true;
+    try {
+      onLine(problem.line, lineNo);
+    } catch (error) {
+      throw new ConsumerError(error);
+    }
+    return undefined;
+  };
+  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: options.chunk ?? CHUNK });
   try {
-    const rows = createInterface({
-      input: createReadStream(path, "utf8"),
-      crlfDelay: Number.POSITIVE_INFINITY,
-    });
-    for await (const row of rows) {
-      const failure = collector.add(row, ++lineNo);
-      if (failure) {
-        rows.close();
-        return failure;
+    for await (const chunk of stream as AsyncIterable<string>) {
+      let from = 0;
+      for (let end = chunk.indexOf("\n"); end !== -1; end = chunk.indexOf("\n", from)) {
+        const raw = from === 0 && rest !== "" ? rest + chunk.slice(0, end) : chunk.slice(from, end);
+        if (from === 0) rest = "";
+        from = end + 1;
+        const failure = take(raw);
+        if (failure) return failure;
       }
+      rest += chunk.slice(from);
+      if (rest.length > MAX_LINE)
+        return {
+          ok: false,
+          line: lineNo + 1,
+          message: `${path}:${lineNo + 1}: a line of more than 64 MiB: not a run log`,
+        };
+      await options.afterChunk?.();
+    }
+    if (rest !== "") {
+      const failure = take(rest);
+      if (failure) return failure;
     }
   } catch (error) {
+    if (error instanceof ConsumerError) throw error.cause;
     return { ok: false, message: `${path}: cannot read: ${(error as Error).message}` };
+  } finally {
+    stream.destroy();
   }
-  return collector.done();
+  return { ok: true, lines: count, verdict };
+}
+
+/** An exception from the consumer of the lines, not from reading: it is rethrown as it was. */
+class ConsumerError extends Error {
+  constructor(override readonly cause: unknown) {
+    super("consumer failed");
+  }
 }
 
 class Collector {

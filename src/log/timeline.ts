@@ -22,6 +22,7 @@ import {
   lineMatcher,
   pageBase,
   privateAlias,
+  Recent,
   sharedBitOfLog,
   spanHitsPage,
 } from "./query.ts";
@@ -48,26 +49,9 @@ export interface PageTimeline {
 /** The timeline of the page holding `gpa`; `filter` further restricts which entries are kept. */
 export function pageTimeline(lines: readonly LogLine[], gpa: number, filter: LogFilter = {}): PageTimeline {
   const sharedBit = sharedBitOfLog(lines);
-  const page = pageBase(privateAlias(gpa, sharedBit));
-  const annotated = annotate(lines);
-  const claims = backingClaims(annotated, page, sharedBit);
-  const keep = lineMatcher(filter, sharedBit);
-  const entries: TimelineEntry[] = [];
-  let backing: number | undefined;
-  let next = 0;
-  for (const a of annotated) {
-    const { line } = a;
-    if (line.type === "header") continue;
-    while (next < claims.length && claims[next]!.from <= line.seq) backing = claims[next++]!.hpa;
-    const byGpa = aboutLines(a).some((l) => gpaSpans(l, sharedBit).some((s) => spanHitsPage(s, page)));
-    // Messages only by GPA: host.access of the frame is already there as the effect it caused.
-    const byFrame =
-      line.type !== "msg" && backing !== undefined && hpaSpans(line).some((s) => spanHitsPage(s, backing!));
-    if ((!byGpa && !byFrame) || !keep(a)) continue;
-    const claim = claims.find((c) => c.seq === line.seq);
-    entries.push(entryOf(line, a, claim?.hpa));
-  }
-  return { page, entries };
+  const builder = new TimelineBuilder(gpa, filter, () => sharedBit);
+  for (const a of annotate(lines)) builder.add(a);
+  return builder.finish();
 }
 
 /** From seq `from` on, the page is backed by frame `hpa` (undefined: the frame went to another page). */
@@ -78,30 +62,108 @@ interface Claim {
   hpa: number | undefined;
 }
 
+/** Messages whose seq a claim may need: the one being delivered, in practice. */
+const RECENT_MESSAGES = 64;
+
 /**
- * Where the page's frame changes. A claim counts from the message that caused it, so the other
- * effects of the same call (AUG's ownership change, logged before its S-EPT change) see it.
+ * `pageTimeline` over annotated lines handed in one at a time (a log read as a stream). It holds
+ * one delivery's lines at a time: a change of backing frame counts from the message that caused
+ * it, so the other effects of the same call (AUG's ownership change, logged before its S-EPT
+ * change) see it, and a delivery's effects follow its message directly.
  */
-function backingClaims(annotated: readonly Annotated[], page: number, sharedBit: number): Claim[] {
-  const seqOf = new Map<string, number>();
-  const claims: Claim[] = [];
-  let current: number | undefined;
-  for (const { line } of annotated) {
-    if (line.type === "msg") seqOf.set(line.id, line.seq);
-    if (line.type !== "effect") continue;
-    const mapping = mappingOf(line.effect);
-    if (!mapping) continue;
-    const gpa = privateAlias(mapping.gpa, sharedBit);
+export class TimelineBuilder {
+  private readonly entries: TimelineEntry[] = [];
+  /** Entries that matched, held or not (see `max`). */
+  count = 0;
+  /** The current delivery: its message, then the effects and findings that followed. */
+  private group: Annotated[] = [];
+  private claims: Claim[] = [];
+  /** The frame backing the page as the mapping effects go by. */
+  private current: number | undefined;
+  /** The frame backing the page as the entries judged so far saw it. */
+  private backing: number | undefined;
+  private readonly seqOf = new Recent<number>(RECENT_MESSAGES);
+  private readonly keep: (a: Annotated) => boolean;
+
+  /**
+   * `sharedBit` is read as lines come (a stream learns it from the first setup message); at most
+   * `max` entries are held, the others only counted.
+   */
+  constructor(
+    private readonly gpa: number,
+    filter: LogFilter,
+    private readonly sharedBit: () => number,
+    private readonly max = Number.POSITIVE_INFINITY,
+  ) {
+    this.keep = lineMatcher(filter, sharedBit);
+  }
+
+  /** The 4K page, as its private-alias GPA. */
+  get page(): number {
+    return pageBase(privateAlias(this.gpa, this.sharedBit()));
+  }
+
+  add(a: Annotated): void {
+    const { line } = a;
+    if (line.type === "msg") {
+      this.judge();
+      this.seqOf.set(line.id, line.seq);
+    }
+    if (line.type === "effect") this.claim(line.seq, line.causedBy, line.effect);
+    this.group.push(a);
+  }
+
+  finish(): PageTimeline {
+    this.judge();
+    return { page: this.page, entries: this.entries };
+  }
+
+  /** Note where the page's frame changes. */
+  private claim(seq: number, causedBy: string | undefined, effect: Effect): void {
+    const mapping = mappingOf(effect);
+    if (!mapping) return;
+    const page = this.page;
+    const gpa = privateAlias(mapping.gpa, this.sharedBit());
+    const current = this.current;
     let hpa: number | undefined = current;
     if (page >= gpa && page < gpa + mapping.size) hpa = mapping.hpa + (page - gpa);
     else if (current !== undefined && current >= mapping.hpa && current < mapping.hpa + mapping.size)
       hpa = undefined;
-    if (hpa === current) continue;
-    current = hpa;
-    const from = (line.causedBy === undefined ? undefined : seqOf.get(line.causedBy)) ?? line.seq;
-    claims.push({ from, seq: line.seq, hpa });
+    if (hpa === current) return;
+    this.current = hpa;
+    // The lines of earlier deliveries were judged already: a claim counts from this one at most.
+    const start = this.group[0]?.line;
+    const first = start !== undefined && start.type !== "header" ? start.seq : seq;
+    const from = (causedBy === undefined ? undefined : this.seqOf.get(causedBy)) ?? seq;
+    this.claims.push({ from: Math.max(from, first), seq, hpa });
   }
-  return claims.sort((a, b) => a.from - b.from);
+
+  /** Judge the lines of the delivery that just ended. */
+  private judge(): void {
+    const claims = this.claims.sort((a, b) => a.from - b.from);
+    const sharedBit = this.sharedBit();
+    const page = this.page;
+    let next = 0;
+    for (const a of this.group) {
+      const { line } = a;
+      if (line.type === "header") continue;
+      while (next < claims.length && claims[next]!.from <= line.seq) this.backing = claims[next++]!.hpa;
+      const backing = this.backing;
+      const byGpa = aboutLines(a).some((l) => gpaSpans(l, sharedBit).some((s) => spanHitsPage(s, page)));
+      // Messages only by GPA: host.access of the frame is already there as the effect it caused.
+      const byFrame =
+        line.type !== "msg" && backing !== undefined && hpaSpans(line).some((s) => spanHitsPage(s, backing));
+      if ((!byGpa && !byFrame) || !this.keep(a)) continue;
+      this.count++;
+      if (this.entries.length >= this.max) continue;
+      const claim = claims.find((c) => c.seq === line.seq);
+      this.entries.push(entryOf(line, a, claim?.hpa));
+    }
+    // A claim made after the delivery's last line still holds for the next delivery.
+    while (next < claims.length) this.backing = claims[next++]!.hpa;
+    this.group = [];
+    this.claims = [];
+  }
 }
 
 /** Entry states with a frame behind them: TDX leaves, and pKVM guest pages (owned or shared). */

@@ -30,7 +30,11 @@ export interface RunOptions {
   profile?: ProfileName;
   /** Also write the log to this JSONL file, line by line. */
   logFile?: string;
-  /** Keep the log in memory (default true; benchmarks turn it off). */
+  /**
+   * Keep the log in memory as `RunReport.log` (default true). Off, the log goes only to the
+   * monitors and to `logFile`, and memory stays flat however long the run: `cocomem run` turns it
+   * off. A scenario whose `check` reads the log gets it either way.
+   */
   keepLog?: boolean;
   maxSteps?: number;
   /**
@@ -69,7 +73,7 @@ export interface RunReport {
   policy: "linux" | "naive";
   transport: Transport["name"];
   result: RunResult;
-  /** The log lines, when kept in memory. */
+  /** The log lines, when kept in memory (`keepLog`); empty otherwise. */
   log: LogLine[];
   /** Expectations the run did not meet (empty: as expected). */
   unmet: string[];
@@ -99,7 +103,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   });
   const memory = new MemoryLog();
   const writers: LogWriter[] = [];
-  if (options.keepLog !== false) writers.push(memory);
+  if (options.keepLog !== false || (!hostName && needsLog(scenario, policy, profile))) writers.push(memory);
   if (options.logFile) writers.push(new FileLog(options.logFile));
   const log = new TeeLog(writers);
   log.write({
@@ -184,6 +188,11 @@ function adversarySource(options: RunOptions): AdversarySource | undefined {
 function defencesHeld(plugin: string, report: RunReport): string[] {
   const v = report.result.violations[0];
   return v ? [`host "${plugin}" caused a violation: ${v.invariant} (${v.responsible} responsible)`] : [];
+}
+
+/** Whether the scenario's own check will run on this run, and so read its log. */
+function needsLog(scenario: Scenario, policy: "linux" | "naive", profile: ProfileName): boolean {
+  return scenario.check !== undefined && isOwnRun(scenario.spec, policy, profile);
 }
 
 /** The expectations of the scenario that this run did not meet. */

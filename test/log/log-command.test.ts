@@ -24,7 +24,7 @@ describe("cocomem log", () => {
 
   it("should refuse a bad address, party or limit with exit 2 and one line", async () => {
     for (const argv of [
-      ["--gpa", "2M"],
+      ["--gpa", "2Q"],
       ["--party", "hypervisor"],
       ["--limit", "0"],
       ["--page", "0x200000", "--format", "mermaid"],
