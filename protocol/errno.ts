@@ -39,3 +39,12 @@ export const errnoName = (ret: number): string => (NAMES[ret] ? `-${NAMES[ret]}`
 export const SMCCC_RET_SUCCESS = 0;
 export const SMCCC_RET_NOT_SUPPORTED = -1;
 export const SMCCC_RET_INVALID_PARAMETER = -3;
+
+const SMCCC_NAMES: Record<number, string> = {
+  [SMCCC_RET_SUCCESS]: "SMCCC_RET_SUCCESS",
+  [SMCCC_RET_NOT_SUPPORTED]: "SMCCC_RET_NOT_SUPPORTED",
+  [SMCCC_RET_INVALID_PARAMETER]: "SMCCC_RET_INVALID_PARAMETER",
+};
+
+/** `SMCCC_RET_INVALID_PARAMETER (-3)` for an SMCCC return value in x0. */
+export const smcccName = (x0: number): string => `${SMCCC_NAMES[x0] ?? "unknown SMCCC status"} (${x0})`;

@@ -3,7 +3,14 @@
 // on the way: Linux's pkvm-guest driver (drivers/virt/coco/pkvm-guest/arm-pkvm-guest.c) issues
 // the hypercalls and zeroes nothing, before sharing or after unsharing; whether a page still
 // holds old data when it is shared is up to the page allocator (init_on_alloc, init_on_free).
-import { type Address, type Content, PAGE_4K } from "../../protocol/index.ts";
+import {
+  type Address,
+  type Content,
+  PAGE_4K,
+  SMCCC_RET_INVALID_PARAMETER,
+  SMCCC_RET_SUCCESS,
+  smcccName,
+} from "../../protocol/index.ts";
 import { call, type Flow } from "../../src/kit/flows.ts";
 import type { PartyIO } from "../../src/kit/outbox.ts";
 import { type GuestArch, GuestPanic } from "./arch.ts";
@@ -60,7 +67,15 @@ export class PkvmGuest implements GuestArch {
   *toPrivate(self: Address, gpa: number, size: number): Flow<void> {
     for (let page = gpa; page < gpa + size; page += PAGE_4K) {
       const r = yield* call("fw", { type: "ARM_SMCCC_VENDOR_HYP_KVM_MEM_UNSHARE", ipa: page });
-      if (r.x0 !== 0) throw new GuestPanic(`MEM_UNSHARE of 0x${page.toString(16)} failed: ${r.x0}`);
+      // EL2 refuses a page that is not PKVM_PAGE_SHARED_OWNED: the guest's idea of its own pages
+      // is wrong. Linux returns -EPERM to set_memory_encrypted()'s caller; the model stops here.
+      if (r.x0 !== SMCCC_RET_SUCCESS) {
+        const why =
+          r.x0 === SMCCC_RET_INVALID_PARAMETER
+            ? ": EL2 found the page not shared, so the guest's own bookkeeping is wrong (a guest bug, e.g. two vCPUs converting the same page)"
+            : "";
+        throw new GuestPanic(`MEM_UNSHARE of 0x${page.toString(16)} failed: ${smcccName(r.x0)}${why}`);
+      }
     }
     this.io.effect({ e: "guest-view", by: self, gpa, size, view: "private" });
   }

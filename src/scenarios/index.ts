@@ -1,6 +1,7 @@
 // The built-in scenarios, in the order `cocomem list` and `npm start` show them.
 
 import type { Scenario } from "./define.ts";
+import { pkvmSixteenVcpus, pkvmSixteenVcpusOverlap } from "./pkvm/concurrency.ts";
 import {
   dmaAllocNotShared,
   dmaShareWindow,
@@ -20,7 +21,7 @@ import {
   pkvmVmmTouch,
 } from "./pkvm/scenarios.ts";
 import { bootMeasured } from "./tdx/boot.ts";
-import { twoVcpus } from "./tdx/concurrency.ts";
+import { sixteenVcpus, sixteenVcpusOverlap, twoVcpus } from "./tdx/concurrency.ts";
 import { conversionRoundTrips, implicitConversion } from "./tdx/conversion.ts";
 import { tdxDmaAlloc } from "./tdx/dma.ts";
 import { acceptDemote, acceptSizeMismatch } from "./tdx/huge-pages.ts";
@@ -41,6 +42,8 @@ export const BUILT_IN: readonly Scenario[] = [
   punchHoleNaive,
   flexiblePendingVe,
   twoVcpus,
+  sixteenVcpus,
+  sixteenVcpusOverlap,
   acceptSizeMismatch,
   acceptDemote,
   teardown,
@@ -61,6 +64,8 @@ export const BUILT_IN: readonly Scenario[] = [
   pkvmUnmap,
   pkvmGmemVmmTouch,
   pkvmTeardown,
+  pkvmSixteenVcpus,
+  pkvmSixteenVcpusOverlap,
 ];
 
 export function findBuiltIn(name: string): Scenario | undefined {

@@ -15,7 +15,7 @@ import {
   type Response,
 } from "../../../protocol/index.ts";
 import type { PkvmProfile } from "../../../protocol/profiles.ts";
-import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
+import { call, type Flow, lock, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import type { GuestRam } from "../guest-ram.ts";
 import type { HostMemory } from "../host-memory.ts";
@@ -23,6 +23,8 @@ import { beginTeardown, type KillableVm, killVm, type VmLifecycle } from "../lif
 import type { KernelAction, KernelActions } from "../milestones.ts";
 
 const KVM = "host/kvm" as const;
+/** kvm->mmu_lock: pKVM faults take it for write. */
+const MMU_LOCK = "kvm->mmu_lock";
 /** How many times teardown kicks the vCPUs out before giving up on __pkvm_start_teardown_vm. */
 const TEARDOWN_TRIES = 64;
 /** A bound on 7.1's fault-reclaim-retry loop for one kernel access (the kernel has none). */
@@ -132,8 +134,22 @@ export class KvmPkvm implements KernelActions, KillableVm {
     }
   }
 
-  /** pkvm_pgtable_stage2_map(): donate the backing page, or detect a poisoned IPA (-EFAULT). */
+  /**
+   * The stage-2 fault of a protected VM, under write_lock(&kvm->mmu_lock) (kvm_fault_lock(): pKVM
+   * takes it for write, arch/arm64/kvm/mmu.c): vCPUs faulting on one IPA at once are serialised,
+   * and the later ones find the page mapped (pkvm_pgtable_stage2_map() -EAGAIN: just resume).
+   */
   private *stage2Fault(vcpu: number, ipa: number): Flow<number> {
+    yield* lock(MMU_LOCK);
+    try {
+      return yield* this.stage2Map(vcpu, ipa);
+    } finally {
+      this.tasks.unlock(MMU_LOCK);
+    }
+  }
+
+  /** pkvm_pgtable_stage2_map(): donate the backing page, or detect a poisoned IPA (-EFAULT). */
+  private *stage2Map(vcpu: number, ipa: number): Flow<number> {
     const gfn = Math.floor(ipa / PAGE_4K);
     if (this.donated.has(gfn)) {
       // Already donated: either another vCPU raced us, or the host destroyed the page (poisoned IPA).

@@ -15,7 +15,7 @@ import {
 } from "../../../protocol/index.ts";
 import { call, type Flow } from "../../../src/kit/flows.ts";
 import { KVM, type TdxVm } from "./vm.ts";
-import { zapRange } from "./zap.ts";
+import { invalidateBegin, invalidateEnd, zapRange } from "./zap.ts";
 
 export function* setMemoryAttributes(
   vm: TdxVm,
@@ -27,9 +27,8 @@ export function* setMemoryAttributes(
   const toPrivate = attributes === KVM_MEMORY_ATTRIBUTE_PRIVATE;
   const end = address + size;
   if (toPrivate ? vm.privateAttr.covers(address, end) : !vm.privateAttr.intersects(address, end)) return 0;
-  // mmu_invalidate_begin(): faults in the range retry until the end.
-  vm.invalidating.add(address, end);
-  vm.invalidateSeq++;
+  // kvm_mmu_invalidate_begin(): faults in the range retry until the end.
+  yield* invalidateBegin(vm, [[address, end]]);
   if (toPrivate) {
     vm.privateAttr.add(address, end);
     yield* call("hw", { type: "ept.zap", gpa: address + vm.sharedBit, size });
@@ -37,7 +36,7 @@ export function* setMemoryAttributes(
     vm.privateAttr.remove(address, end);
     yield* zapRange(vm, address, end);
   }
-  vm.invalidating.remove(address, end);
+  yield* invalidateEnd(vm);
   vm.effect({ e: "attr", by: KVM, gpa: address, size, private: toPrivate });
   return 0;
 }
@@ -57,8 +56,7 @@ export function* fallocate(vm: TdxVm, fd: number, mode: number, offset: number, 
   if (mode !== FALLOC_PUNCH_HOLE) return EOPNOTSUPP;
   // kvm_gmem_punch_hole(): invalidate and zap every GPA range a memslot binds to these offsets.
   const bound = vm.gpaRangesOf(offset, len);
-  for (const [start, end] of bound) vm.invalidating.add(start, end);
-  vm.invalidateSeq++;
+  yield* invalidateBegin(vm, bound);
   for (const [start, end] of bound) yield* zapRange(vm, start, end);
   for (const [at, folio] of gmem.within(offset, len)) {
     if (folio.pages === 512 && (at < offset || at + PAGE_2M > offset + len)) continue; // partial 2M folio kept
@@ -74,6 +72,6 @@ export function* fallocate(vm: TdxVm, fd: number, mode: number, offset: number, 
       op: "free",
     });
   }
-  for (const [start, end] of bound) vm.invalidating.remove(start, end);
+  yield* invalidateEnd(vm);
   return 0;
 }

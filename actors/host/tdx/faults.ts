@@ -7,7 +7,7 @@ import { type KvmExit, type Level, PAGE_2M, PAGE_4K } from "../../../protocol/in
 import { isTdxSuccess } from "../../../protocol/status.ts";
 import { call, type Flow } from "../../../src/kit/flows.ts";
 import { align, idx1G, idx2M, KVM, type TdxVm } from "./vm.ts";
-import { bugVm, demote, operandBusy, underMmuLock } from "./zap.ts";
+import { bugVm, demote, operandBusy, underMmuReadLock, underMmuWriteLock } from "./zap.ts";
 
 export type FaultResult =
   | { kind: "resume" }
@@ -32,35 +32,39 @@ export function* handleEptViolation(vm: TdxVm, exit: EptViolation): Flow<FaultRe
   if (!vm.privateAttr.has(page)) return memoryFault(page, true);
   const slot = vm.slotFor(page);
   if (!slot) return memoryFault(page, true); // kvm_handle_noslot_fault()
-  if (slot.invalid || vm.invalidating.has(page)) return retryFault(vm, page, "invalidation in progress");
+  if (slot.invalid || vm.invalidation.covers(page)) return retryFault(vm, page, "invalidation in progress");
   if (slot.gmemOffset === undefined) return memoryFault(page, true); // !kvm_slot_has_gmem()
   const base2M = align(page, PAGE_2M);
   if (vm.mirror2M.has(base2M) || vm.mirror4K.has(page))
     return yield* alreadyMapped(vm, base2M, exit.acceptLevel);
   // kvm_faultin_pfn(): get the backing page outside the mmu lock, remembering the sequence...
-  const seq = vm.invalidateSeq;
+  const seq = vm.invalidation.seq;
   const level = mappingLevel(vm, page);
   const target = level === 1 ? base2M : page;
   const hpa = (yield* gmemPage(vm, target, level, true))!;
-  return yield* underMmuLock(vm, page, function* (): Flow<FaultResult> {
+  const mapped = yield* underMmuReadLock(vm, page, function* (): Flow<FaultResult | "mapped"> {
     // ...then, under the lock, drop the fault if an invalidation ran meanwhile (is_page_fault_stale).
-    if (seq !== vm.invalidateSeq || !vm.privateAttr.has(page)) {
+    // mmu_invalidate_retry_gfn(): the sequence moved, or an invalidation of this GFN is under way.
+    if (vm.invalidation.mustRetry(seq, page) || slot.invalid || !vm.privateAttr.has(page)) {
       return retryFault(vm, page, "mmu_invalidate_retry: an invalidation ran while faulting");
     }
-    if (vm.mirror2M.has(base2M) || vm.mirror4K.has(page))
-      return yield* alreadyMapped(vm, base2M, exit.acceptLevel);
+    if (vm.mirror2M.has(base2M) || vm.mirror4K.has(page)) return "mapped";
     if (level === 1 && vm.tables2M.has(idx2M(page))) return retryFault(vm, page, "2M range split meanwhile");
-    const mapped = yield* mapPrivate(vm, target, level, hpa);
-    if (mapped === "busy") return retryFault(vm, page, "TDX_OPERAND_BUSY: -EBUSY, the fault is retried");
-    if (mapped === "bugged") return { kind: "kill", reason: "the VM is bugged" };
+    const result = yield* mapPrivate(vm, target, level, hpa);
+    if (result === "busy") return retryFault(vm, page, "TDX_OPERAND_BUSY: -EBUSY, the fault is retried");
+    if (result === "frozen")
+      return retryFault(vm, page, "FROZEN_SPTE: another fault is linking the S-EPT page");
+    if (result === "bugged") return { kind: "kill", reason: "the VM is bugged" };
     return { kind: "resume" };
   });
+  // Mapped by another vCPU meanwhile: handled once the read lock is dropped (a split needs it for write).
+  return mapped === "mapped" ? yield* alreadyMapped(vm, base2M, exit.acceptLevel) : mapped;
 }
 
 /** Another vCPU mapped it first; a 4K accept on a 2M PENDING leaf needs the leaf demoted. */
 function* alreadyMapped(vm: TdxVm, base2M: number, acceptLevel: Level | undefined): Flow<FaultResult> {
   if (!vm.mirror2M.has(base2M) || acceptLevel !== 0) return { kind: "resume" };
-  yield* underMmuLock(vm, base2M, function* () {
+  yield* underMmuWriteLock(vm, function* () {
     if (vm.mirror2M.has(base2M)) yield* demote(vm, base2M);
   });
   return { kind: "resume" };
@@ -96,14 +100,14 @@ function mappingLevel(vm: TdxVm, page: number): Level {
 function* sharedFault(vm: TdxVm, gpa: number): Flow<FaultResult> {
   const page = align(gpa, PAGE_4K);
   if (vm.privateAttr.has(page)) return memoryFault(page, false);
-  if (vm.invalidating.has(page)) return { kind: "resume" };
+  if (vm.invalidation.covers(page)) return { kind: "resume" };
   const hpa = yield* vm.ram.faultIn(page / PAGE_4K);
   yield* call("hw", { type: "ept.map", gpa: page + vm.sharedBit, hpa });
   return { kind: "resume" };
 }
 
 /** What a SEAMCALL of the fault path came to: done, -EBUSY (retry the fault), or TDX_BUG_ON. */
-type SeptResult = "linked" | "busy" | "bugged";
+type SeptResult = "linked" | "busy" | "frozen" | "bugged";
 
 /** The S-EPT pages above a leaf: a 1G-level table, and a 2M-level one for a 4K leaf. */
 export function* linkTables(vm: TdxVm, gpa: number, level: Level): Flow<SeptResult> {
@@ -115,10 +119,18 @@ export function* linkTables(vm: TdxVm, gpa: number, level: Level): Flow<SeptResu
   return "linked";
 }
 
-/** tdx_sept_link_private_spt(): TDH.MEM.SEPT.ADD of a fresh page; -EBUSY on contention. */
+/**
+ * tdx_sept_link_private_spt(): TDH.MEM.SEPT.ADD of a fresh page; -EBUSY on contention. Faults
+ * run under the read lock: the parent SPTE is frozen (FROZEN_SPTE) while the SEAMCALL runs, and a
+ * fault that finds it frozen retries (tdp_mmu_set_spte_atomic() fails, RET_PF_RETRY).
+ */
 function* addTable(vm: TdxVm, gpa: number, level: 1 | 2): Flow<SeptResult> {
+  const frozen = `${level}:${gpa}`;
+  if (vm.frozenSptes.has(frozen)) return "frozen";
+  vm.frozenSptes.add(frozen);
   const spt = vm.memory.alloc4K();
   const r = yield* call("fw", { type: "TDH.MEM.SEPT.ADD", gpa, level, hpa: spt });
+  vm.frozenSptes.delete(frozen);
   if (isTdxSuccess(r.status)) {
     (level === 2 ? vm.tables1G : vm.tables2M).set(level === 2 ? idx1G(gpa) : idx2M(gpa), spt);
     return "linked";

@@ -65,7 +65,12 @@ export class KvmTdx implements KernelActions {
       case "KVM_TDX_FINALIZE_VM":
         return io.reply(env, yield* finalizeVm(vm));
       case "KVM_RUN":
-        return io.reply(env, yield* run(vm, msg.vcpu, msg.hypercallRet));
+        vm.runsInFlight++;
+        try {
+          return io.reply(env, yield* run(vm, msg.vcpu, msg.hypercallRet));
+        } finally {
+          vm.runsInFlight--;
+        }
       case "KVM_DESTROY_VM":
         yield* destroy(vm);
         return io.reply(env, { type: msg.type, ret: 0 });

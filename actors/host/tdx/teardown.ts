@@ -10,11 +10,15 @@ import { isTdxSuccess, tdxStatusIs } from "../../../protocol/status.ts";
 import { call, type Flow } from "../../../src/kit/flows.ts";
 import { beginTeardown } from "../lifecycle.ts";
 import { KVM, resetsPages, type TdxVm } from "./vm.ts";
-import { bugVm, underMmuLock, zapLeaf } from "./zap.ts";
+import { bugVm, underMmuWriteLock, zapLeaf } from "./zap.ts";
 
 export function* destroy(vm: TdxVm): Flow<void> {
   beginTeardown(vm.lifecycle);
-  for (let vcpu = 0; vcpu < vm.vcpus; vcpu++) yield* call("hw", { type: "vcpu.kick", vcpu });
+  // kvm_destroy_vm() runs once the last vCPU file is closed, so no vCPU is inside KVM_RUN: kick
+  // them out (again, for one whose TDH.VP.ENTER was on its way) until every KVM_RUN returned.
+  do {
+    for (let vcpu = 0; vcpu < vm.vcpus; vcpu++) yield* call("hw", { type: "vcpu.kick", vcpu });
+  } while (vm.runsInFlight > 0);
   yield* removeAllPrivate(vm);
   if (yield* releaseHkid(vm)) {
     for (const hpa of [...vm.tables2M.values(), ...vm.tables1G.values(), ...vm.tdvprs])
@@ -40,7 +44,7 @@ function* removeAllPrivate(vm: TdxVm): Flow<void> {
     ...[...vm.mirror2M.keys()].map((g): [number, Level] => [g, 1]),
     ...[...vm.mirror4K.keys()].map((g): [number, Level] => [g, 0]),
   ].sort((a, b) => a[0] - b[0]);
-  for (const [gpa, level] of leaves) yield* underMmuLock(vm, gpa, () => zapLeaf(vm, gpa, level));
+  for (const [gpa, level] of leaves) yield* underMmuWriteLock(vm, () => zapLeaf(vm, gpa, level));
 }
 
 /**

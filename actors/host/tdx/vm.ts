@@ -10,6 +10,7 @@ import type { GuestMemfd } from "../guest-memfd.ts";
 import type { GuestRam } from "../guest-ram.ts";
 import type { HostMemory } from "../host-memory.ts";
 import type { VmLifecycle } from "../lifecycle.ts";
+import { MmuInvalidation } from "./mmu-invalidate.ts";
 
 export const KVM = "host/kvm" as const;
 
@@ -51,12 +52,13 @@ export class TdxVm {
   /** KVM's mirror of the S-EPT leaves it created: GPA -> HPA. */
   readonly mirror4K = new Map<number, number>();
   readonly mirror2M = new Map<number, number>();
+  /** Non-leaf SPTEs frozen while a fault links an S-EPT page under them ("level:gpa"). */
+  readonly frozenSptes = new Set<string>();
   /** S-EPT pages KVM added, by 1G / 2M index of the range they map. */
   readonly tables1G = new Map<number, number>();
   readonly tables2M = new Map<number, number>();
-  /** Ranges under mmu_invalidate_begin(): faults there retry until the end. */
-  readonly invalidating = new RangeSet();
-  invalidateSeq = 0;
+  /** mmu_invalidate_begin() ... end(): faults in an invalidated range retry. */
+  readonly invalidation = new MmuInvalidation();
   /** vCPUs kicked by a TLB-flush IPI they have not taken yet (KVM returns RETRY from MapGPA). */
   readonly pendingEvent = new Set<number>();
   readonly mapGpa = new Map<number, MapGpaProgress>();
@@ -65,6 +67,8 @@ export class TdxVm {
   readonly tdvprs: number[] = [];
   vcpus = 0;
   sharedBit = DEFAULT_SHARED_BIT;
+  /** KVM_RUN ioctls under way: the VM is destroyed only once every vCPU has left its ioctl. */
+  runsInFlight = 0;
   /** kvm->vm_dead (see killVm). */
   vmDead = false;
   /** KVM_CAP_EXIT_HYPERCALL: the hypercalls userspace asked to handle (bit 12: MapGPA). */

@@ -3,7 +3,8 @@
 // the old TLB epoch drains, REMOVE it, then WBINVD and clear the page before reuse. A SEAMCALL
 // that answers TDX_OPERAND_BUSY is issued once more with every vCPU held out of the guest; any
 // other error is TDX_BUG_ON(): the VM is bugged (dead) and the page is leaked, never reused.
-// Splitting a 2M leaf (DEMOTE) follows the huge-page RFC. Every zap holds the range's mmu lock.
+// Splitting a 2M leaf (DEMOTE) follows the huge-page RFC. Every zap holds kvm->mmu_lock for write
+// (tdx_sept_remove_private_spte() and tdx_track() assert it), so zaps, and their TRACKs, never race.
 import {
   isTdxSuccess,
   type Level,
@@ -130,28 +131,81 @@ export function* demote(vm: TdxVm, base: number): Flow<boolean> {
   return true;
 }
 
-/** Zap every private mapping in [start, end): whole 2M leaves, or demote then zap 4K pages. */
+/**
+ * kvm_mmu_invalidate_begin(), under write_lock(&kvm->mmu_lock): a fault that took its sequence
+ * number before it, or is in flight under the read lock, finds out under the lock and retries.
+ */
+export function* invalidateBegin(vm: TdxVm, ranges: readonly (readonly [number, number])[]): Flow<void> {
+  yield* atMmuWriteLock(vm, () => vm.invalidation.begin(ranges));
+}
+
+/** kvm_mmu_invalidate_end(), under write_lock(&kvm->mmu_lock): the sequence moves on. */
+export function* invalidateEnd(vm: TdxVm): Flow<void> {
+  yield* atMmuWriteLock(vm, () => vm.invalidation.finish());
+}
+
+/**
+ * Zap every private mapping in [start, end): whole 2M leaves, or demote then zap 4K pages. The
+ * leaves are those mapped once the write lock is first taken: no fault in flight can add one
+ * after that, because the caller began an invalidation of the range.
+ */
 export function* zapRange(vm: TdxVm, start: number, end: number): Flow<void> {
-  for (const base of sortedWithin(vm.mirror2M.keys(), align(start, PAGE_2M), end)) {
-    yield* underMmuLock(vm, base, function* () {
+  const leaves = (map: Map<number, number>, from: number): Flow<number[]> =>
+    atMmuWriteLock(vm, () => sortedWithin(map.keys(), from, end));
+  const huge = yield* leaves(vm.mirror2M, align(start, PAGE_2M));
+  for (const base of huge) {
+    yield* underMmuWriteLock(vm, function* () {
       if (!vm.mirror2M.has(base)) return;
       if (base >= start && base + PAGE_2M <= end) yield* zapLeaf(vm, base, 1);
       else if (!(yield* demote(vm, base))) vm.mirror2M.delete(base);
     });
   }
-  for (const page of sortedWithin(vm.mirror4K.keys(), start, end)) {
-    yield* underMmuLock(vm, page, () => zapLeaf(vm, page, 0));
+  // After the demotions, which added the 4K leaves of a 2M leaf the range cuts through.
+  for (const page of yield* leaves(vm.mirror4K, start)) {
+    yield* underMmuWriteLock(vm, () => zapLeaf(vm, page, 0));
   }
 }
 
-/** Run a flow holding the mmu lock of the 2M range `gpa` is in (KVM serialises per range). */
-export function* underMmuLock<T>(vm: TdxVm, gpa: number, body: () => Flow<T>): Flow<T> {
-  const key = `mmu:${idx2M(gpa)}`;
-  yield* lock(key);
+/** kvm->mmu_lock (an rwlock on x86): faults take it for read, zaps for write. */
+const MMU_LOCK = "kvm->mmu_lock";
+
+/**
+ * write_lock(&kvm->mmu_lock): no fault and no other zap runs meanwhile. A zap of a range takes it
+ * per leaf, as tdp_mmu_zap_leafs() yields it between SPTEs (cond_resched_rwlock_write()).
+ */
+export function* underMmuWriteLock<T>(vm: TdxVm, body: () => Flow<T>): Flow<T> {
+  yield* lock(MMU_LOCK, "exclusive");
   try {
     return yield* body();
   } finally {
-    vm.tasks.unlock(key);
+    vm.tasks.unlock(MMU_LOCK);
+  }
+}
+
+/** Take the write lock, do something that sends nothing, drop it. */
+function* atMmuWriteLock<T>(vm: TdxVm, action: () => T): Flow<T> {
+  yield* lock(MMU_LOCK, "exclusive");
+  try {
+    return action();
+  } finally {
+    vm.tasks.unlock(MMU_LOCK);
+  }
+}
+
+/**
+ * read_lock(&kvm->mmu_lock) for a fault, and the 2M range's own lock: faults on different ranges
+ * run concurrently; two on one range are serialised, where the TDP MMU freezes the SPTE and the
+ * loser retries (a simplification: the loser waits instead of taking RET_PF_RETRY).
+ */
+export function* underMmuReadLock<T>(vm: TdxVm, gpa: number, body: () => Flow<T>): Flow<T> {
+  const range = `mmu:${idx2M(gpa)}`;
+  yield* lock(MMU_LOCK, "shared");
+  yield* lock(range);
+  try {
+    return yield* body();
+  } finally {
+    vm.tasks.unlock(range);
+    vm.tasks.unlock(MMU_LOCK);
   }
 }
 
