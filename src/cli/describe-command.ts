@@ -8,7 +8,7 @@ import { pkvmMachine } from "../../actors/trusted/pkvm/machine.ts";
 import { TRANSITIONS } from "../../actors/trusted/pkvm/page-state.ts";
 import { ANY_STATE_CALLS, TD_LIFECYCLE, type TdState, tdxMachine } from "../../actors/trusted/tdx/machine.ts";
 import { SEPT_TABLE, type SeptRule } from "../../actors/trusted/tdx/sept-table.ts";
-import { catalogue, PAGE_STATES, SEPT_STATES } from "../../protocol/index.ts";
+import { catalogue, PAGE_STATES, SEPT_STATES, u64 } from "../../protocol/index.ts";
 import { DEFAULT_PROFILE, profilesOf } from "../../protocol/profiles.ts";
 import { routeOf } from "../../protocol/routes.ts";
 import type { Platform } from "../../protocol/scenario.ts";
@@ -96,10 +96,9 @@ function lifecycle(format: Format): string {
 }
 
 function statuses(format: Format): string {
-  const hex = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
   const rows = [
-    ...Object.entries(TDX_STATUS).map(([name, value]) => [name, hex(value)]),
-    ...Object.entries(TDVMCALL_STATUS).map(([name, value]) => [name, hex(value)]),
+    ...Object.entries(TDX_STATUS).map(([name, value]) => [name, u64(value)]),
+    ...Object.entries(TDVMCALL_STATUS).map(([name, value]) => [name, u64(value)]),
   ];
   return table(["status", "value"], rows, format);
 }
@@ -193,7 +192,7 @@ function describeTdx(format: Format): string {
         septStates: SEPT_STATES,
         legality: SEPT_TABLE,
         statuses: Object.fromEntries(
-          Object.entries({ ...TDX_STATUS, ...TDVMCALL_STATUS }).map(([k, v]) => [k, `0x${v.toString(16)}`]),
+          Object.entries({ ...TDX_STATUS, ...TDVMCALL_STATUS }).map(([k, v]) => [k, u64(v)]),
         ),
         messages: messageList(TDX_BOUNDARIES),
       },
