@@ -66,6 +66,9 @@ describe("cocomem describe", () => {
     expect(doc.legality).toEqual(SEPT_TABLE);
     expect(doc.septStates).toEqual([...SEPT_STATES]);
     expect(doc.statuses.TDX_PAGE_SIZE_MISMATCH).toMatch(/^0x[0-9a-f]+$/);
+    // One notation: the 16 hex digits the table and the log print (0.6.0 printed "0x0" here).
+    expect(doc.statuses.TDX_SUCCESS).toBe("0x0000000000000000");
+    expect(doc.statuses.TDX_OPERAND_BUSY).toBe("0x8000020000000000");
     expect(doc.messages.map((m: { name: string }) => m.name)).toContain("TDG.MEM.PAGE.ACCEPT");
   });
 
