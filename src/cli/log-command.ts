@@ -79,9 +79,9 @@ export async function logCommand(argv: string[], io: LogCommandIo = processIo): 
   }
   const filter: LogFilter = { party: options.party, type: options.type, gpa: options.gpa, hpa: options.hpa };
   const out = new Output(io);
-  const view = viewFor(options, filter, out, io);
   const annotator = new Annotator();
-  const read = await streamLogFile(file, (line) => view.add(annotator.next(line), line, annotator), {
+  const view = viewFor(options, filter, () => annotator.sharedBit, out, io);
+  const read = await streamLogFile(file, (line) => view.add(annotator.next(line), line), {
     afterChunk: () => out.drain(),
   });
   if (!read.ok) {
@@ -99,46 +99,46 @@ export async function logCommand(argv: string[], io: LogCommandIo = processIo): 
 
 /** What the command does with each line, by mode. */
 interface View {
-  add(a: Annotated, line: LogLine, annotator: Annotator): void;
+  add(a: Annotated, line: LogLine): void;
   end(): void;
 }
 
-function viewFor(options: LogOptions, filter: LogFilter, out: Output, io: LogCommandIo): View {
+/** `sharedBit`: the TD's, as the stream has told it so far. */
+function viewFor(
+  options: LogOptions,
+  filter: LogFilter,
+  sharedBit: () => number,
+  out: Output,
+  io: LogCommandIo,
+): View {
   const { limit, page, format } = options;
-  if (format === "mermaid") {
-    const diagram = new MermaidBuilder({
-      limit: limit ?? DEFAULT_MERMAID_LIMIT,
-      effects: options.effects === true,
-    });
-    let keep: ((a: Annotated) => boolean) | undefined;
-    return {
-      add(a, _line, annotator) {
-        keep ??= lineMatcher(filter, () => annotator.sharedBit);
-        if (keep(a)) diagram.add(a);
-      },
-      end: () => out.write(`${diagram.finish()}\n`),
-    };
-  }
   if (page !== undefined) {
-    let timeline: TimelineBuilder | undefined;
+    const timeline = new TimelineBuilder(page, filter, sharedBit, limit);
     return {
-      add(a, _line, annotator) {
-        timeline ??= new TimelineBuilder(page, filter, () => annotator.sharedBit, limit);
-        timeline.add(a);
-      },
+      add: (a) => timeline.add(a),
       end() {
-        if (!timeline) return;
         const shown = timeline.finish();
         if (limit !== undefined) cappedNote(io, limit, timeline.count);
         out.write(format === "json" ? `${JSON.stringify(shown)}\n` : lines(formatTimeline(shown)));
       },
     };
   }
-  let keep: ((a: Annotated) => boolean) | undefined;
+  const keep = lineMatcher(filter, sharedBit);
+  if (format === "mermaid") {
+    const diagram = new MermaidBuilder({
+      limit: limit ?? DEFAULT_MERMAID_LIMIT,
+      effects: options.effects === true,
+    });
+    return {
+      add(a) {
+        if (keep(a)) diagram.add(a);
+      },
+      end: () => out.write(`${diagram.finish()}\n`),
+    };
+  }
   let matched = 0;
   return {
-    add(a, line, annotator) {
-      keep ??= lineMatcher(filter, () => annotator.sharedBit);
+    add(a, line) {
       if (!keep(a) || ++matched > (limit ?? Number.POSITIVE_INFINITY)) return;
       out.write(`${format === "json" ? JSON.stringify(line) : formatLine(a)}\n`);
     },
