@@ -1,7 +1,8 @@
 // The attack corpus: each attack a plug-in adversary (tactics.ts) aimed at a guest workload
 // (workloads.ts), with the outcome predicted per platform and guest policy from the real systems'
 // rules (Linux Documentation/security/snp-tdx-threat-model.rst for who must stop what).
-// `cocomem matrix` runs them all; a test asserts every cell.
+// `cocomem matrix` runs them all; a test asserts every cell. docs/domain/attacks.md describes each
+// attack and its cells (A14 and A15 there are out of scope); test/docs checks it against this file.
 import { DEFAULT_SHARED_BIT, PAGE_4K, type Request } from "../../../protocol/index.ts";
 import type { GuestStepInput, Platform, TrustedMutant } from "../../../protocol/scenario.ts";
 import { type Adversary, defineAdversary } from "../api.ts";
