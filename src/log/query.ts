@@ -180,9 +180,12 @@ function messageGpaSpans(msg: Message): Span[] {
   const parts = [m, m.exit, m.outcome].filter((p): p is object => typeof p === "object" && p !== null);
   const spans: Span[] = [];
   for (const part of parts.map(fieldsOf)) {
-    const start = num(part.gpa) ?? num(part.address) ?? num(part.ipa);
+    // pKVM names a guest page by IPA, or by frame number (gfn) in the host's hypercalls.
+    const gfn = num(part.gfn);
+    const start =
+      num(part.gpa) ?? num(part.address) ?? num(part.ipa) ?? (gfn === undefined ? gfn : gfn * PAGE_4K);
     if (start === undefined) continue;
-    const npages = num(part.npages);
+    const npages = num(part.npages) ?? num(part.nr_pages);
     const level = num(part.level) as Level | undefined;
     const size =
       num(part.size) ??
@@ -214,7 +217,7 @@ function effectGpaSpan(effect: Effect): Span | undefined {
   }
 }
 
-/** Frames a line names: effect and violation `hpa`; message hpa, tdr, tdvpr and PAGE.ADD source. */
+/** Frames a line names: effect and violation `hpa`; message hpa, tdr, tdvpr, PAGE.ADD source, pKVM pfn and phys. */
 export function hpaSpans(line: LogLine): Span[] {
   if (line.type === "effect") {
     const s = effectHpaSpan(line.effect);
@@ -225,8 +228,9 @@ export function hpaSpans(line: LogLine): Span[] {
   const m = fieldsOf(line.msg);
   const outcome = typeof m.outcome === "object" && m.outcome !== null ? fieldsOf(m.outcome) : {};
   // host.access clears a whole folio: `pages` says how many frames from hpa.
-  const size = (num(m.pages) ?? 1) * PAGE_4K;
-  return [m.hpa, m.tdr, m.tdvpr, m.source, outcome.hpa]
+  const size = (num(m.pages) ?? num(m.nr_pages) ?? 1) * PAGE_4K;
+  const pfn = num(m.pfn);
+  return [m.hpa, m.tdr, m.tdvpr, m.source, m.phys, outcome.hpa, pfn === undefined ? pfn : pfn * PAGE_4K]
     .map(num)
     .filter((hpa) => hpa !== undefined)
     .map((hpa) => span(hpa, size));

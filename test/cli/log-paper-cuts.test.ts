@@ -115,7 +115,7 @@ describe("cocomem log on logs that are not whole", () => {
 });
 
 describe("cocomem log text output", () => {
-  it("should print addresses in hex on pKVM as on TDX (ipa, pfn, gfn, hpa); JSON keeps numbers", async () => {
+  it("should print addresses in hex on pKVM as on TDX (ipa, pfn, gfn, hpa), follow a page by them; JSON keeps numbers", async () => {
     const text = await cli("log", pkvm);
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/ipa=0x[0-9a-f]+/);
@@ -124,6 +124,12 @@ describe("cocomem log text output", () => {
     const tdx = await cli("log", log.file);
     expect(tdx.out).not.toMatch(/\b(ipa|pfn|gfn|gpa|hpa|spt|phys)=(?!0x)\d/);
     expect(tdx.out).toMatch(/spt=0x[0-9a-f]+/);
+    const page = await cli("log", pkvm, "--page", "1M");
+    expect(page.out).toMatch(/^page 0x100000 /);
+    // pKVM names the page by IPA (the guest's calls, its exits) and by gfn (the host's hypercalls).
+    expect(page.out).toMatch(/__pkvm_host_donate_guest request -> fw pfn=0x100000 gfn=0x100/);
+    expect(page.out).toMatch(/ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE request -> fw ipa=0x100000/);
+    expect(page.out).toMatch(/exit=\{reason=DABT_LOW ipa=0x100000 /);
     const json = await cli("log", pkvm, "--format", "json", "--type", "ARM_SMCCC_VENDOR_HYP_KVM_MEM_SHARE");
     expect(JSON.parse(json.out.split("\n")[0]!).msg.ipa).toEqual(expect.any(Number));
   });
