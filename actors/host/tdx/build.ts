@@ -1,6 +1,6 @@
 // Creating and building a TD (tdx_td_init(), tdx_vcpu_create(), tdx_gmem_post_populate(),
 // tdx_td_finalize() in arch/x86/kvm/vmx/tdx.c; kvm_gmem_create(), kvm_set_memory_region() in
-// virt/kvm, v6.16). TD creation is coarse: one TDH.MNG.CREATE/KEY.CONFIG/INIT, one TDVPR a vCPU.
+// virt/kvm, v7.0). TD creation is coarse: one TDH.MNG.CREATE/KEY.CONFIG/INIT, one TDVPR a vCPU.
 import {
   type Content,
   EEXIST,

@@ -1,7 +1,7 @@
 // What takes a GFN's memory from one kind to the other on a TD host: KVM_SET_MEMORY_ATTRIBUTES
 // (kvm_vm_set_mem_attributes() in virt/kvm/kvm_main.c) flips the private attribute and zaps the
 // mappings of the kind it leaves; fallocate(PUNCH_HOLE) on guest_memfd (kvm_gmem_punch_hole() in
-// virt/kvm/guest_memfd.c, v6.16) frees private pages. Both run under the invalidation sequence, so
+// virt/kvm/guest_memfd.c, v7.0) frees private pages. Both run under the invalidation sequence, so
 // a fault racing them retries. Neither zeroes anything.
 import {
   EBADF,

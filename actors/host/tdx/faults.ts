@@ -1,5 +1,5 @@
 // KVM's EPT-violation path for a TD (tdx_handle_ept_violation(), kvm_tdp_page_fault(),
-// kvm_faultin_pfn(), tdx_sept_set_private_spte() in arch/x86/kvm/vmx/tdx.c and mmu/mmu.c, v6.16):
+// kvm_faultin_pfn(), tdx_sept_set_private_spte() in arch/x86/kvm/vmx/tdx.c and mmu/mmu.c, v7.0):
 // a private fault on a private GFN gets a guest_memfd page and an AUG (linking S-EPT pages first);
 // an access whose kind does not match the GFN's attribute goes to userspace as
 // KVM_EXIT_MEMORY_FAULT; a fault racing an invalidation retries (RET_PF_RETRY).

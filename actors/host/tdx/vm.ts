@@ -1,7 +1,7 @@
-// KVM's state for one TD (struct kvm + struct kvm_tdx, arch/x86/kvm/vmx/tdx.c, v6.16): the
+// KVM's state for one TD (struct kvm + struct kvm_tdx, arch/x86/kvm/vmx/tdx.c, v7.0): the
 // memslot and its guest_memfd, memory attributes, KVM's mirror of the S-EPT leaves it created,
 // the S-EPT pages it donated, the invalidation sequence, per-vCPU MapGPA progress. The flows in
-// build.ts, run.ts, faults.ts, zap.ts, attributes.ts and teardown.ts work on it.
+// build.ts, run.ts, faults.ts, map-gpa.ts, memslots.ts, conversion.ts, zap.ts and teardown.ts work on it.
 import { DEFAULT_SHARED_BIT, type Effect, type Level, PAGE_2M } from "../../../protocol/index.ts";
 import type { TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";

@@ -1,5 +1,5 @@
 // pKVM's per-component page states and the transitions between them, as data
-// (arch/arm64/kvm/hyp/nvhe/mem_protect.c, android16-6.12 and v6.16). Each row is a call, and for each
+// (arch/arm64/kvm/hyp/nvhe/mem_protect.c, android16-6.12 and v7.1; the ownership selftest since v6.16). Each row is a call, and for each
 // component it touches, the states it must be in and the state it ends in. mem-protect.ts checks
 // every component against its row before mutating anything; `cocomem describe pkvm` prints it.
 import type { PageState } from "../../../protocol/index.ts";

@@ -143,8 +143,15 @@ const BUILD_STATE_CALLS: readonly CallName[] = [
   ...SEPT_CALLS,
 ];
 
-/** SEAMCALLs that do not depend on the TD's state. */
-export const ANY_STATE_CALLS: readonly CallName[] = ["TDH.MNG.RD", "TDH.PHYMEM.PAGE.WBINVD"];
+/**
+ * SEAMCALLs with no op-state lookup: they check what they need themselves (RECLAIM: the owning
+ * TD's lifecycle, tdh_phymem_page_reclaim.c).
+ */
+export const ANY_STATE_CALLS: readonly CallName[] = [
+  "TDH.MNG.RD",
+  "TDH.PHYMEM.PAGE.WBINVD",
+  "TDH.PHYMEM.PAGE.RECLAIM",
+];
 
 /**
  * The TD lifecycle as data (TDR/TDCS op state, then the teardown states): which SEAMCALLs each
@@ -198,7 +205,7 @@ export const TD_LIFECYCLE: Readonly<Record<TdState, TdStateSpec>> = {
   },
   TD_TEARDOWN: {
     op: "RUNNABLE",
-    calls: ["TDH.PHYMEM.PAGE.RECLAIM"],
+    calls: [],
     advances: [],
     refusal: "TDX_LIFECYCLE_STATE_INCORRECT",
   },

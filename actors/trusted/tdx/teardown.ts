@@ -41,22 +41,24 @@ export function keyFreeId(td: TdxModule): U64 {
   return ok();
 }
 
+/**
+ * tdh_phymem_page_reclaim.c: legal in any op state (no op-state lookup); in its order, the page's
+ * PAMT entry (TDX_PAGE_METADATA_INCORRECT for a free page), its alignment, then the owning TD's
+ * lifecycle (TDX_LIFECYCLE_STATE_INCORRECT until TD_TEARDOWN), and for the TDR its child count.
+ * The S-EPT is not touched: the PAMT entry alone goes back to the host.
+ */
 export function reclaim(
   td: TdxModule,
   req: Request<"TDH.PHYMEM.PAGE.RECLAIM">,
 ): Response<"TDH.PHYMEM.PAGE.RECLAIM"> {
   const type = "TDH.PHYMEM.PAGE.RECLAIM" as const;
-  if (td.keyState !== "TEARDOWN") return { type, status: err("TDX_LIFECYCLE_STATE_INCORRECT", 0n) };
   const found = td.pamt.lookup(pfnOf(req.hpa));
   if (!found) return { type, status: err("TDX_PAGE_METADATA_INCORRECT") };
   if (found.base !== pfnOf(req.hpa)) return { type, status: err("TDX_OPERAND_INVALID") };
+  if (td.keyState !== "TEARDOWN") return { type, status: err("TDX_LIFECYCLE_STATE_INCORRECT", 0n) };
   const { entry } = found;
   if (entry.type === "PT_TDR" && td.pamt.size > 1) {
     return { type, status: err("TDX_TD_ASSOCIATED_PAGES_EXIST", 0n) };
-  }
-  if (entry.type === "PT_REG" && entry.gpa !== undefined) {
-    const leaf = td.sept.leafFor(entry.gpa);
-    if (leaf) td.sept.clearLeaf(entry.gpa, leaf.level);
   }
   td.pamt.release(found.base);
   td.io.effect({

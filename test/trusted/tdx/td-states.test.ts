@@ -12,6 +12,7 @@ const SUCCESS = "0x0000000000000000";
 const KEYS_NOT_CONFIGURED = "0x8000081000000000";
 const OP_STATE_INCORRECT = "0xc000060800000000";
 const PREVIOUS_TLB_EPOCH_BUSY = "0x8000020100000000";
+const LIFECYCLE_STATE_INCORRECT = "0xc000060700000000";
 
 function module() {
   const party = createTdxTrustedParty({ hostReadMachineChecks: false });
@@ -76,5 +77,12 @@ describe("the TD's state decides the answer", () => {
     expect(td.send({ type: "TDH.VP.ENTER", vcpu: 0 }).out).toEqual([]);
     expect(td.status({ type: "TDH.MEM.TRACK" })).toBe(SUCCESS);
     expect(td.status({ type: "TDH.MEM.TRACK" })).toBe(PREVIOUS_TLB_EPOCH_BUSY);
+  });
+
+  it("should answer RECLAIM of a running TD's page by its lifecycle, not its op state", () => {
+    // tdh_phymem_page_reclaim.c has no op-state lookup: it checks the owner's lifecycle itself.
+    const td = initialized();
+    expect(td.status({ type: "TDH.MR.FINALIZE" })).toBe(SUCCESS);
+    expect(td.status({ type: "TDH.PHYMEM.PAGE.RECLAIM", hpa: 0x100_1000 })).toBe(LIFECYCLE_STATE_INCORRECT);
   });
 });

@@ -188,15 +188,20 @@ describe("TDH.PHYMEM.PAGE.RECLAIM", () => {
     expect(reclaim(td, TDR).status).toBe(PAGE_METADATA_INCORRECT_RCX);
   });
 
-  it("should clear the S-EPT leaf of a data page reclaimed while still mapped", () => {
+  it("should leave the S-EPT alone: RECLAIM gives back the PAMT entry only (tdh_phymem_page_reclaim.c)", () => {
     const r = running();
     teardownTo(r, "TEARDOWN");
     expect(r.td.m.leafFor(GPA_AUGED)?.hpa).toBe(r.data.auged);
     ok(reclaim(r.td, r.data.auged).status);
-    expect(r.td.m.leafFor(GPA_AUGED)).toBeUndefined();
-    expect(r.td.m.leafFor(GPA_ADDED)?.hpa).toBe(r.data.added);
-    ok(reclaim(r.td, r.data.huge).status);
-    expect(r.td.m.leafFor(GPA_HUGE)).toBeUndefined();
+    expect(r.td.m.pamt.lookup(pfnOf(r.data.auged))).toBeUndefined();
+    expect(r.td.m.leafFor(GPA_AUGED)?.hpa).toBe(r.data.auged);
+  });
+
+  it("should check the PAMT entry before the TD's lifecycle, as the module does", () => {
+    const r = running();
+    // A page no TD owns: TDX_PAGE_METADATA_INCORRECT even while the TD runs (0.6.0 said LIFECYCLE).
+    expect(reclaim(r.td, 0x0700_0000).status).toBe(PAGE_METADATA_INCORRECT_RCX);
+    expectRefused(r.td, () => reclaim(r.td, r.data.auged).status, "TDX_LIFECYCLE_STATE_INCORRECT");
   });
 
   it("should refuse a page the TD does not own, or one reclaimed already, with TDX_PAGE_METADATA_INCORRECT|RCX", () => {
