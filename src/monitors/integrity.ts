@@ -14,7 +14,6 @@ interface Expected {
 }
 
 const PAGE = 0x1000;
-/** One object for every page accepted as zero: a 1 TiB guest may have millions of them. */
 const ZERO: Content = Object.freeze({ k: "zero" });
 
 /**
@@ -30,9 +29,10 @@ export class IntegrityMonitor implements Monitor {
   private readonly sharedBit = new SharedBitTracker();
   /**
    * Per private 4K GPA page, by page number (a small integer, where a GPA above 2 GiB would be a
-   * boxed number): what a read must return. Absent: nothing legitimate yet.
+   * boxed number): what a read must return. Absent: nothing legitimate yet. Zero after an accept,
+   * by far the commonest, is only the seq of the accept: a 1 TiB guest may have millions of them.
    */
-  private readonly expected = new Map<number, Expected>();
+  private readonly expected = new Map<number, Expected | number>();
   /** GPAs the guest's page tables mark shared (pKVM: the same IPA): reads are not checked. */
   private readonly shared = new RangeSet();
 
@@ -61,7 +61,7 @@ export class IntegrityMonitor implements Monitor {
         if (e.gpa === undefined || e.why !== "TDG.MEM.PAGE.ACCEPT") return;
         for (let i = 0, at = pageOf(e.gpa); i < e.pages; i++) {
           // Accepting over data the guest still holds is not legitimate: keep expecting the data.
-          if (!this.expected.has(at + i)) this.expected.set(at + i, { content: ZERO, seq: line.seq });
+          if (!this.expected.has(at + i)) this.expected.set(at + i, line.seq);
         }
         return;
       case "guest-view":
@@ -83,7 +83,7 @@ export class IntegrityMonitor implements Monitor {
       case "read": {
         if (!isGuest(e.by) || e.gpa === undefined || this.sharedBit.isShared(e.gpa)) return;
         if (this.shared.has(page(e.gpa))) return;
-        const want = this.expected.get(pageOf(e.gpa));
+        const want = this.expectation(pageOf(e.gpa));
         if (want && sameContent(want.content, e.content)) return;
         // pKVM: fresh (zero-filled) memory the guest never wrote is what a donation looks like.
         if (this.contract === "pkvm" && !want && e.content.k === "zero") return;
@@ -101,6 +101,11 @@ export class IntegrityMonitor implements Monitor {
       default:
         return;
     }
+  }
+
+  private expectation(page: number): Expected | undefined {
+    const want = this.expected.get(page);
+    return typeof want === "number" ? { content: ZERO, seq: want } : want;
   }
 
   /** Drop the expectations of pages [first, end): a walk of the range or of the map, the shorter. */
