@@ -1,13 +1,16 @@
 // Where log lines go. A file log holds whole lines in a small buffer and writes them with a
 // synchronous write when the buffer fills, on a short timer, at close and when the process exits
-// (process.exit, an uncaught exception), so the file only ever holds complete lines: a killed run
-// loses at most the last buffer, never half a line. Writing each line on its own costs a system
+// (process.exit, an uncaught exception), and before each delivery to a plug-in host in this
+// process (which may hang it), so the file only ever holds complete lines: a killed run loses at
+// most the last buffer, never half a line. Writing each line on its own costs a system
 // call per line, two to three times the cost of building the line.
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { LogLine } from "../../protocol/log.ts";
 
 export interface LogWriter {
   write(line: LogLine): void;
+  /** Write out anything buffered, now. */
+  flush?(): void;
   close(): void;
 }
 
@@ -66,6 +69,9 @@ export class TeeLog implements LogWriter {
   constructor(private readonly writers: LogWriter[]) {}
   write(line: LogLine): void {
     for (const w of this.writers) w.write(line);
+  }
+  flush(): void {
+    for (const w of this.writers) w.flush?.();
   }
   close(): void {
     for (const w of this.writers) w.close();

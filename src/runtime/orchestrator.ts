@@ -150,7 +150,11 @@ export class Orchestrator {
       if (next.env.kind === "response") this.open.delete(next.env.re!);
       const party = partyOf(next.env.to);
       // A queued message already has the shape of a delivery: hand it over as it is.
-      const delivery: Delivery = this.copyFor.has(party) ? structuredClone(next) : next;
+      const inProcessPlugin = this.copyFor.has(party);
+      const delivery: Delivery = inProcessPlugin ? structuredClone(next) : next;
+      // A plug-in in our own process may never return (a synchronous loop no timer can break):
+      // what the log holds so far reaches the file before it runs.
+      if (inProcessPlugin) this.opts.log.flush?.();
       let output = this.supervision.deliver(this.opts.parties[party], delivery, this.steps);
       if (output instanceof Promise) output = await output;
       if (output) this.accept(party, output, next.env.id);
