@@ -102,9 +102,7 @@ export class SecureEpt {
   setLeaf(gpa: number, leaf: Leaf): void {
     if (leaf.level === 1) {
       // A 2M leaf replacing a table (PROMOTE) takes the place of its 4K leaves.
-      const old = this.entries2M.get(idx2M(gpa));
-      if (old && !isLeaf(old))
-        for (let i = 0, at = idx4K(gpa) - idx4KIn2M(gpa); i < 512; i++) this.leaves4K.delete(at + i);
+      this.dropChildren(gpa);
       this.entries2M.set(idx2M(gpa), leaf);
       return;
     }
@@ -116,11 +114,19 @@ export class SecureEpt {
 
   clearLeaf(gpa: number, level: Level): void {
     if (level === 1) {
+      this.dropChildren(gpa);
       this.entries2M.delete(idx2M(gpa));
       return;
     }
     const table = this.entries2M.get(idx2M(gpa));
     if (table && !isLeaf(table) && this.leaves4K.delete(idx4K(gpa))) table.childCount--;
+  }
+
+  /** Whatever 4K leaves the 2M entry at a GPA holds go with it, as a table's did when it was dropped. */
+  private dropChildren(gpa: number): void {
+    const old = this.entries2M.get(idx2M(gpa));
+    if (!old || isLeaf(old)) return;
+    for (let i = 0, at = idx4K(gpa) - idx4KIn2M(gpa); i < 512; i++) this.leaves4K.delete(at + i);
   }
 
   /** Every leaf, for teardown and invariant checks: [gpa, leaf]. */
