@@ -97,7 +97,8 @@ const saved = blocks.flatMap((block) => {
 // Running the CLI in-process, in a scratch folder inside the package (so `cocomem/plugins`
 // resolves from a plug-in there as it does from a user's file in the cocomem folder)
 
-const dir = join(import.meta.dirname, ".tmp-readme-examples");
+// One per process: two runs of the suite at once must not share (or delete) each other's files.
+const dir = join(import.meta.dirname, `.tmp-readme-examples-${process.pid}`);
 const cwd = process.cwd();
 
 interface Captured {
