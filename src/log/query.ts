@@ -199,6 +199,7 @@ function messageGpaSpans(msg: Message): Span[] {
 function effectGpaSpan(effect: Effect): Span | undefined {
   switch (effect.e) {
     case "sept":
+    case "stage2":
       return span(effect.gpa, levelSize(effect.level));
     case "zero":
       return effect.gpa === undefined ? undefined : span(effect.gpa, effect.pages * PAGE_4K);

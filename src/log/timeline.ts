@@ -173,6 +173,7 @@ const BACKED_STATES = new Set(["MAPPED", "PENDING", "PKVM_PAGE_OWNED", "PKVM_PAG
 function mappingOf(effect: Effect): { gpa: number; hpa: number; size: number } | undefined {
   switch (effect.e) {
     case "sept":
+    case "stage2":
       if (effect.hpa === undefined || !BACKED_STATES.has(effect.to)) return undefined;
       return { gpa: effect.gpa, hpa: effect.hpa, size: levelSize(effect.level) };
     case "ept":

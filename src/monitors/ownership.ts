@@ -1,11 +1,12 @@
-// Ownership: one owner per physical page (PAMT), and no physical page mapped at two private GPAs.
+// Ownership: one owner per physical page (PAMT, pKVM's host/guest ownership), and no physical page
+// mapped at two private GPAs (a TD's S-EPT leaves, a protected VM's stage-2 pages).
 import type { LogLine } from "../../protocol/log.ts";
 import type { Finding, Interest, Monitor } from "./monitor.ts";
 import { pfn } from "./shared-bit.ts";
 
 export class OwnershipMonitor implements Monitor {
   readonly name = "ownership";
-  readonly interests: readonly Interest[] = ["owner", "sept"];
+  readonly interests: readonly Interest[] = ["owner", "sept", "stage2"];
   private readonly owned = new Map<number, number>();
   /** Private leaves: frame -> GPA it backs. */
   private readonly mappedAt = new Map<number, { gpa: number; seq: number }>();
@@ -34,16 +35,16 @@ export class OwnershipMonitor implements Monitor {
       }
       return;
     }
-    if (e.e !== "sept" || e.hpa === undefined || e.from.startsWith("NL_") || e.to.startsWith("NL_")) return;
-    const pages = e.level === 1 ? 512 : 1;
-    for (let i = 0; i < pages; i++) {
-      const frame = pfn(e.hpa) + i;
-      const gpa = e.gpa + i * 0x1000;
-      if (e.to === "FREE") {
+    const leaf = leafChange(e);
+    if (!leaf) return;
+    for (let i = 0; i < leaf.pages; i++) {
+      const frame = pfn(leaf.hpa) + i;
+      const gpa = leaf.gpa + i * 0x1000;
+      if (!leaf.mapped) {
         this.mappedAt.delete(frame);
         continue;
       }
-      if (e.from !== "FREE") continue;
+      if (!leaf.fresh) continue;
       const other = this.mappedAt.get(frame);
       if (other && other.gpa !== gpa) {
         report({
@@ -58,4 +59,26 @@ export class OwnershipMonitor implements Monitor {
       this.mappedAt.set(frame, { gpa, seq: line.seq });
     }
   }
+}
+
+/** pKVM guest pages with a frame behind them (a protected VM's stage-2, mem_protect.c). */
+const STAGE2_BACKED = new Set(["PKVM_PAGE_OWNED", "PKVM_PAGE_SHARED_OWNED"]);
+
+/** A leaf mapping a frame at a GPA: whether it maps one now, and whether it did not before. */
+function leafChange(
+  e: Extract<LogLine, { type: "effect" }>["effect"],
+): { hpa: number; gpa: number; pages: number; mapped: boolean; fresh: boolean } | undefined {
+  if ((e.e !== "sept" && e.e !== "stage2") || e.hpa === undefined) return undefined;
+  const pages = e.level === 1 ? 512 : 1;
+  if (e.e === "sept") {
+    if (e.from.startsWith("NL_") || e.to.startsWith("NL_")) return undefined;
+    return { hpa: e.hpa, gpa: e.gpa, pages, mapped: e.to !== "FREE", fresh: e.from === "FREE" };
+  }
+  return {
+    hpa: e.hpa,
+    gpa: e.gpa,
+    pages,
+    mapped: STAGE2_BACKED.has(e.to),
+    fresh: !STAGE2_BACKED.has(e.from),
+  };
 }

@@ -103,3 +103,20 @@ describe("the timeline of a page converted to shared and back", () => {
     );
   });
 });
+
+describe("the timeline of a pKVM page shared and unshared", () => {
+  it("should list the stage-2 transitions of the page (0.6.0 left them out), donation to teardown", async () => {
+    const { runScenario } = await import("../../src/run/run.ts");
+    const { findBuiltIn } = await import("../../src/scenarios/index.ts");
+    const run = await runScenario(findBuiltIn("pkvm/share-unshare")!, { keepLog: true });
+    const stage2 = pageTimeline(run.log, 0x100000)
+      .entries.filter((e) => isEffect(e, "stage2"))
+      .map((e) => e.text.replace(/ hpa=.*/, ""));
+    expect(stage2).toEqual([
+      "stage-2 4K 0x100000: PKVM_NOPAGE -> PKVM_PAGE_OWNED",
+      "stage-2 4K 0x100000: PKVM_PAGE_OWNED -> PKVM_PAGE_SHARED_OWNED",
+      "stage-2 4K 0x100000: PKVM_PAGE_SHARED_OWNED -> PKVM_PAGE_OWNED",
+      "stage-2 4K 0x100000: PKVM_PAGE_OWNED -> PKVM_NOPAGE",
+    ]);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Owner, SeptState } from "../../protocol/index.ts";
+import type { Owner, PageState, SeptState } from "../../protocol/index.ts";
 import { OwnershipMonitor } from "../../src/monitors/ownership.ts";
 import { effect, observe } from "./lines.ts";
 
@@ -113,5 +113,32 @@ describe("OwnershipMonitor", () => {
         sept(4, GPA_B, "FREE", "PENDING"),
       ]),
     ).toEqual([]);
+  });
+
+  describe("a protected VM's stage-2 (pKVM)", () => {
+    const stage2 = (seq: number, gpa: number, from: PageState, to: PageState) =>
+      effect(seq, { e: "stage2", by: "fw", gpa, level: 0, from, to, hpa: HPA });
+
+    it("should report a frame mapped at a second IPA while the first still holds it", () => {
+      const findings = observe(new OwnershipMonitor(), [
+        stage2(1, GPA_A, "PKVM_NOPAGE", "PKVM_PAGE_OWNED"),
+        stage2(2, GPA_B, "PKVM_NOPAGE", "PKVM_PAGE_OWNED"),
+      ]);
+      expect(findings.map((f) => [f.invariant, f.responsible, f.gpa, f.hpa, f.evidence])).toEqual([
+        [ONE_GPA, "fw", GPA_B, HPA, [1, 2]],
+      ]);
+    });
+
+    it("should allow sharing in place and a new IPA once the first is gone", () => {
+      expect(
+        observe(new OwnershipMonitor(), [
+          stage2(1, GPA_A, "PKVM_NOPAGE", "PKVM_PAGE_OWNED"),
+          stage2(2, GPA_A, "PKVM_PAGE_OWNED", "PKVM_PAGE_SHARED_OWNED"),
+          stage2(3, GPA_A, "PKVM_PAGE_SHARED_OWNED", "PKVM_PAGE_OWNED"),
+          stage2(4, GPA_A, "PKVM_PAGE_OWNED", "PKVM_NOPAGE"),
+          stage2(5, GPA_B, "PKVM_NOPAGE", "PKVM_PAGE_OWNED"),
+        ]),
+      ).toEqual([]);
+    });
   });
 });
