@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { loadFailure } from "../kit/import-error.ts";
 import type { Adversary } from "./api.ts";
 
 export type LoadedAdversary = { ok: true; adversary: Adversary } | { ok: false; error: string };
@@ -27,21 +28,4 @@ export async function loadAdversary(path: string): Promise<LoadedAdversary> {
   if (hasWrap === hasReplace)
     return { ok: false, error: `${path}: give exactly one of \`wrap\` or \`replace\`` };
   return { ok: true, adversary: candidate as Adversary };
-}
-
-/**
- * Why importing a module failed, in one line. A syntax error in a .ts file comes from esbuild (via
- * tsx) as "Transform failed with 1 error:" and, on the next line, "file:line:column: ERROR: text"
- * with a 0-based column: that line is the news, given here with a 1-based column as editors count.
- */
-export function loadFailure(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const [first, ...rest] = message.split("\n");
-  if (/^(Transform|Build) failed with \d+ errors?:$/.test(first!)) {
-    for (const line of rest) {
-      const at = /^(.*):(\d+):(\d+): ERROR: (.*)$/.exec(line);
-      if (at) return `${at[1]}:${at[2]}:${Number(at[3]) + 1}: ${at[4]}`;
-    }
-  }
-  return first!;
 }

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseScenario } from "../../protocol/scenario.ts";
+import { loadFailure } from "../kit/import-error.ts";
 import type { Scenario } from "./define.ts";
 import { findBuiltIn } from "./index.ts";
 
@@ -57,7 +58,7 @@ async function fromModule(path: string): Promise<Loaded> {
   try {
     module = await import(pathToFileURL(path).href);
   } catch (error) {
-    return { ok: false, error: `${path}: could not be loaded (${(error as Error).message.split("\n")[0]})` };
+    return { ok: false, error: `${path}: could not be loaded (${loadFailure(error)})` };
   }
   const exported = module.default ?? module.scenario;
   if (exported && typeof exported === "object" && "spec" in exported) {

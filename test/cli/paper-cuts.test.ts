@@ -125,3 +125,18 @@ describe("a .ts host plug-in with a syntax error", () => {
     }, 60_000);
   }
 });
+
+describe("a .ts scenario file with a syntax error", () => {
+  const scenario = file(
+    "broken-scenario.ts",
+    'export default {\n  name: "test/broken",\n  description: "a comma too many" +,\n};\n',
+  );
+  it("should be reported at its file, line and column, like a plug-in", () => {
+    const result = cocomem("run", scenario);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe(
+      `cocomem: ${scenario}: could not be loaded (${scenario}:3:36: Unexpected ",")\n`,
+    );
+  }, 60_000);
+});
