@@ -16,6 +16,7 @@ import { tableHeader, tableRow, WORK_LEGEND } from "../src/cli/verdict.ts";
 import { runScenario } from "../src/run/run.ts";
 import { expectationFor } from "../src/scenarios/define.ts";
 import { BUILT_IN, findBuiltIn } from "../src/scenarios/index.ts";
+import { touchAfterMilestone } from "./fixtures/scenarios.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -252,25 +253,6 @@ describe("README: files it says to save", () => {
 
 // ---------------------------------------------------------------------------------------------
 // Output blocks not under a shell block: each with the command that prints it
-
-/** A guest that accepts and writes pages at 4M, posts a milestone, then reads them back (TDX). */
-const touchAfterMilestone = {
-  name: "test/touch-after-milestone",
-  description: "accept, write, post a milestone, read back",
-  platform: "tdx",
-  guest: {
-    memory: "16M",
-    workload: [
-      [
-        { op: "accept", gpa: "4M", size: "16K", level: "4K" },
-        { op: "write", gpa: "4M", tag: "secret-a", secret: true },
-        { op: "post", value: 1 },
-        { op: "read", gpa: "4M" },
-      ],
-    ],
-  },
-  expect: { outcome: "completed" },
-};
 
 const OUTPUT_BLOCKS: { startsWith: string; check: (body: string, block: Block) => Promise<void> | void }[] = [
   {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseLog } from "../../src/log/read.ts";
+import { longAcceptInput } from "../fixtures/scenarios.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const dir = join(import.meta.dirname, ".tmp-signals");
@@ -14,16 +15,7 @@ mkdirSync(dir, { recursive: true });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const scenario = join(dir, "long.json");
-writeFileSync(
-  scenario,
-  JSON.stringify({
-    name: "test/long-accept",
-    description: "a 1 GiB guest accepts 256 MiB at 4K: long enough to be interrupted",
-    platform: "tdx",
-    guest: { memory: "1G", workload: [[{ op: "accept", gpa: 0, size: "256M", level: "4K" }]] },
-    expect: { outcome: "completed" },
-  }),
-);
+writeFileSync(scenario, JSON.stringify(longAcceptInput("256M")));
 
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").length : 0);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

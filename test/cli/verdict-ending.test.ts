@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseLog } from "../../src/log/read.ts";
+import { touchAfterMilestone } from "../fixtures/scenarios.ts";
 import { cli, expectUsageError } from "./capture.ts";
 
 // Inside the package, so `cocomem/plugins` resolves as it does for a user's file.
@@ -15,26 +16,7 @@ const RUN_AWAY = new URL("../fixtures/plugins/remove-behind-kvm.ts", import.meta
 
 /** A TDX guest that accepts and writes a few pages, posts a milestone, then reads them back. */
 const scenario = join(dir, "touch-after-milestone.json");
-writeFileSync(
-  scenario,
-  JSON.stringify({
-    name: "test/touch-after-milestone",
-    description: "accept, write, post a milestone, read back",
-    platform: "tdx",
-    guest: {
-      memory: "16M",
-      workload: [
-        [
-          { op: "accept", gpa: "4M", size: "16K", level: "4K" },
-          { op: "write", gpa: "4M", tag: "secret-a", secret: true },
-          { op: "post", value: 1 },
-          { op: "read", gpa: "4M" },
-        ],
-      ],
-    },
-    expect: { outcome: "completed" },
-  }),
-);
+writeFileSync(scenario, JSON.stringify(touchAfterMilestone));
 
 /** Removes the guest's page at the milestone without clearing it (a violation), then throws. */
 const removeThenThrow = join(dir, "remove-then-throw.ts");

@@ -3,6 +3,7 @@
 // interrupt or kill in the middle of. Linux `ps`.
 import { execFileSync } from "node:child_process";
 import { defineScenario, type Scenario } from "../../src/scenarios/define.ts";
+import { longAcceptInput } from "../fixtures/scenarios.ts";
 
 /** `ps` output, or nothing when no process matches (ps then exits 1). */
 function ps(args: string[]): string {
@@ -45,11 +46,5 @@ export async function until(condition: () => boolean): Promise<void> {
 
 /** A 1 GiB TDX guest accepting `size` at 4K: about 4,100 messages per MiB. */
 export function longAccept(size: string): Scenario {
-  return defineScenario({
-    name: `test/accept-${size.toLowerCase()}`,
-    description: `a 1 GiB guest accepts ${size} at 4K: long enough to stop in the middle of`,
-    platform: "tdx",
-    guest: { memory: "1G", workload: [[{ op: "accept", gpa: 0, size, level: "4K" }]] },
-    expect: { outcome: "completed" },
-  });
+  return defineScenario(longAcceptInput(size));
 }
