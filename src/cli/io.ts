@@ -60,7 +60,8 @@ export function usageError(io: CliIo, message: string): number {
 
 /** A subcommand whose help goes to `io` and whose errors come back as exceptions, not exits. */
 export function subcommand(name: string, description: string, io: CliIo): Command {
-  return new Command(name)
+  // Named as typed, so its help reads "Usage: cocomem run [options] ...".
+  return new Command(`cocomem ${name}`)
     .description(description)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {} });

@@ -167,7 +167,7 @@ class Output {
 }
 
 function buildCommand(io: LogCommandIo): Command {
-  return new Command("log")
+  return new Command("cocomem log")
     .description("Filter a run log, trace one page through it, or draw it as a mermaid sequence diagram")
     .argument("<file>", "JSONL run log")
     .option(

@@ -96,7 +96,7 @@ describe("cocomem help", () => {
       const result = await cli(command, "--help");
       expect(result.code, command).toBe(0);
       expect(result.err).toBe("");
-      expect(result.out).toMatch(new RegExp(`^Usage: ${command} \\[options\\]`));
+      expect(result.out).toMatch(new RegExp(`^Usage: cocomem ${command} \\[options\\]`));
     }
   });
 });

@@ -100,7 +100,7 @@ describe("cocomem --version and help <command>", () => {
     for (const name of ["run", "log", "matrix"]) {
       const help = await cli("help", name);
       expect(help).toEqual(await cli(name, "--help"));
-      expect(help.out).toContain(`Usage: ${name} `);
+      expect(help.out).toContain(`Usage: cocomem ${name} `);
     }
   });
 

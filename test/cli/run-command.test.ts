@@ -145,7 +145,7 @@ describe("cocomem run", () => {
     const result = await cli("run", "--help");
     expect(result.code).toBe(0);
     expect(result.err).toBe("");
-    expect(result.out).toContain("Usage: run [options] [scenario]");
+    expect(result.out).toContain("Usage: cocomem run [options] [scenario]");
     for (const flag of ["--all", "--seed <n>", "--guest-policy <policy>", "--log <file>", "--json"])
       expect(result.out).toContain(flag);
   });
