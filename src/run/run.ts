@@ -39,7 +39,7 @@ export interface RunOptions {
   maxSteps?: number;
   /**
    * End the run as `stalled` once the same exchange (request and answer) has repeated this many
-   * times with no effect in between (default DEFAULT_STALL_AFTER, src/runtime/progress.ts).
+   * times with nothing changing in between (default DEFAULT_STALL_AFTER, src/runtime/progress.ts).
    */
   stallAfter?: number;
   /** An adversarial host in place of the honest one (wrapping it, or replacing it). */

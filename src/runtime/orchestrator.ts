@@ -219,7 +219,7 @@ export class Orchestrator {
 
   private recordEffect(party: PartyName, effect: Effect, causedBy: string | undefined): void {
     this.facts.note(party, effect);
-    this.progress.effect();
+    this.progress.effect(effect);
     this.write({ type: "effect", seq: this.seq++, causedBy, effect });
   }
 

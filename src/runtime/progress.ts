@@ -1,17 +1,18 @@
 // Progress detection: a run in which no party makes progress ends as `stalled`, naming the party,
 // long before the step limit. Progress is an effect: every change a party makes to state it owns
-// is logged as one. An exchange (a request and its answer, compared by sender, receiver and
-// content, never by ids) that comes round again and again with no effect logged in between is a
-// party sending the same request after the same answer, changing nothing: after `stallAfter`
-// such repeats the run has stalled. It reads only what the orchestrator logs, in log order, so it
+// is logged as one, except KVM's RET_PF_RETRY, which says a fault did nothing and the access
+// will fault again. An exchange (a request and its answer, compared by sender, receiver and
+// content, never by ids) that comes round again and again with nothing changing in between is a
+// party sending the same request after the same answer: after `stallAfter` such repeats the run
+// has stalled. It reads only what the orchestrator logs, in log order, so it
 // is as deterministic as the log; it never looks at the clock.
 //
 // Cheap by construction: a delivery costs one counter increment until a stretch of
 // `TRACK_AFTER` deliveries has gone by without an effect; only then are exchanges fingerprinted,
 // and any effect drops what was gathered.
-import type { Address, Envelope } from "../../protocol/index.ts";
+import type { Address, Effect, Envelope } from "../../protocol/index.ts";
 
-/** Repeats of one exchange with no effect in between that end a run as stalled, by default. */
+/** Repeats of one exchange with nothing changing in between that end a run as stalled, by default. */
 export const DEFAULT_STALL_AFTER = 1000;
 
 /** Effect-free deliveries before exchanges are fingerprinted . */
@@ -24,7 +25,7 @@ export interface Stall {
   to: Address;
   request: Envelope["msg"];
   answer: Envelope["msg"];
-  /** How many times it came round with no effect in between (at least this many). */
+  /** How many times it came round with nothing changing in between (at least this many). */
   times: number;
 }
 
@@ -45,8 +46,9 @@ export class Progress {
       throw new Error(`stallAfter must be a positive integer, got ${stallAfter}`);
   }
 
-  /** An effect was logged: progress. */
-  effect(): void {
+  /** An effect was logged: progress, unless it only says nothing was done. */
+  effect(effect: Effect): void {
+    if (effect.e === "fault" && effect.kind === "RET_PF_RETRY") return;
     if (this.quiet > TRACK_AFTER) {
       this.asked.clear();
       this.repeats.clear();
@@ -90,11 +92,11 @@ export function describeStall(stall: Stall, adversarialHost: boolean): string {
   const entered = stall.request.type === "TDH.VP.ENTER" || stall.request.type === "__kvm_vcpu_run";
   if (entered && exit) {
     const vcpu = (stall.request as { vcpu?: number }).vcpu;
-    return `${who} re-entered guest/vcpu${vcpu} ${stall.times} times on the same ${exit} with no effect in between: no progress`;
+    return `${who} re-entered guest/vcpu${vcpu} ${stall.times} times on the same ${exit} with nothing changing in between: no progress`;
   }
   return (
     `${who} sent ${summary(stall.request)} to ${stall.to} ${stall.times} times and got the same answer ` +
-    `(${summary(stall.answer)}) with no effect in between: no progress`
+    `(${summary(stall.answer)}) with nothing changing in between: no progress`
   );
 }
 

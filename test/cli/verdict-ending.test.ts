@@ -88,7 +88,7 @@ describe("cocomem run --stall-after", () => {
     expect(report.result.underlying).toEqual({
       outcome: "stalled",
       reason:
-        "host/kvm (under an adversarial host) re-entered guest/vcpu0 50 times on the same EPT_VIOLATION at 0x400000 with no effect in between: no progress",
+        "host/kvm (under an adversarial host) re-entered guest/vcpu0 50 times on the same EPT_VIOLATION at 0x400000 with nothing changing in between: no progress",
     });
     expect(report.result.steps).toBeLessThan(500);
   });

@@ -13,6 +13,7 @@ import { runScenario } from "../../src/run/run.ts";
 import { MemoryLog } from "../../src/runtime/log-writer.ts";
 import { Orchestrator } from "../../src/runtime/orchestrator.ts";
 import { DEFAULT_STALL_AFTER } from "../../src/runtime/progress.ts";
+import { findBuiltIn } from "../../src/scenarios/index.ts";
 import { processTransport } from "../../src/transport/index.ts";
 
 const RUN_AWAY = new URL("../fixtures/plugins/remove-behind-kvm.ts", import.meta.url).pathname;
@@ -80,7 +81,7 @@ describe("progress detection", () => {
     const { result, lines } = await run({ host, trusted: hw }, { stallAfter: 20 });
     expect(result.outcome).toBe("stalled");
     expect(result.reason).toBe(
-      "host/kvm sent vcpu.kick vcpu=0 to hw 20 times and got the same answer (vcpu.kick wasRunning=true) with no effect in between: no progress",
+      "host/kvm sent vcpu.kick vcpu=0 to hw 20 times and got the same answer (vcpu.kick wasRunning=true) with nothing changing in between: no progress",
     );
     // Fingerprinting starts after 64 effect-free deliveries: then 20 exchanges of two messages.
     expect(result.steps).toBe(64 + 2 * 20);
@@ -126,7 +127,7 @@ describe("the run-away host: a page removed behind KVM's back (TDX)", () => {
     const { underlying } = run.result;
     expect(underlying.outcome).toBe("stalled");
     expect(underlying.reason).toBe(
-      `host/kvm (under an adversarial host) re-entered guest/vcpu0 ${DEFAULT_STALL_AFTER} times on the same EPT_VIOLATION at 0x400000 with no effect in between: no progress`,
+      `host/kvm (under an adversarial host) re-entered guest/vcpu0 ${DEFAULT_STALL_AFTER} times on the same EPT_VIOLATION at 0x400000 with nothing changing in between: no progress`,
     );
     expect(run.result.steps).toBeLessThan(5000);
     expect(run.log.length).toBeLessThan(5000);
@@ -209,4 +210,27 @@ describe("the verdict line beside a violation", () => {
     expect(verdictOf(lines)).toMatchObject({ outcome: "host-crashed" });
     expect(verdictOf(lines)).not.toHaveProperty("ending");
   });
+});
+
+describe("the run-away of retries: an invalidation that never ends (TDX)", () => {
+  it("should end stalled: KVM's RET_PF_RETRY logs a line each time round but is not progress", async () => {
+    const plugin = new URL("../fixtures/plugins/hold-invalidation.ts", import.meta.url).pathname;
+    const run = await runScenario(findBuiltIn("tdx/sixteen-vcpus-convert")!, {
+      hostPlugin: plugin,
+      maxSteps: 300_000,
+      keepLog: true,
+    });
+    expect(run.result.outcome).toBe("stalled");
+    expect(run.result.reason).toMatch(
+      new RegExp(
+        `^host/kvm \\(under an adversarial host\\) re-entered guest/vcpu\\d+ ${DEFAULT_STALL_AFTER} times on the same EPT_VIOLATION at 0x[0-9a-f]+ with nothing changing in between: no progress$`,
+      ),
+    );
+    // The retries are in the log; the run still ended long before the step limit.
+    const retries = run.log.filter(
+      (l) => l.type === "effect" && l.effect.e === "fault" && l.effect.kind === "RET_PF_RETRY",
+    );
+    expect(retries.length).toBeGreaterThanOrEqual(DEFAULT_STALL_AFTER);
+    expect(run.result.steps).toBeLessThan(100_000);
+  }, 60_000);
 });
