@@ -31,7 +31,9 @@ export function* destroy(vm: TdxVm): Flow<void> {
   vm.tables2M.clear();
   vm.tables1G.clear();
   for (const [, folio] of vm.gmem?.all() ?? []) {
-    const held = [...vm.leaked].some((hpa) => hpa >= folio.hpa && hpa < folio.hpa + folio.pages * 0x1000);
+    // Leaked frames are recorded by their 4K page: look each page of the folio up (not every leak per folio).
+    let held = false;
+    for (let page = 0; page < folio.pages && !held; page++) held = vm.leaked.has(folio.hpa + page * 0x1000);
     if (!held) vm.memory.free(folio.hpa, folio.pages);
   }
   vm.effect({ e: "lifecycle", by: KVM, state: "torn-down" });
