@@ -11,11 +11,11 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LogLine } from "../protocol/log.ts";
 import { parseScenario } from "../protocol/scenario.ts";
-import { main } from "../src/cli/main.ts";
 import { tableHeader, tableRow, WORK_LEGEND } from "../src/cli/verdict.ts";
 import { runScenario } from "../src/run/run.ts";
 import { expectationFor } from "../src/scenarios/define.ts";
 import { BUILT_IN, findBuiltIn } from "../src/scenarios/index.ts";
+import { cli as runCli } from "./cli/capture.ts";
 import { touchAfterMilestone } from "./fixtures/scenarios.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -102,25 +102,8 @@ const saved = blocks.flatMap((block) => {
 const dir = join(import.meta.dirname, `.tmp-readme-examples-${process.pid}`);
 const cwd = process.cwd();
 
-interface Captured {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function cli(argv: string[]): Promise<Captured> {
-  let out = "";
-  let err = "";
-  const code = await main(argv, {
-    out: (text) => {
-      out += text;
-    },
-    err: (text) => {
-      err += text;
-    },
-  });
-  return { code, out, err };
-}
+/** The CLI in-process with a capturing io (test/cli/capture.ts), given the command line as an array. */
+const cli = (argv: string[]) => runCli(...argv);
 
 const lines = (text: string) => text.replace(/\n$/, "").split("\n");
 

@@ -1,12 +1,9 @@
 // KVM's MapGPA handling (tdx_map_gpa(), tdx_complete_vmcall_map_gpa(), arch/x86/kvm/vmx/tdx.c,
 // v7.0). Status values from arch/x86/include/asm/shared/tdx.h, written out here.
 import { describe, expect, it } from "vitest";
-import { GuestRam } from "../../actors/host/guest-ram.ts";
-import { HostMemory } from "../../actors/host/host-memory.ts";
 import { continueMapGpa, startMapGpa } from "../../actors/host/tdx/map-gpa.ts";
-import { TdxVm } from "../../actors/host/tdx/vm.ts";
-import { TaskRunner } from "../../src/kit/flows.ts";
-import { PartyIO } from "../../src/kit/outbox.ts";
+import type { TdxVm } from "../../actors/host/tdx/vm.ts";
+import { testTdxVm } from "./tdx-vm.ts";
 
 const SUCCESS = "0x0000000000000000";
 const RETRY = "0x0000000000000001";
@@ -16,14 +13,7 @@ const SUBFUNC_UNSUPPORTED = "0x8000000000000003";
 const SHARED = 2 ** 47;
 
 function vm(capEnabled = true): TdxVm {
-  const io = new PartyIO();
-  const memory = new HostMemory();
-  const lifecycle = { state: "running" as const, notify: () => {} };
-  const td = new TdxVm(io, new TaskRunner(io), lifecycle, memory, new GuestRam(io, memory, "anonymous"), {
-    privateLevel: 0,
-    hkid: 1,
-    flexiblePendingVe: false,
-  });
+  const td = testTdxVm();
   td.sharedBit = SHARED;
   if (capEnabled) td.exitHypercalls = 1 << 12;
   return td;

@@ -2,13 +2,11 @@
 // kvm_mmu_faultin_pfn() in Linux 7.0): errnos from include/uapi/asm-generic/errno-base.h.
 import { describe, expect, it } from "vitest";
 import { GuestMemfd } from "../../actors/host/guest-memfd.ts";
-import { GuestRam } from "../../actors/host/guest-ram.ts";
-import { HostMemory } from "../../actors/host/host-memory.ts";
 import { type FaultResult, handleEptViolation } from "../../actors/host/tdx/faults.ts";
 import { setMemoryRegion } from "../../actors/host/tdx/memslots.ts";
-import { TdxVm } from "../../actors/host/tdx/vm.ts";
-import { type Flow, TaskRunner } from "../../src/kit/flows.ts";
-import { PartyIO } from "../../src/kit/outbox.ts";
+import type { TdxVm } from "../../actors/host/tdx/vm.ts";
+import type { Flow } from "../../src/kit/flows.ts";
+import { testTdxVm } from "./tdx-vm.ts";
 
 const EBADF = -9;
 const EEXIST = -17;
@@ -17,14 +15,7 @@ const GUEST_MEMFD = 1 << 2;
 const M = 0x100000;
 
 function td(): TdxVm {
-  const io = new PartyIO();
-  const memory = new HostMemory();
-  const lifecycle = { state: "running" as const, notify: () => {} };
-  const vm = new TdxVm(io, new TaskRunner(io), lifecycle, memory, new GuestRam(io, memory, "anonymous"), {
-    privateLevel: 0,
-    hkid: 1,
-    flexiblePendingVe: false,
-  });
+  const vm = testTdxVm();
   vm.gmem = new GuestMemfd(10, 16 * M);
   return vm;
 }

@@ -3,14 +3,10 @@
 // TDX_OPERAND_BUSY with the vCPUs kicked out, any other error bugs the VM and leaks the page, and
 // nothing throws (0.4.0 retried REMOVE 16 times and then crashed the host).
 import { describe, expect, it } from "vitest";
-import { GuestRam } from "../../actors/host/guest-ram.ts";
-import { HostMemory } from "../../actors/host/host-memory.ts";
 import type { HostVmState, VmEvent } from "../../actors/host/lifecycle.ts";
-import { TdxVm } from "../../actors/host/tdx/vm.ts";
 import { zapLeaf } from "../../actors/host/tdx/zap.ts";
 import type { Effect, Request } from "../../protocol/index.ts";
-import { TaskRunner } from "../../src/kit/flows.ts";
-import { PartyIO } from "../../src/kit/outbox.ts";
+import { testTdxVm } from "./tdx-vm.ts";
 
 const SUCCESS = { status: "0x0000000000000000" };
 const OPERAND_BUSY_SEPT = { status: "0x8000020000000092" };
@@ -20,19 +16,9 @@ const GPA = 0x200000;
 const HPA = 0x1_2345_6000;
 
 function zap(finalized: boolean) {
-  const io = new PartyIO();
-  const tasks = new TaskRunner(io);
   const events: VmEvent["type"][] = [];
-  const lifecycle = {
-    state: "running" as HostVmState,
-    notify: (e: VmEvent) => events.push(e.type),
-  };
-  const memory = new HostMemory();
-  const vm = new TdxVm(io, tasks, lifecycle, memory, new GuestRam(io, memory, "anonymous"), {
-    privateLevel: 0,
-    hkid: 1,
-    flexiblePendingVe: false,
-  });
+  const vm = testTdxVm({ state: "running" as HostVmState, notify: (e: VmEvent) => events.push(e.type) });
+  const { io, tasks } = vm;
   vm.vcpus = 1;
   vm.finalized = finalized;
   vm.mirror4K.set(GPA, HPA);
