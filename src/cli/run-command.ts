@@ -142,7 +142,6 @@ async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
   const { interrupted } = await interruptible(async (signal) => {
     for (const scenario of BUILT_IN) {
       if (signal.aborted) break;
-      const keepLog = scenario.check !== undefined;
       // A profile applies to the scenarios of its platform; the others run with their own.
       const profile =
         flags.profile && PROFILES[flags.profile].platform === scenario.spec.platform
@@ -151,7 +150,6 @@ async function runAll(flags: RunFlags, io: CliIo): Promise<number> {
       const report = await runScenario(scenario, {
         ...options({ ...flags, profile: undefined }),
         ...profile,
-        keepLog,
         signal,
       });
       reports.push(report);

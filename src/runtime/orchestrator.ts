@@ -45,7 +45,7 @@ export interface OrchestratorOptions {
   maxSteps: number;
   /**
    * End the run as `stalled` once one exchange (the same request, the same answer) has come round
-   * this many times with no effect logged in between (progress.ts; default DEFAULT_STALL_AFTER).
+   * this many times with nothing changing in between (progress.ts; default DEFAULT_STALL_AFTER).
    */
   stallAfter?: number;
   /** The host is an adversary (a plug-in or a corpus attack): a stall by the host says so. */
