@@ -14,6 +14,7 @@ const LAYERS = [
   ["adversaries, scenarios", ["^src/adversaries/", "^src/scenarios/"]],
   ["run assembly", ["^src/run/"]],
   ["transports", ["^src/transport/"]],
+  ["explorer", ["^src/explore/"]],
   ["cli", ["^src/cli/"]],
 ];
 
@@ -61,7 +62,9 @@ module.exports = {
     {
       name: "not-to-unresolvable",
       severity: "error",
-      from: {},
+      // The explorer's worker bootstrap imports tsx's API through an "exports" map the cruiser's
+      // resolver does not follow; Node resolves it (and the explorer's worker tests load it).
+      from: { pathNot: "^src/explore/worker-boot\\.mjs$" },
       to: { couldNotResolve: true },
     },
   ],

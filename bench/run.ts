@@ -2,6 +2,7 @@
 // guest against a small one, and time and peak RSS as a 1 TiB guest touches 10k to 1M scattered
 // pages, printed as one table and written to bench/results.json.
 import { fileURLToPath } from "node:url";
+import { exploration } from "./explore.ts";
 import { heapPerFrame } from "./heap.ts";
 import { hugeGuest } from "./huge-guest.ts";
 import { logStream } from "./log-stream.ts";
@@ -18,7 +19,15 @@ async function main(): Promise<void> {
   // One after the other, never overlapped: each section's timing wants the cores to itself, and
   // starts from a collected heap, so one section's garbage is not timed in the next.
   const sections: Section[] = [];
-  for (const measure of [messageRate, transportRate, heapPerFrame, hugeGuest, scattered, logStream]) {
+  for (const measure of [
+    messageRate,
+    transportRate,
+    heapPerFrame,
+    hugeGuest,
+    scattered,
+    logStream,
+    exploration,
+  ]) {
     global.gc?.();
     sections.push(await measure());
   }

@@ -2,6 +2,8 @@
 // parsing every subcommand shares: commander set up to report instead of exiting.
 import { constants } from "node:os";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import type { Platform } from "../../protocol/index.ts";
+import { PROFILES, type ProfileName, profilesOf } from "../../protocol/profiles.ts";
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
@@ -92,4 +94,15 @@ export function parseSeed(text: string): number {
     throw new InvalidArgumentError("a seed is an integer from 0 to 4294967295");
   }
   return Number(text);
+}
+
+/** Why `--profile` cannot apply to a scenario on `platform` (named `name`), if it cannot. */
+export function profileProblem(
+  profile: ProfileName | undefined,
+  platform: Platform,
+  name: string,
+): string | undefined {
+  if (!profile || PROFILES[profile].platform === platform) return undefined;
+  const known = profilesOf(platform).map((p) => p.name);
+  return `--profile ${profile} is for ${PROFILES[profile].platform}; ${name} runs on ${platform} (${known.join(", ")})`;
 }

@@ -4,10 +4,12 @@
 import { COCOMEM_VERSION } from "../run/version.ts";
 import { compareCommand } from "./compare-command.ts";
 import { describeCommand } from "./describe-command.ts";
+import { exploreCommand } from "./explore-command.ts";
 import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
 import { listCommand } from "./list-command.ts";
 import { logCommand } from "./log-command.ts";
 import { matrixCommand } from "./matrix-command.ts";
+import { replayCommand } from "./replay-command.ts";
 import { runCommand } from "./run-command.ts";
 import { schemaCommand } from "./schema-command.ts";
 
@@ -18,6 +20,8 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   describe: describeCommand,
   compare: compareCommand,
   matrix: matrixCommand,
+  explore: exploreCommand,
+  replay: replayCommand,
   schema: schemaCommand,
 };
 
@@ -33,6 +37,10 @@ commands:
   describe tdx|pkvm   print a platform's state tables and message catalogue, from the model's own data
   compare             the same workload on TDX and pKVM: who zeroed what on each
   matrix              every attack x platform x guest policy: blocked / detected / DoS / violation
+  explore SCENARIO [--adversary any|A1..A13|FILE] [--strategy portfolio|random|pct|swarm|dfs] [--runs N|--time S]
+                      search host behaviours and orders for runs where a monitor fires; shrink and save each
+  replay FILE [--log FILE]
+                      run a replay file explore wrote: reproduced exactly, or where it diverged
   schema              print the JSON Schema of a scenario file (fields, types, defaults)
 
 Run \`cocomem help <command>\` (or \`cocomem <command> --help\`) for a command's options,

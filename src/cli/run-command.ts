@@ -3,7 +3,7 @@
 import { accessSync, constants, existsSync, type Stats, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { PROFILES, ProfileName, profilesOf } from "../../protocol/profiles.ts";
+import { PROFILES, ProfileName } from "../../protocol/profiles.ts";
 import type { Adversary } from "../adversaries/api.ts";
 import { loadAdversary } from "../adversaries/load.ts";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run/run.ts";
@@ -20,6 +20,7 @@ import {
   parseMilliseconds,
   parseSeed,
   processIo,
+  profileProblem,
   subcommand,
   usageError,
 } from "./io.ts";
@@ -105,13 +106,8 @@ export async function runCommand(argv: string[], io: CliIo = processIo): Promise
   const loaded = await loadScenario(name);
   if (!loaded.ok) return usageError(io, loaded.error);
   const platform = loaded.scenario.spec.platform;
-  if (flags.profile && PROFILES[flags.profile].platform !== platform) {
-    const known = profilesOf(platform).map((p) => p.name);
-    return usageError(
-      io,
-      `--profile ${flags.profile} is for ${PROFILES[flags.profile].platform}; ${name} runs on ${platform} (${known.join(", ")})`,
-    );
-  }
+  const wrongProfile = profileProblem(flags.profile, platform, name);
+  if (wrongProfile) return usageError(io, wrongProfile);
   // In-process the plug-in object is used directly; with processes, only the host's process (and
   // a throwaway one that checks it first) ever loads it.
   let plugin: { adversary: Adversary } | { hostPlugin: string } | Record<string, never> = {};

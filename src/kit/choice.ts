@@ -11,8 +11,12 @@ export type Stream = "schedule" | "host";
 export const STREAMS: readonly Stream[] = ["schedule", "host"];
 
 export interface Chooser {
-  /** An integer in [0, n). With n <= 1 there is nothing to choose: 0, and nothing is recorded. */
-  choose(n: number, label: string): number;
+  /**
+   * An integer in [0, n). With n <= 1 there is nothing to choose: 0, and nothing is recorded.
+   * `nameOf(i)`, when given, names option i stably across the run (the scheduler's channels), for
+   * strategies that prefer some options to others (PCT's priorities); nothing else depends on it.
+   */
+  choose(n: number, label: string, nameOf?: (option: number) => string): number;
 }
 
 /** One choice as a tape holds it. `n` and `label` say what was chosen among, for replay checks. */
@@ -101,7 +105,7 @@ export function replayStrategy(
                 )
               : 0;
           }
-          if (recorded.value >= n) {
+          if (recorded.value >= n || recorded.value < 0) {
             return diverge(
               at,
               label,
@@ -142,8 +146,8 @@ export function recording(inner: Strategy): Recording {
     chooser(stream) {
       const chooser = inner.chooser(stream);
       return guarded({
-        choose(n, label) {
-          const value = chooser.choose(n, label);
+        choose(n, label, nameOf) {
+          const value = chooser.choose(n, label, nameOf);
           tape.push({ stream, label, n, value });
           return value;
         },
@@ -153,8 +157,8 @@ export function recording(inner: Strategy): Recording {
 }
 
 /** A choice among one or none is no choice: 0, without asking the strategy or recording it. */
-function guarded(chooser: Chooser): Chooser {
-  return { choose: (n, label) => (n <= 1 ? 0 : chooser.choose(n, label)) };
+export function guarded(chooser: Chooser): Chooser {
+  return { choose: (n, label, nameOf) => (n <= 1 ? 0 : chooser.choose(n, label, nameOf)) };
 }
 
 /** A strategy as plain data, so a party in another process can make the same choices. */

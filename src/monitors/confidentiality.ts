@@ -18,8 +18,11 @@ export class ConfidentialityMonitor implements Monitor {
     if (line.type !== "effect") return;
     const e = line.effect;
     if (e.e === "stage2") {
+      // Shared stays shared until the guest owns the frame again: a shared page reclaimed at
+      // teardown comes back unpoisoned (only PKVM_PAGE_OWNED pages are; reclaim_dying_guest_page,
+      // android16-6.12), so what the guest left in it is still its own leak.
       if (e.to === "PKVM_PAGE_SHARED_OWNED") this.sharedInPlace.add(pfn(e.hpa));
-      else if (e.from === "PKVM_PAGE_SHARED_OWNED") this.sharedInPlace.delete(pfn(e.hpa));
+      else if (e.to === "PKVM_PAGE_OWNED") this.sharedInPlace.delete(pfn(e.hpa));
       return;
     }
     if (e.e === "write" && isGuest(e.by)) {

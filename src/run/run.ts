@@ -15,6 +15,7 @@ import {
   strategyOf,
 } from "../kit/choice.ts";
 import { standardMonitors } from "../monitors/index.ts";
+import type { Monitor } from "../monitors/monitor.ts";
 import { FileLog, type LogWriter, MemoryLog, TeeLog } from "../runtime/log-writer.ts";
 import { Orchestrator, type RunResult } from "../runtime/orchestrator.ts";
 import { expectationFor, isOwnRun, type Scenario } from "../scenarios/define.ts";
@@ -64,6 +65,8 @@ export interface RunOptions {
   strategy?: Strategy;
   /** Record every choice the run makes: RunReport.tape. */
   recordTape?: boolean;
+  /** Monitors to run beside the standard ones (the explorer's coverage): they see the same lines. */
+  observers?: readonly Monitor[];
 }
 
 export interface RunReport {
@@ -126,7 +129,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     seed,
     parties,
     log,
-    monitors: standardMonitors(spec.platform, { partialWriteErratum: spec.host.partialWriteErratum }),
+    monitors: [
+      ...standardMonitors(spec.platform, { partialWriteErratum: spec.host.partialWriteErratum }),
+      ...(options.observers ?? []),
+    ],
     strategy: choices.strategy,
     ...(choices.recording ? { noteChoices: choices.recording.note } : {}),
     untrusted: new Set<PartyName>(untrusted),

@@ -10,6 +10,8 @@ export interface Pending {
 }
 
 interface Channel {
+  /** "from>to": the channel's name, stable for the run. */
+  readonly name: string;
   readonly queue: Pending[];
   head: number;
   /** Position in `active`, or -1 when empty. */
@@ -27,6 +29,9 @@ export class Channels {
     return this.active.length;
   }
 
+  /** The name ("from>to") of the `index`-th ready channel. */
+  readonly nameOf = (index: number): string => this.active[index]!.name;
+
   push(from: Address, to: Address, pending: Pending): void {
     let byTo = this.byRoute.get(from);
     if (!byTo) {
@@ -35,7 +40,7 @@ export class Channels {
     }
     let channel = byTo.get(to);
     if (!channel) {
-      channel = { queue: [], head: 0, slot: -1 };
+      channel = { name: `${from}>${to}`, queue: [], head: 0, slot: -1 };
       byTo.set(to, channel);
     }
     channel.queue.push(pending);

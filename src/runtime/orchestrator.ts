@@ -142,7 +142,9 @@ export class Orchestrator {
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (signal.aborted) break;
       }
-      const next = this.channels.take(this.scheduler.choose(this.channels.ready, "deliver"));
+      const next = this.channels.take(
+        this.scheduler.choose(this.channels.ready, "deliver", this.channels.nameOf),
+      );
       if (this.diverged) break;
       this.steps++;
       this.record(next.env);
@@ -249,6 +251,7 @@ export class Orchestrator {
       maxSteps: this.opts.maxSteps,
       queued: this.channels.ready,
       open: [...this.open.values()],
+      adversarialHost: this.opts.adversarialHost === true,
     };
     const { outcome, reason } = verdict(this.violations, ending);
     const underlying = this.violations.length > 0 ? ownEnding(ending) : { outcome, reason };

@@ -43,6 +43,8 @@ export interface Ending {
   /** Messages still queued for delivery. */
   queued: number;
   open: readonly OpenRequest[];
+  /** The host is an adversary, which may withhold even its own requests. */
+  adversarialHost: boolean;
 }
 
 /** The verdict: the first violation if a monitor spoke, else the run's own ending. */
@@ -101,6 +103,13 @@ export function ownEnding(ending: Ending): Verdict {
       reason: `${what.from} still waits for ${what.type}: the host withheld service`,
     };
   }
+  // An adversarial host may also withhold a request of its own (the VMM's KVM_DESTROY_VM): the
+  // run goes quiet with nothing open and nobody but the host to blame.
+  if (ending.adversarialHost && ending.open.length === 0)
+    return {
+      outcome: "stalled",
+      reason: "quiet with nothing open and the VM not torn down: the host withheld service",
+    };
   const openTypes = [...new Set(ending.open.map((r) => `${r.type}->${r.to}`))].join(", ");
   return {
     outcome: "deadlock",

@@ -1,6 +1,7 @@
 // The built-in scenarios, in the order `cocomem list` and `npm start` show them.
 
 import type { Scenario } from "./define.ts";
+import { pkvmExploreDma, pkvmExploreSecret, pkvmExploreShare, tdxExploreSecret } from "./explore.ts";
 import { pkvmSixteenVcpus, pkvmSixteenVcpusOverlap } from "./pkvm/concurrency.ts";
 import {
   dmaAllocNotShared,
@@ -50,6 +51,7 @@ export const BUILT_IN: readonly Scenario[] = [
   teardownUnfinalized,
   memslotDeleted,
   memslotWithoutGmem,
+  tdxExploreSecret,
   pkvmBoot,
   pkvmShareLinux,
   pkvmShareLeftover,
@@ -66,6 +68,9 @@ export const BUILT_IN: readonly Scenario[] = [
   pkvmTeardown,
   pkvmSixteenVcpus,
   pkvmSixteenVcpusOverlap,
+  pkvmExploreSecret,
+  pkvmExploreShare,
+  pkvmExploreDma,
 ];
 
 export function findBuiltIn(name: string): Scenario | undefined {

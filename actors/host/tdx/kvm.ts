@@ -1,7 +1,7 @@
 // KVM's TDX backend as the honest host kernel runs it: each ioctl from the VMM is one kernel flow
 // that replies when done. The work is in build.ts (create and build the TD), run.ts (KVM_RUN),
 // faults.ts, map-gpa.ts, conversion.ts, zap.ts and teardown.ts, all on the VM state in vm.ts.
-import type { RequestEnvelope } from "../../../protocol/index.ts";
+import { EBADF, type RequestEnvelope } from "../../../protocol/index.ts";
 import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import type { GuestRam } from "../guest-ram.ts";
@@ -65,6 +65,8 @@ export class KvmTdx implements KernelActions {
       case "KVM_TDX_FINALIZE_VM":
         return io.reply(env, yield* finalizeVm(vm));
       case "KVM_RUN":
+        // KVM_RUN is an ioctl on a vCPU's fd: with no such vCPU (the VMM never created it) there is no fd.
+        if (msg.vcpu >= vm.vcpus) return io.reply(env, { type: msg.type, ret: EBADF });
         vm.runsInFlight++;
         try {
           return io.reply(env, yield* run(vm, msg.vcpu, msg.hypercallRet));

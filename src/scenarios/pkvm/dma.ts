@@ -12,7 +12,7 @@ import { hostReads } from "./scenarios.ts";
 const BUFFER = 0x100000;
 
 /** A page used for a secret, freed, reallocated and shared before it is cleared. */
-const reuseForDma: GuestStepInput[] = [
+export const reuseForDma: GuestStepInput[] = [
   { op: "write", gpa: BUFFER, tag: "old-secret", secret: true },
   { op: "free", gpa: BUFFER, size: "4K" },
   { op: "alloc", gpa: BUFFER, size: "4K" },
