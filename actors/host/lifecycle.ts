@@ -86,6 +86,13 @@ export function killVm(vm: KillableVm, reason: string): void {
     vm.lifecycle.notify({ type: "vm.dead" });
 }
 
+/**
+ * The lock every VM ioctl holds while it runs (its reference to the VM file). KVM_DESTROY_VM, the
+ * last close of the VM's fd, takes it exclusive: kvm_destroy_vm() runs only once every ioctl in
+ * flight has returned. KVM_RUN, an ioctl on a vCPU's fd, takes none: teardown kicks the vCPUs out.
+ */
+export const VM_FD = "vm fd";
+
 /** KVM_DESTROY_VM begins (once: a second request finds the VM already going). */
 export function beginTeardown(lifecycle: VmLifecycle): boolean {
   const state = lifecycle.state;

@@ -40,7 +40,7 @@ interface ActionSpan {
 }
 
 /** The host's departures from the honest path: each decision left non-zero, with its arguments. */
-function actionsOf(tape: readonly Choice[]): ActionSpan[] {
+export function actionsOf(tape: readonly Choice[]): ActionSpan[] {
   const spans: ActionSpan[] = [];
   for (let i = 0; i < tape.length; i++) {
     const c = tape[i]!;
@@ -54,7 +54,7 @@ function actionsOf(tape: readonly Choice[]): ActionSpan[] {
 }
 
 /** The tape with only these actions: every other decision back to 0 and its arguments removed. */
-function onlyActions(tape: readonly Choice[], keep: readonly ActionSpan[]): Choice[] {
+export function onlyActions(tape: readonly Choice[], keep: readonly ActionSpan[]): Choice[] {
   const kept = new Set(keep.map((a) => a.start));
   const dropped = actionsOf(tape).filter((a) => !kept.has(a.start));
   return tape.flatMap((c, i) => {
@@ -63,6 +63,29 @@ function onlyActions(tape: readonly Choice[], keep: readonly ActionSpan[]): Choi
     if (i === span.start) return [{ ...c, value: 0 }];
     return c.stream === "host" ? [] : [c];
   });
+}
+
+/** Most actions a tape may have for every pair of them to be tried alone (n(n-1) replays). */
+const MAX_PAIRED = 12;
+
+/** Try each action alone, then each pair alone; true at the first that keeps the finding. */
+async function isolate(
+  tape: readonly Choice[],
+  attempt: (candidate: readonly Choice[]) => Promise<boolean>,
+): Promise<boolean> {
+  const actions = actionsOf(tape);
+  if (actions.length <= 1) return false;
+  // Each candidate twice: in the delivery order the run had, and in the default order (the
+  // actions then fall where the honest run's deliveries put them).
+  const tryBoth = async (keep: ActionSpan[]) => {
+    const only = onlyActions(tape, keep);
+    return (await attempt(only.filter((c) => c.stream === "host"))) || (await attempt(only));
+  };
+  for (const keep of actions) if (await tryBoth([keep])) return true;
+  if (actions.length <= 2 || actions.length > MAX_PAIRED) return false;
+  for (let i = 0; i < actions.length; i++)
+    for (let j = i + 1; j < actions.length; j++) if (await tryBoth([actions[i]!, actions[j]!])) return true;
+  return false;
 }
 
 /** Smaller: fewer host actions, then a shorter tape, then smaller values. */
@@ -97,20 +120,27 @@ export async function shrink(
   let improved = true;
   while (improved && runs < budget) {
     improved = false;
-    // Whole actions: each alone, then each left out (its decision back to 0, its arguments gone).
-    const actions = actionsOf(best);
-    for (const keep of actions)
-      if (actions.length > 1 && (await attempt(onlyActions(best, [keep])))) improved = true;
+    // Whole actions first, the cheapest cuts: a few actions alone (one, then two: a build flag
+    // and the act it enables), then each action left out (decision back to 0, arguments gone).
+    if (await isolate(best, attempt)) {
+      improved = true;
+      continue;
+    }
+    let dropped = false;
     for (const drop of actionsOf(best).reverse())
       if (
         await attempt(
           onlyActions(
             best,
-            actionsOf(best).filter((a) => a !== drop && a.start !== drop.start),
+            actionsOf(best).filter((a) => a.start !== drop.start),
           ),
         )
       )
-        improved = true;
+        dropped = true;
+    if (dropped) {
+      improved = true;
+      continue;
+    }
     for (const size of [16, 8, 4, 2, 1]) {
       for (let at = 0; at < best.length && runs < budget; ) {
         if (await attempt([...best.slice(0, at), ...best.slice(at + size)])) improved = true;

@@ -67,9 +67,9 @@ export function streamRng(seed: number, stream: Stream | "ids"): Rng {
 
 export interface ReplayOptions {
   /**
-   * strict (replaying a recorded run): a choice whose label or range differs from the tape's, or
-   * one past the tape's end, is a divergence. lenient (shrinking, search): only a value out of
-   * range is; past the tape's end every choice is 0.
+   * strict (replaying a recorded run): a choice whose label or range differs from the tape's, a
+   * value out of its range, or a choice past the tape's end is a divergence. lenient (shrinking,
+   * search): never; a value out of range, and every choice past the tape's end, reads as 0.
    */
   readonly mode: "strict" | "lenient";
 }
@@ -106,6 +106,7 @@ export function replayStrategy(
               : 0;
           }
           if (recorded.value >= n || recorded.value < 0) {
+            if (options.mode === "lenient") return 0;
             return diverge(
               at,
               label,

@@ -3,7 +3,8 @@
 // TD or VM follows the calls that move it on, the guest halts or terminates; a move the table does
 // not allow crashes the host. And `describe --format mermaid` draws exactly those machines.
 import { describe, expect, it } from "vitest";
-import { createHonestHost } from "../../actors/host/machine.ts";
+import { createActor } from "xstate";
+import { createHonestHost, hostMachine } from "../../actors/host/machine.ts";
 import type { PartyName } from "../../protocol/index.ts";
 import type { XStateParty } from "../../src/kit/xstate-party.ts";
 import { buildParties } from "../../src/run/parties.ts";
@@ -92,6 +93,15 @@ describe("party lifecycles in their machines", () => {
   });
 
   it("should crash the host on a lifecycle move its table does not allow", () => {
+    const errors: string[] = [];
+    const actor = createActor(hostMachine("tdx"), { input: { lifecycle: { attach() {} } } as never });
+    actor.subscribe({ error: (error) => errors.push(String(error)) });
+    actor.start();
+    actor.send({ type: "vm.built" });
+    expect(errors).toEqual(["Error: bug: the VM cannot take vm.built in state no-vm"]);
+  });
+
+  it("should refuse VM ioctls out of order as KVM does, never moving the lifecycle", () => {
     const host = createHonestHost({
       platform: "tdx",
       memory: 0x100000,
@@ -101,33 +111,19 @@ describe("party lifecycles in their machines", () => {
       privateLevel: 0,
       variant: "pinned",
     });
-    const request = (id: string, type: string) =>
-      ({
-        type: "msg",
-        seq: 0,
-        id,
-        from: "host/vmm",
-        to: "host/kvm",
-        kind: "request",
-        msg: { type },
-      }) as never;
-    const answer = (ref: number, msg: object) =>
-      ({
-        env: { type: "msg", seq: 0, id: "r", from: "fw", to: "host/kvm", kind: "response", re: "q", msg },
-        ref,
-      }) as never;
-    // KVM_TDX_FINALIZE_VM on a VM never created, with a module that (wrongly) says yes.
-    const finalize = host.deliver({ env: request("f", "KVM_TDX_FINALIZE_VM") });
-    const mrFinalize = finalize.out[0]!;
-    expect(mrFinalize.msg.type).toBe("TDH.MR.FINALIZE");
-    const read = host.deliver(
-      answer(mrFinalize.ref!, { type: "TDH.MR.FINALIZE", status: "0x0000000000000000" }),
-    );
-    const rd = read.out[0]!;
-    expect(rd.msg.type).toBe("TDH.MNG.RD");
-    expect(() =>
-      host.deliver(answer(rd.ref!, { type: "TDH.MNG.RD", status: "0x0000000000000000", value: "ab" })),
-    ).toThrow(/cannot take vm.built in state no-vm/);
+    const request = (id: string, msg: object) =>
+      ({ env: { type: "msg", seq: 0, id, from: "host/vmm", to: "host/kvm", kind: "request", msg } }) as never;
+    // tdx_td_finalize(): a TD that was never initialized is -EINVAL, before any SEAMCALL.
+    expect(host.deliver(request("f", { type: "KVM_TDX_FINALIZE_VM" })).out.map((o) => o.msg)).toEqual([
+      { type: "KVM_TDX_FINALIZE_VM", ret: -22 },
+    ]);
+    // After KVM_DESTROY_VM (the VM's fd closed) every ioctl finds no fd: -EBADF.
+    host.deliver(request("d", { type: "KVM_DESTROY_VM" }));
+    expect(
+      host
+        .deliver(request("i", { type: "KVM_TDX_INIT_VM", septVeDisable: true, vcpus: 1, gpaWidth: 48 }))
+        .out.map((o) => o.msg),
+    ).toEqual([{ type: "KVM_TDX_INIT_VM", ret: -9 }]);
   });
 });
 

@@ -69,8 +69,16 @@ describe("replayStrategy", () => {
     expect(strategy.divergence).toBeUndefined();
   });
 
-  it("should report a value out of range as a divergence at that choice, never reuse it", () => {
+  it("should, leniently, read a value out of range as 0 and go on", () => {
     const strategy = replayStrategy(tape, { mode: "lenient" });
+    const scheduler = strategy.chooser("schedule");
+    expect(scheduler.choose(2, "deliver")).toBe(0);
+    expect(scheduler.choose(4, "deliver")).toBe(0);
+    expect(strategy.divergence).toBeUndefined();
+  });
+
+  it("should, strictly, report a value out of range as a divergence at that choice, never reuse it", () => {
+    const strategy = replayStrategy(tape, { mode: "strict" });
     const scheduler = strategy.chooser("schedule");
     expect(scheduler.choose(2, "deliver")).toBe(0);
     expect(strategy.divergence).toEqual({

@@ -5,6 +5,8 @@
 // Teardown reclaims every page (EL2 poisons what the guest owned).
 import {
   EAGAIN,
+  EBADF,
+  EEXIST,
   EFAULT,
   EINTR,
   EINVAL,
@@ -19,7 +21,7 @@ import { call, type Flow, lock, type TaskRunner } from "../../../src/kit/flows.t
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import type { GuestRam } from "../guest-ram.ts";
 import type { HostMemory } from "../host-memory.ts";
-import { beginTeardown, type KillableVm, killVm, type VmLifecycle } from "../lifecycle.ts";
+import { beginTeardown, type KillableVm, killVm, VM_FD, type VmLifecycle } from "../lifecycle.ts";
 import type { KernelAction, KernelActions } from "../milestones.ts";
 
 const KVM = "host/kvm" as const;
@@ -33,6 +35,10 @@ const RECLAIM_RETRIES = 8;
 export class KvmPkvm implements KernelActions, KillableVm {
   private vmHandle = 0;
   private vcpus = 0;
+  /** KVM_CREATE_VM under way (one VM per host model). */
+  private creating = false;
+  /** KVM_DESTROY_VM came: the VM's fd is closed, later ioctls get -EBADF. */
+  private closed = false;
   /** pkvm_mappings: gfn -> pfn of each page donated to the guest (pinned until teardown). */
   private readonly donated = new Map<number, number>();
   vmDead = false;
@@ -58,16 +64,38 @@ export class KvmPkvm implements KernelActions, KillableVm {
 
   private *ioctl(env: RequestEnvelope): Flow<void> {
     const msg = env.msg;
+    // After KVM_DESTROY_VM (the last close of the VM's fd) there is no fd to call an ioctl on.
+    if (this.closed) return this.io.reply(env, { type: msg.type, ret: EBADF } as never);
+    if (msg.type === "KVM_DESTROY_VM") {
+      this.closed = true;
+      yield* this.destroy();
+      return this.io.reply(env, { type: msg.type, ret: 0 });
+    }
+    // KVM_RUN is a vCPU fd's ioctl: teardown kicks it out rather than waiting for it.
+    if (msg.type === "KVM_RUN") return this.io.reply(env, yield* this.run(msg.vcpu));
+    yield* lock(VM_FD, "shared");
+    try {
+      yield* this.vmIoctl(env);
+    } finally {
+      this.tasks.unlock(VM_FD);
+    }
+  }
+
+  private *vmIoctl(env: RequestEnvelope): Flow<void> {
+    const msg = env.msg;
     switch (msg.type) {
       case "KVM_CREATE_VM": {
+        // Simplified: one VM per host model; a second KVM_CREATE_VM is refused.
+        if (this.lifecycle.state !== "no-vm" || this.creating)
+          return this.io.reply(env, { type: msg.type, ret: EEXIST });
+        this.creating = true;
         const r = yield* call("fw", { type: "__pkvm_init_vm", protected: msg.protected, vcpus: msg.vcpus });
         this.vmHandle = r.handle ?? 0;
         this.vcpus = msg.vcpus;
-        if (r.ret === 0) this.lifecycle.notify({ type: "vm.created" });
+        // Closed meanwhile: KVM_DESTROY_VM waits for this ioctl, then tears down what it made.
+        if (r.ret === 0 && this.lifecycle.state === "no-vm") this.lifecycle.notify({ type: "vm.created" });
         return this.io.reply(env, { type: msg.type, ret: r.ret });
       }
-      case "KVM_RUN":
-        return this.io.reply(env, yield* this.run(msg.vcpu));
       case "madvise":
       case "fallocate": {
         const gpa = msg.type === "madvise" ? msg.gpa : msg.offset;
@@ -78,9 +106,6 @@ export class KvmPkvm implements KernelActions, KillableVm {
         // Documentation/virt/kvm/arm/pkvm.rst (7.1): deleting or moving a protected VM's memslot
         // is -EPERM. Simplified: the model keeps no per-slot state, so adding one changes nothing.
         return this.io.reply(env, { type: msg.type, ret: msg.memory_size === 0 ? EPERM : 0 });
-      case "KVM_DESTROY_VM":
-        yield* this.destroy();
-        return this.io.reply(env, { type: msg.type, ret: 0 });
       default:
         return this.io.reply(env, { type: msg.type, ret: EINVAL } as never);
     }
@@ -271,6 +296,8 @@ export class KvmPkvm implements KernelActions, KillableVm {
   /** pkvm_destroy_hyp_vm(): start teardown, reclaim every donated page, finalize. */
   private *destroy(): Flow<void> {
     beginTeardown(this.lifecycle);
+    // kvm_destroy_vm() runs once every VM ioctl in flight has returned (each holds the fd's lock).
+    yield* lock(VM_FD);
     for (let tries = 0; ; tries++) {
       for (let vcpu = 0; vcpu < this.vcpus; vcpu++) yield* call("hw", { type: "vcpu.kick", vcpu });
       const r = yield* call("fw", { type: "__pkvm_start_teardown_vm", handle: this.vmHandle });

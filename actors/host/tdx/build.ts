@@ -43,7 +43,8 @@ export function* initVm(vm: TdxVm, septVeDisable: boolean, vcpus: number, gpaWid
     vm.tdvprs.push(tdvpr);
   }
   vm.vcpus = vcpus;
-  vm.lifecycle.notify({ type: "vm.created" });
+  // Closed meanwhile (KVM_DESTROY_VM waits for this ioctl, then tears down what it made).
+  if (vm.lifecycle.state === "no-vm") vm.lifecycle.notify({ type: "vm.created" });
   return 0;
 }
 
@@ -88,6 +89,6 @@ export function* finalizeVm(vm: TdxVm): Flow<Response<"KVM_TDX_FINALIZE_VM">> {
   if (!isTdxSuccess(fin.status)) return { type: "KVM_TDX_FINALIZE_VM", ret: EIO };
   vm.finalized = true;
   const rd = yield* call("fw", { type: "TDH.MNG.RD", field: "MRTD" });
-  vm.lifecycle.notify({ type: "vm.built" });
+  if (vm.lifecycle.state === "created") vm.lifecycle.notify({ type: "vm.built" });
   return { type: "KVM_TDX_FINALIZE_VM", ret: 0, mrtd: rd.value };
 }

@@ -1,12 +1,12 @@
 // KVM's TDX backend as the honest host kernel runs it: each ioctl from the VMM is one kernel flow
 // that replies when done. The work is in build.ts (create and build the TD), run.ts (KVM_RUN),
 // faults.ts, map-gpa.ts, conversion.ts, zap.ts and teardown.ts, all on the VM state in vm.ts.
-import { EBADF, type RequestEnvelope } from "../../../protocol/index.ts";
-import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
+import { EBADF, EINVAL, type RequestEnvelope } from "../../../protocol/index.ts";
+import { call, type Flow, lock, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import type { GuestRam } from "../guest-ram.ts";
 import type { HostMemory } from "../host-memory.ts";
-import type { VmLifecycle } from "../lifecycle.ts";
+import { VM_FD, type VmLifecycle } from "../lifecycle.ts";
 import type { KernelAction, KernelActions } from "../milestones.ts";
 import { createGuestMemfd, finalizeVm, initMemRegion, initVm } from "./build.ts";
 import { fallocate, setMemoryAttributes } from "./conversion.ts";
@@ -37,8 +37,46 @@ export class KvmTdx implements KernelActions {
   private *ioctl(env: RequestEnvelope): Flow<void> {
     const { vm, io } = this;
     const msg = env.msg;
+    // After KVM_DESTROY_VM (the last close of the VM's fd) there is no fd to call an ioctl on.
+    if (vm.closed) return io.reply(env, { type: msg.type, ret: EBADF } as never);
+    if (msg.type === "KVM_RUN" || msg.type === "KVM_DESTROY_VM") return yield* this.vcpuOrClose(env);
+    yield* lock(VM_FD, "shared");
+    try {
+      yield* this.vmIoctl(env);
+    } finally {
+      this.tasks.unlock(VM_FD);
+    }
+  }
+
+  /** KVM_RUN (a vCPU fd's ioctl) and the VM fd's last close. */
+  private *vcpuOrClose(env: RequestEnvelope): Flow<void> {
+    const { vm, io } = this;
+    const msg = env.msg;
+    if (msg.type === "KVM_DESTROY_VM") {
+      vm.closed = true;
+      yield* destroy(vm);
+      return io.reply(env, { type: msg.type, ret: 0 });
+    }
+    if (msg.type !== "KVM_RUN") return;
+    // KVM_RUN is an ioctl on a vCPU's fd: with no such vCPU (the VMM never created it) there is no fd.
+    if (msg.vcpu >= vm.vcpus) return io.reply(env, { type: msg.type, ret: EBADF });
+    vm.runsInFlight++;
+    try {
+      return io.reply(env, yield* run(vm, msg.vcpu, msg.hypercallRet));
+    } finally {
+      vm.runsInFlight--;
+    }
+  }
+
+  private *vmIoctl(env: RequestEnvelope): Flow<void> {
+    const { vm, io } = this;
+    const msg = env.msg;
     switch (msg.type) {
       case "KVM_TDX_INIT_VM":
+        // tdx_td_init(): only an uninitialized TD (a second INIT_VM, or one racing the first, is -EINVAL).
+        if (vm.lifecycle.state !== "no-vm" || vm.initializing)
+          return io.reply(env, { type: msg.type, ret: EINVAL });
+        vm.initializing = true;
         return io.reply(env, {
           type: msg.type,
           ret: yield* initVm(vm, msg.septVeDisable, msg.vcpus, msg.gpaWidth),
@@ -63,19 +101,9 @@ export class KvmTdx implements KernelActions {
           ret: yield* initMemRegion(vm, msg.gpa, msg.source, msg.measure),
         });
       case "KVM_TDX_FINALIZE_VM":
+        // tdx_td_finalize(): only an initialized, not yet finalized TD.
+        if (vm.lifecycle.state !== "created") return io.reply(env, { type: msg.type, ret: EINVAL });
         return io.reply(env, yield* finalizeVm(vm));
-      case "KVM_RUN":
-        // KVM_RUN is an ioctl on a vCPU's fd: with no such vCPU (the VMM never created it) there is no fd.
-        if (msg.vcpu >= vm.vcpus) return io.reply(env, { type: msg.type, ret: EBADF });
-        vm.runsInFlight++;
-        try {
-          return io.reply(env, yield* run(vm, msg.vcpu, msg.hypercallRet));
-        } finally {
-          vm.runsInFlight--;
-        }
-      case "KVM_DESTROY_VM":
-        yield* destroy(vm);
-        return io.reply(env, { type: msg.type, ret: 0 });
       default:
         throw new Error(`bug: host/kvm got ${msg.type}`);
     }

@@ -7,8 +7,8 @@
 // A TD that never finalized is torn down the same way (no TRACK: tdx_track() needs RUNNABLE).
 import { type Level, type U64, vcpuAddress } from "../../../protocol/index.ts";
 import { isTdxSuccess, tdxStatusIs } from "../../../protocol/status.ts";
-import { call, type Flow } from "../../../src/kit/flows.ts";
-import { beginTeardown } from "../lifecycle.ts";
+import { call, type Flow, lock } from "../../../src/kit/flows.ts";
+import { beginTeardown, VM_FD } from "../lifecycle.ts";
 import { KVM, resetsPages, type TdxVm } from "./vm.ts";
 import { bugVm, underMmuWriteLock, zapLeaf } from "./zap.ts";
 
@@ -19,6 +19,8 @@ export function* destroy(vm: TdxVm): Flow<void> {
   do {
     for (let vcpu = 0; vcpu < vm.vcpus; vcpu++) yield* call("hw", { type: "vcpu.kick", vcpu });
   } while (vm.runsInFlight > 0);
+  // ...and once every other ioctl in flight has returned (each holds the VM fd's lock).
+  yield* lock(VM_FD);
   yield* removeAllPrivate(vm);
   if (yield* releaseHkid(vm)) {
     for (const hpa of [...vm.tables2M.values(), ...vm.tables1G.values(), ...vm.tdvprs])

@@ -69,6 +69,10 @@ export class TdxVm {
   sharedBit = DEFAULT_SHARED_BIT;
   /** KVM_RUN ioctls under way: the VM is destroyed only once every vCPU has left its ioctl. */
   runsInFlight = 0;
+  /** KVM_TDX_INIT_VM under way (a second one is -EINVAL, as it would be once the first is done). */
+  initializing = false;
+  /** KVM_DESTROY_VM came: the VM's fd is closed, later ioctls get -EBADF. */
+  closed = false;
   /** kvm->vm_dead (see killVm). */
   vmDead = false;
   /** KVM_CAP_EXIT_HYPERCALL: the hypercalls userspace asked to handle (bit 12: MapGPA). */
