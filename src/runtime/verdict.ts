@@ -103,13 +103,16 @@ export function ownEnding(ending: Ending): Verdict {
       reason: `${what.from} still waits for ${what.type}: the host withheld service`,
     };
   }
-  // An adversarial host may also withhold a request of its own (the VMM's KVM_DESTROY_VM): the
-  // run goes quiet with nothing open and nobody but the host to blame.
-  if (ending.adversarialHost && ending.open.length === 0)
+  // An adversarial host may also withhold (or delay past the end) a request of its own, such as
+  // the VMM's KVM_DESTROY_VM, or leave one of its own waiting (a TDH.VP.ENTER into a halted vCPU):
+  // quiet with nothing open but the host's own requests, nobody but the host is to blame.
+  if (ending.adversarialHost && ending.open.every((r) => partyOf(r.from) === "host")) {
+    const own = [...new Set(ending.open.map((r) => `${r.type}->${r.to}`))].join(", ");
     return {
       outcome: "stalled",
-      reason: "quiet with nothing open and the VM not torn down: the host withheld service",
+      reason: `quiet with ${own ? `only the host's own requests open (${own})` : "nothing open"} and the VM not torn down: the host withheld service`,
     };
+  }
   const openTypes = [...new Set(ending.open.map((r) => `${r.type}->${r.to}`))].join(", ");
   return {
     outcome: "deadlock",

@@ -219,6 +219,32 @@ describe("what the explorer found in the model, fixed", () => {
     expect(run.result.reason).toContain("the host withheld service");
   });
 
+  it("a host that leaves only its own request waiting (an entry into a halted vCPU) stalls, not a deadlock", async () => {
+    let entered = false;
+    const run = await runScenario(findBuiltIn("tdx/explore-secret")!, {
+      adversary: {
+        name: "enter-halted",
+        description: "keeps the VM alive and enters the halted vCPU once more",
+        wrap: {
+          onSend: (out) => (out.kind === "request" && out.msg.type === "KVM_DESTROY_VM" ? "drop" : "keep"),
+          onReceive(env, ctx) {
+            const exit = (env.msg as { exit?: { reason?: string } }).exit;
+            if (!entered && env.kind === "response" && exit?.reason === "HLT") {
+              entered = true;
+              ctx.request("fw", { type: "TDH.VP.ENTER", vcpu: 0 });
+            }
+            return "keep";
+          },
+        },
+      },
+    });
+    expect(entered).toBe(true);
+    expect(run.result.outcome).toBe("stalled");
+    expect(run.result.reason).toBe(
+      "quiet with only the host's own requests open (TDH.VP.ENTER->fw) and the VM not torn down: the host withheld service",
+    );
+  });
+
   it("KVM_RUN on a vCPU the VMM never created fails with -EBADF instead of hanging teardown", async () => {
     const answers: number[] = [];
     const run = await runScenario(findBuiltIn("tdx/explore-secret")!, {
