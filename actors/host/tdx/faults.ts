@@ -6,6 +6,7 @@
 import { type KvmExit, type Level, PAGE_2M, PAGE_4K } from "../../../protocol/index.ts";
 import { isTdxSuccess } from "../../../protocol/status.ts";
 import { call, type Flow } from "../../../src/kit/flows.ts";
+import type { GmemPage, GuestMemfd } from "../guest-memfd.ts";
 import { align, idx1G, idx2M, KVM, type TdxVm } from "./vm.ts";
 import { bugVm, demote, operandBusy, underMmuReadLock, underMmuWriteLock } from "./zap.ts";
 
@@ -166,7 +167,7 @@ export function* gmemPage(vm: TdxVm, gpa: number, level: Level, prepare: boolean
   const found = gmem.lookup(offset);
   if (found) {
     const [at, folio] = found;
-    if (prepare && !folio.prepared) yield* prepareFolio(folio);
+    if (prepare && !folio.prepared) yield* prepareFolio(gmem, at, folio);
     return folio.hpa + (offset - at);
   }
   const pages = level === 1 ? 512 : 1;
@@ -174,13 +175,13 @@ export function* gmemPage(vm: TdxVm, gpa: number, level: Level, prepare: boolean
   const folio = { hpa, pages, prepared: false };
   gmem.insert(offset, folio);
   vm.effect({ e: "gmem", by: KVM, gpa: align(gpa, pages * PAGE_4K), hpa, pages, op: "alloc" });
-  if (prepare) yield* prepareFolio(folio);
+  if (prepare) yield* prepareFolio(gmem, offset, folio);
   return hpa;
 }
 
 /** A fresh folio is cleared before the guest gets it (kvm_gmem_prepare_folio / clear_highpage). */
-function* prepareFolio(folio: { hpa: number; pages: number; prepared: boolean }): Flow<void> {
-  folio.prepared = true;
+function* prepareFolio(gmem: GuestMemfd, at: number, folio: GmemPage): Flow<void> {
+  gmem.markPrepared(at);
   const pages = folio.pages === 512 ? 512 : 1;
   yield* call("hw", {
     type: "host.access",
