@@ -5,6 +5,7 @@
 import { DEFAULT_SHARED_BIT, type Effect, type Level, PAGE_2M } from "../../../protocol/index.ts";
 import type { TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
+import { PageMap } from "../../../src/kit/page-map.ts";
 import { RangeSet } from "../../../src/kit/range-set.ts";
 import type { GuestMemfd } from "../guest-memfd.ts";
 import type { GuestRam } from "../guest-ram.ts";
@@ -50,8 +51,8 @@ export class TdxVm {
   readonly slots = new Map<number, Memslot>();
   readonly privateAttr = new RangeSet();
   /** KVM's mirror of the S-EPT leaves it created: GPA -> HPA. */
-  readonly mirror4K = new Map<number, number>();
-  readonly mirror2M = new Map<number, number>();
+  readonly mirror4K = new PageMap();
+  readonly mirror2M = new PageMap();
   /** Non-leaf SPTEs frozen while a fault links an S-EPT page under them ("level:gpa"). */
   readonly frozenSptes = new Set<string>();
   /** S-EPT pages KVM added, by 1G / 2M index of the range they map. */

@@ -16,6 +16,7 @@ import {
   type U64,
 } from "../../../protocol/index.ts";
 import { call, type Flow, lock } from "../../../src/kit/flows.ts";
+import type { PageMap } from "../../../src/kit/page-map.ts";
 import { killVm } from "../lifecycle.ts";
 import { align, idx2M, KVM, pagesOf, resetsPages, type TdxVm } from "./vm.ts";
 
@@ -150,7 +151,7 @@ export function* invalidateEnd(vm: TdxVm): Flow<void> {
  * after that, because the caller began an invalidation of the range.
  */
 export function* zapRange(vm: TdxVm, start: number, end: number): Flow<void> {
-  const leaves = (map: Map<number, number>, from: number): Flow<number[]> =>
+  const leaves = (map: PageMap, from: number): Flow<number[]> =>
     atMmuWriteLock(vm, () => sortedWithin(map.keys(), from, end));
   const huge = yield* leaves(vm.mirror2M, align(start, PAGE_2M));
   for (const base of huge) {
