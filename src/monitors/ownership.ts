@@ -8,8 +8,12 @@ export class OwnershipMonitor implements Monitor {
   readonly name = "ownership";
   readonly interests: readonly Interest[] = ["owner", "sept", "stage2"];
   private readonly owned = new Map<number, number>();
-  /** Private leaves: frame -> GPA it backs. */
-  private readonly mappedAt = new Map<number, { gpa: number; seq: number }>();
+  /**
+   * Private leaves, by frame: the GPA page it backs, and the seq of the line that mapped it. Two
+   * maps of small integers rather than one of objects: a million-page guest has a million leaves.
+   */
+  private readonly mappedGpa = new Map<number, number>();
+  private readonly mappedSeq = new Map<number, number>();
 
   observe(line: LogLine, report: (f: Finding) => void): void {
     if (line.type !== "effect") return;
@@ -41,22 +45,24 @@ export class OwnershipMonitor implements Monitor {
       const frame = pfn(leaf.hpa) + i;
       const gpa = leaf.gpa + i * 0x1000;
       if (!leaf.mapped) {
-        this.mappedAt.delete(frame);
+        this.mappedGpa.delete(frame);
+        this.mappedSeq.delete(frame);
         continue;
       }
       if (!leaf.fresh) continue;
-      const other = this.mappedAt.get(frame);
-      if (other && other.gpa !== gpa) {
+      const other = this.mappedGpa.get(frame);
+      if (other !== undefined && other !== pfn(gpa)) {
         report({
           invariant: "no physical page backs two private GPAs",
           responsible: "fw",
           gpa,
           hpa: frame * 0x1000,
-          evidence: [other.seq, line.seq],
-          detail: `frame already maps GPA 0x${other.gpa.toString(16)}`,
+          evidence: [this.mappedSeq.get(frame)!, line.seq],
+          detail: `frame already maps GPA 0x${(other * 0x1000).toString(16)}`,
         });
       }
-      this.mappedAt.set(frame, { gpa, seq: line.seq });
+      this.mappedGpa.set(frame, pfn(gpa));
+      this.mappedSeq.set(frame, line.seq);
     }
   }
 }
