@@ -5,6 +5,7 @@
 // table does not allow is a model bug and crashes the host.
 import type { Effect } from "../../protocol/index.ts";
 import type { Platform } from "../../protocol/scenario.ts";
+import { type Flow, lock, type TaskRunner } from "../../src/kit/flows.ts";
 
 export const HOST_VM_STATES = [
   "no-vm",
@@ -92,6 +93,16 @@ export function killVm(vm: KillableVm, reason: string): void {
  * flight has returned. KVM_RUN, an ioctl on a vCPU's fd, takes none: teardown kicks the vCPUs out.
  */
 export const VM_FD = "vm fd";
+
+/** Run a VM ioctl holding the VM fd's lock (shared), released however the ioctl ends. */
+export function* holdingVmFd<T>(tasks: TaskRunner, ioctl: Flow<T>): Flow<T> {
+  yield* lock(VM_FD, "shared");
+  try {
+    return yield* ioctl;
+  } finally {
+    tasks.unlock(VM_FD);
+  }
+}
 
 /** KVM_DESTROY_VM begins (once: a second request finds the VM already going). */
 export function beginTeardown(lifecycle: VmLifecycle): boolean {

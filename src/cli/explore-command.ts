@@ -3,7 +3,7 @@
 
 import { SingleBar } from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { ProfileName } from "../../protocol/profiles.ts";
+import type { ProfileName } from "../../protocol/profiles.ts";
 import { targetOf } from "../explore/batch.ts";
 import { type Counterexample, writeCounterexample } from "../explore/findings.ts";
 import {
@@ -19,19 +19,21 @@ import { loadScenario } from "../scenarios/load.ts";
 import {
   type CliIo,
   EXIT,
+  guestPolicyOption,
   interruptedExit,
   interruptible,
   parseArgs,
   parseSeed,
   processIo,
+  profileOption,
   profileProblem,
   subcommand,
   usageError,
 } from "./io.ts";
 
 /** Without --runs or --time. */
-export const DEFAULT_RUNS = 10_000;
-export const DEFAULT_OUT = "cocomem-findings";
+const DEFAULT_RUNS = 10_000;
+const DEFAULT_OUT = "cocomem-findings";
 /** How often a non-terminal gets a progress line. */
 const PLAIN_EVERY_MS = 5000;
 
@@ -90,12 +92,8 @@ function buildCommand(io: CliIo): Command {
       defaultWorkers(),
     )
     .option("--seed <n>", "the exploration's seed: same seed and budget = same findings", parseSeed, 1)
-    .addOption(new Option("--guest-policy <policy>", "override the guest policy").choices(["linux", "naive"]))
-    .addOption(
-      new Option("--profile <profile>", "the versions of the real systems to follow").choices(
-        ProfileName.options,
-      ),
-    )
+    .addOption(guestPolicyOption())
+    .addOption(profileOption())
     .addOption(
       new Option("--mutant <mutant>", "run a deliberately broken trusted entity").choices(["skip-zeroing"]),
     )

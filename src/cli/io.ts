@@ -1,9 +1,9 @@
 // Where CLI commands write, so tests can capture output without touching the process, and the
 // parsing every subcommand shares: commander set up to report instead of exiting.
 import { constants } from "node:os";
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Platform } from "../../protocol/index.ts";
-import { PROFILES, type ProfileName, profilesOf } from "../../protocol/profiles.ts";
+import { PROFILES, ProfileName, profilesOf } from "../../protocol/profiles.ts";
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
@@ -106,3 +106,14 @@ export function profileProblem(
   const known = profilesOf(platform).map((p) => p.name);
   return `--profile ${profile} is for ${PROFILES[profile].platform}; ${name} runs on ${platform} (${known.join(", ")})`;
 }
+
+/** `--guest-policy`, as every command that runs a scenario takes it. */
+export const guestPolicyOption = (): Option =>
+  new Option("--guest-policy <policy>", "override the guest policy").choices(["linux", "naive"]);
+
+/** `--profile`, as every command that runs a scenario takes it (checked against it by profileProblem). */
+export const profileOption = (): Option =>
+  new Option(
+    "--profile <profile>",
+    "the versions of the real systems to follow (see cocomem describe)",
+  ).choices(ProfileName.options);

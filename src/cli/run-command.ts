@@ -3,7 +3,7 @@
 import { accessSync, constants, existsSync, type Stats, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { PROFILES, ProfileName } from "../../protocol/profiles.ts";
+import { PROFILES, type ProfileName } from "../../protocol/profiles.ts";
 import type { Adversary } from "../adversaries/api.ts";
 import { loadAdversary } from "../adversaries/load.ts";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run/run.ts";
@@ -14,12 +14,14 @@ import { checkPluginInChild } from "../transport/check-plugin.ts";
 import {
   type CliIo,
   EXIT,
+  guestPolicyOption,
   interruptedExit,
   interruptible,
   parseArgs,
   parseMilliseconds,
   parseSeed,
   processIo,
+  profileOption,
   profileProblem,
   subcommand,
   usageError,
@@ -49,13 +51,8 @@ function buildCommand(io: CliIo): Command {
     .argument("[scenario]", "built-in scenario name or path to a scenario file")
     .option("--all", "run every built-in scenario and print the verdict table")
     .option("--seed <n>", "scheduler seed: same scenario + seed = same log", parseSeed, DEFAULT_SEED)
-    .addOption(new Option("--guest-policy <policy>", "override the guest policy").choices(["linux", "naive"]))
-    .addOption(
-      new Option(
-        "--profile <profile>",
-        "the versions of the real systems to follow (see cocomem describe)",
-      ).choices(ProfileName.options),
-    )
+    .addOption(guestPolicyOption())
+    .addOption(profileOption())
     .option("--log <file>", "write the JSONL log to this file (line by line: a crash keeps what was written)")
     .option("--json", "print the report as JSON")
     .option(

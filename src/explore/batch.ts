@@ -7,7 +7,7 @@ import type { Choice, Strategy } from "../kit/choice.ts";
 import { CoverageObserver } from "./coverage.ts";
 import { singleDeparture } from "./dfs.ts";
 import { exploreRun, type Finding } from "./runner.ts";
-import { hostActions } from "./shrink.ts";
+import { actionCount } from "./shrink.ts";
 import { lenient, PORTFOLIO, randomPlan, runSeed, type StrategyName, strategyOfPlan } from "./strategies.ts";
 import { openTarget, type Target, type TargetSpec } from "./target.ts";
 
@@ -62,7 +62,7 @@ export function targetOf(spec: TargetSpec): Promise<Target> {
 }
 
 /** The all-defaults run (the honest host, first ready channel first), from which dfs departs. */
-export function rootOf(target: Target, seed: number): Promise<readonly Choice[]> {
+function rootOf(target: Target, seed: number): Promise<readonly Choice[]> {
   const key = `${JSON.stringify(target.spec)}#${seed}`;
   let root = roots.get(key);
   if (!root) {
@@ -72,7 +72,7 @@ export function rootOf(target: Target, seed: number): Promise<readonly Choice[]>
   return root;
 }
 
-export async function planFor(
+async function planFor(
   target: Target,
   strategy: StrategyName | "portfolio",
   seed: number,
@@ -119,7 +119,7 @@ export async function runBatch(task: BatchTask): Promise<BatchResult> {
         finding: run.finding,
         plan,
         tape: run.tape,
-        actions: hostActions(run.tape),
+        actions: actionCount(run.tape),
       });
   }
   return {

@@ -4,9 +4,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { HostAction } from "../adversaries/any/adversary.ts";
 import type { FoundRun } from "./batch.ts";
-import { type ReplayFile, recordReplay, writeReplay } from "./replay-file.ts";
+import { type ReplayFile, replayFileOf, writeReplay } from "./replay-file.ts";
 import { exploreRun } from "./runner.ts";
-import { hostActions, shrink } from "./shrink.ts";
+import { shrink } from "./shrink.ts";
 import { story } from "./story.ts";
 import { lenient } from "./strategies.ts";
 import type { Target } from "./target.ts";
@@ -23,7 +23,7 @@ export interface Counterexample {
 }
 
 /** A file name from a finding: its run number and key, lower case, dashes. */
-export function fileNameOf(found: FoundRun): string {
+function fileNameOf(found: FoundRun): string {
   const slug = found.finding.key
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
@@ -40,32 +40,28 @@ export async function writeCounterexample(
   const shrunk = options.shrink
     ? await shrink(target, found.finding, { tape: found.tape, seed: plan.seed, mix: plan.mix })
     : { tape: found.tape, runs: 0 };
+  // One replay of the final tape, its log kept: the story and the replay file both come from it.
   const journal: HostAction[] = [];
-  const told = await exploreRun(target, {
+  const run = await exploreRun(target, {
     seed: plan.seed,
     mix: plan.mix,
     strategy: lenient(shrunk.tape),
     keepLog: true,
     journal,
   });
-  const replay = await recordReplay({
-    target,
-    plan,
-    exploreSeed: options.exploreSeed,
-    run: found.index,
-    tape: shrunk.tape,
-    shrunk: options.shrink,
-    hostActions: hostActions(shrunk.tape),
-  });
+  const replay = replayFileOf(
+    { target, plan, exploreSeed: options.exploreSeed, run: found.index, shrunk: options.shrink },
+    run,
+  );
   mkdirSync(options.outDir, { recursive: true });
   const file = join(options.outDir, fileNameOf(found));
   writeReplay(file, replay);
   return {
     found,
     actionsFound: found.actions,
-    actions: hostActions(shrunk.tape),
+    actions: replay.hostActions,
     shrinkRuns: shrunk.runs,
-    story: story(told.report.log, journal, found.finding),
+    story: story(run.report.log, journal, found.finding),
     file,
     replay,
   };

@@ -11,7 +11,8 @@ import { SEND_KINDS, type SendKind } from "../adversaries/any/mix.ts";
 import { type Choice, replayStrategy, STREAMS } from "../kit/choice.ts";
 import { COCOMEM_VERSION } from "../run/version.ts";
 import type { Plan } from "./batch.ts";
-import { exploreRun, type Finding, findingOf, violationLine } from "./runner.ts";
+import { type ExploreRun, exploreRun, type Finding, findingOf, violationLine } from "./runner.ts";
+import { actionCount } from "./shrink.ts";
 import { openTarget, type Target, type TargetSpec } from "./target.ts";
 
 export const REPLAY_FORMAT = "cocomem-replay";
@@ -77,25 +78,18 @@ export function logDigest(log: readonly LogLine[]): { lines: number; sha256: str
   return { lines: log.length, sha256: hash.digest("hex") };
 }
 
-export interface Counterexample {
+/** What the explorer knows of a counterexample besides its run: how it was found and made. */
+export interface ReplayMeta {
   readonly target: Target;
   readonly plan: Plan;
   readonly exploreSeed: number;
   readonly run: number;
-  readonly tape: readonly Choice[];
   readonly shrunk: boolean;
-  readonly hostActions: number;
 }
 
-/** Replay a counterexample's tape strictly, keeping the log: the file's contents. */
-export async function recordReplay(example: Counterexample): Promise<ReplayFile> {
-  const { target, plan, tape } = example;
-  const run = await exploreRun(target, {
-    seed: plan.seed,
-    mix: plan.mix,
-    strategy: replayStrategy(tape, { mode: "lenient" }),
-    keepLog: true,
-  });
+/** A replay file from a counterexample's run (made with its log kept). */
+export function replayFileOf(meta: ReplayMeta, run: ExploreRun): ReplayFile {
+  const { target, plan } = meta;
   if (!run.finding) throw new Error("bug: a counterexample replayed without its finding");
   const report = run.report;
   return {
@@ -109,13 +103,13 @@ export async function recordReplay(example: Counterexample): Promise<ReplayFile>
     policy: report.policy,
     plan: {
       strategy: plan.strategy,
-      exploreSeed: example.exploreSeed,
-      run: example.run,
+      exploreSeed: meta.exploreSeed,
+      run: meta.run,
       seed: plan.seed,
       mix: plan.mix as ReplayFile["plan"]["mix"],
     },
-    shrunk: example.shrunk,
-    hostActions: example.hostActions,
+    shrunk: meta.shrunk,
+    hostActions: actionCount(run.tape),
     // The tape the run made (a lenient tape padded with the defaults it read): strict replay needs them all.
     tape: run.tape.map((c) => ({ ...c })),
     finding: run.finding,

@@ -35,7 +35,6 @@ export interface RunSetup {
   readonly keepLog?: boolean;
   readonly journal?: HostAction[];
   readonly observers?: readonly Monitor[];
-  readonly signal?: AbortSignal;
 }
 
 export async function exploreRun(target: Target, setup: RunSetup): Promise<ExploreRun> {
@@ -51,7 +50,6 @@ export async function exploreRun(target: Target, setup: RunSetup): Promise<Explo
     keepLog: setup.keepLog === true,
     ...(adversary ? { adversary } : {}),
     ...(setup.observers ? { observers: setup.observers } : {}),
-    ...(setup.signal ? { signal: setup.signal } : {}),
   });
   return { report, finding: findingOf(report), tape: report.tape ?? [] };
 }

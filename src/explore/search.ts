@@ -6,11 +6,11 @@
 import { availableParallelism } from "node:os";
 import { Tinypool } from "tinypool";
 import { FULL_MIX } from "../adversaries/any/mix.ts";
-import { type BatchResult, type BatchTask, type FoundRun, runBatch, targetOf } from "./batch.ts";
+import { type BatchResult, type BatchTask, type FoundRun, type Plan, runBatch, targetOf } from "./batch.ts";
 import { CoverageObserver, tableCells } from "./coverage.ts";
 import { BoundedDfs } from "./dfs.ts";
-import { exploreRun } from "./runner.ts";
-import { hostActions } from "./shrink.ts";
+import { type ExploreRun, exploreRun } from "./runner.ts";
+import { actionCount } from "./shrink.ts";
 import { lenient, type StrategyName } from "./strategies.ts";
 import type { TargetSpec } from "./target.ts";
 
@@ -77,12 +77,29 @@ class Tally {
     this.steps += result.steps;
     for (const [outcome, n] of Object.entries(result.outcomes))
       this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + n;
-    for (const run of result.findings) {
-      const known = this.found.get(run.finding.key);
-      if (!known || run.index < known.index) this.found.set(run.finding.key, run);
-    }
-    for (const t of result.transitions) this.transitions.add(t);
-    for (const c of result.cells) this.cells.add(c);
+    for (const run of result.findings) this.keep(run);
+    this.addCoverage(result.transitions, result.cells);
+  }
+
+  /** One run made here (bounded search), its coverage counted separately. */
+  addRun(index: number, plan: Plan, run: ExploreRun): void {
+    this.runs++;
+    this.steps += run.report.result.steps;
+    const outcome = run.finding ? "finding" : run.report.result.underlying.outcome;
+    this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1;
+    if (run.finding)
+      this.keep({ index, finding: run.finding, plan, tape: run.tape, actions: actionCount(run.tape) });
+  }
+
+  addCoverage(transitions: Iterable<string>, cells: Iterable<string>): void {
+    for (const t of transitions) this.transitions.add(t);
+    for (const c of cells) this.cells.add(c);
+  }
+
+  /** Each distinct finding from its lowest-numbered run. */
+  private keep(run: FoundRun): void {
+    const known = this.found.get(run.finding.key);
+    if (!known || run.index < known.index) this.found.set(run.finding.key, run);
   }
 
   shortest(): number | undefined {
@@ -199,55 +216,30 @@ async function searchDfs(
 ): Promise<boolean> {
   const target = await targetOf(options.target);
   const coverage = new CoverageObserver(target.platform);
+  const { seed } = options;
   let index = 0;
-  const result: BatchResult = {
-    start: 0,
-    runs: 0,
-    steps: 0,
-    findings: [],
-    outcomes: {},
-    transitions: [],
-    cells: [],
-  };
   const dfs = new BoundedDfs(async (tape) => {
     const run = await exploreRun(target, {
-      seed: options.seed,
+      seed,
       mix: FULL_MIX,
       strategy: lenient(tape),
       observers: [coverage],
     });
-    const outcome = run.finding ? "finding" : run.report.result.underlying.outcome;
-    tally.add({
-      ...result,
-      runs: 1,
-      steps: run.report.result.steps,
-      outcomes: { [outcome]: 1 },
-      findings: run.finding
-        ? [
-            {
-              index,
-              finding: run.finding,
-              plan: { strategy: "dfs", seed: options.seed, mix: FULL_MIX, tape },
-              tape: run.tape,
-              actions: hostActions(run.tape),
-            },
-          ]
-        : [],
-    });
-    index++;
+    const plan: Plan = { strategy: "dfs", seed, mix: FULL_MIX, tape };
+    tally.addRun(index++, plan, run);
     return run.tape;
   }, depth);
+  const reportCoverage = () => {
+    tally.addCoverage(coverage.transitions, coverage.cells);
+    report();
+  };
   while (!stop() && (options.runs === undefined || index < options.runs)) {
     if ((await dfs.next()) === undefined) break;
     if (index % DEFAULT_BATCH === 0) {
-      for (const t of coverage.transitions) tally.transitions.add(t);
-      for (const c of coverage.cells) tally.cells.add(c);
-      report();
+      reportCoverage();
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
-  for (const t of coverage.transitions) tally.transitions.add(t);
-  for (const c of coverage.cells) tally.cells.add(c);
-  report();
+  reportCoverage();
   return dfs.exhausted;
 }

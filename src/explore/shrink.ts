@@ -11,7 +11,7 @@ import { lenient } from "./strategies.ts";
 import type { Target } from "./target.ts";
 
 /** Runs one shrink may spend: each is a replay of a candidate tape. */
-export const SHRINK_BUDGET = 1000;
+const SHRINK_BUDGET = 1000;
 
 export interface Shrunk {
   readonly tape: readonly Choice[];
@@ -20,12 +20,12 @@ export interface Shrunk {
 }
 
 /** Host actions on a tape: the decisions (act, send, build) that left the honest path. */
-export function hostActions(tape: readonly Choice[]): number {
+export function actionCount(tape: readonly Choice[]): number {
   return tape.filter((c) => c.stream === "host" && c.value !== 0 && decisionOf(c.label) !== undefined).length;
 }
 
 /** Drop each stream's trailing zeros: a lenient replay reads them as 0 anyway. */
-export function trimmed(tape: readonly Choice[]): Choice[] {
+function trimmed(tape: readonly Choice[]): Choice[] {
   const last = new Map<string, number>();
   tape.forEach((c, i) => {
     if (c.value !== 0) last.set(c.stream, i);
@@ -40,7 +40,7 @@ interface ActionSpan {
 }
 
 /** The host's departures from the honest path: each decision left non-zero, with its arguments. */
-export function actionsOf(tape: readonly Choice[]): ActionSpan[] {
+function actionsOf(tape: readonly Choice[]): ActionSpan[] {
   const spans: ActionSpan[] = [];
   for (let i = 0; i < tape.length; i++) {
     const c = tape[i]!;
@@ -54,7 +54,7 @@ export function actionsOf(tape: readonly Choice[]): ActionSpan[] {
 }
 
 /** The tape with only these actions: every other decision back to 0 and its arguments removed. */
-export function onlyActions(tape: readonly Choice[], keep: readonly ActionSpan[]): Choice[] {
+function onlyActions(tape: readonly Choice[], keep: readonly ActionSpan[]): Choice[] {
   const kept = new Set(keep.map((a) => a.start));
   const dropped = actionsOf(tape).filter((a) => !kept.has(a.start));
   return tape.flatMap((c, i) => {
@@ -90,7 +90,7 @@ async function isolate(
 
 /** Smaller: fewer host actions, then a shorter tape, then smaller values. */
 export function smaller(a: readonly Choice[], b: readonly Choice[]): boolean {
-  const key = (t: readonly Choice[]) => [hostActions(t), t.length, t.reduce((s, c) => s + c.value, 0)];
+  const key = (t: readonly Choice[]) => [actionCount(t), t.length, t.reduce((s, c) => s + c.value, 0)];
   const [x, y] = [key(a), key(b)];
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]!;
   return false;

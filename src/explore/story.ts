@@ -9,7 +9,7 @@ import type { Finding } from "./runner.ts";
 const hex = (n: number) => `0x${n.toString(16)}`;
 
 /** A request in one line: its type and fields, numbers in hex. */
-export function describeRequest(request: Request): string {
+function describeRequest(request: Request): string {
   const fields = Object.entries(request)
     .filter(([name]) => name !== "type")
     .map(([name, value]) => {

@@ -24,7 +24,7 @@ export const STRATEGY_NAMES: readonly (StrategyName | "portfolio")[] = [
 export const PORTFOLIO: readonly StrategyName[] = ["random", "pct", "swarm", "dfs"];
 
 /** PCT's bug depth: the number of ordering constraints a bug needs (Burckhardt et al.'s d). */
-export const PCT_DEPTH = 3;
+const PCT_DEPTH = 3;
 /** PCT's estimate of a run's length in deliveries, where its change points fall. */
 const PCT_STEPS = 200;
 /**

@@ -19,7 +19,7 @@ export const EXPLORE_MAX_STEPS = 20_000;
  * A search run that goes round in circles ends after this many repeats of one exchange with
  * nothing changing (a single run defaults to 1000): in a small scenario 50 is already no progress.
  */
-export const EXPLORE_STALL_AFTER = 50;
+const EXPLORE_STALL_AFTER = 50;
 
 export interface TargetSpec {
   /** A built-in scenario name or a scenario file. */
@@ -83,6 +83,6 @@ async function hostOf(name: string, platform: Platform): Promise<Target["adversa
   return () => loaded.adversary;
 }
 
-export function hashOf(value: unknown): string {
+function hashOf(value: unknown): string {
   return createHash("sha256").update(JSON.stringify(value)).digest("hex");
 }

@@ -14,7 +14,7 @@ import { writeCounterexample } from "../../src/explore/findings.ts";
 import { logDigest, type ReplayFile, readReplay, replay } from "../../src/explore/replay-file.ts";
 import { exploreRun } from "../../src/explore/runner.ts";
 import { type ExploreSummary, explore } from "../../src/explore/search.ts";
-import { hostActions, shrink } from "../../src/explore/shrink.ts";
+import { actionCount, shrink } from "../../src/explore/shrink.ts";
 import { lenient } from "../../src/explore/strategies.ts";
 import { runScenario } from "../../src/run/run.ts";
 import { findBuiltIn } from "../../src/scenarios/index.ts";
@@ -119,9 +119,9 @@ describe("explore on pkvm/explore-share with the naive guest", () => {
       seed: found.plan.seed,
       mix: found.plan.mix,
     });
-    expect(hostActions(shrunk.tape)).toBeLessThanOrEqual(found.actions);
+    expect(actionCount(shrunk.tape)).toBeLessThanOrEqual(found.actions);
     // One read of the shared frame is all it takes (bounded search finds no shorter: 0 is the honest run).
-    expect(hostActions(shrunk.tape)).toBe(1);
+    expect(actionCount(shrunk.tape)).toBe(1);
     expect(shrunk.tape.length).toBeLessThanOrEqual(found.tape.length);
     const rerun = await exploreRun(target, {
       seed: found.plan.seed,

@@ -21,7 +21,14 @@ import { call, type Flow, lock, type TaskRunner } from "../../../src/kit/flows.t
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import type { GuestRam } from "../guest-ram.ts";
 import type { HostMemory } from "../host-memory.ts";
-import { beginTeardown, type KillableVm, killVm, VM_FD, type VmLifecycle } from "../lifecycle.ts";
+import {
+  beginTeardown,
+  holdingVmFd,
+  type KillableVm,
+  killVm,
+  VM_FD,
+  type VmLifecycle,
+} from "../lifecycle.ts";
 import type { KernelAction, KernelActions } from "../milestones.ts";
 
 const KVM = "host/kvm" as const;
@@ -73,12 +80,7 @@ export class KvmPkvm implements KernelActions, KillableVm {
     }
     // KVM_RUN is a vCPU fd's ioctl: teardown kicks it out rather than waiting for it.
     if (msg.type === "KVM_RUN") return this.io.reply(env, yield* this.run(msg.vcpu));
-    yield* lock(VM_FD, "shared");
-    try {
-      yield* this.vmIoctl(env);
-    } finally {
-      this.tasks.unlock(VM_FD);
-    }
+    yield* holdingVmFd(this.tasks, this.vmIoctl(env));
   }
 
   private *vmIoctl(env: RequestEnvelope): Flow<void> {

@@ -2,11 +2,11 @@
 // that replies when done. The work is in build.ts (create and build the TD), run.ts (KVM_RUN),
 // faults.ts, map-gpa.ts, conversion.ts, zap.ts and teardown.ts, all on the VM state in vm.ts.
 import { EBADF, EINVAL, type RequestEnvelope } from "../../../protocol/index.ts";
-import { call, type Flow, lock, type TaskRunner } from "../../../src/kit/flows.ts";
+import { call, type Flow, type TaskRunner } from "../../../src/kit/flows.ts";
 import type { PartyIO } from "../../../src/kit/outbox.ts";
 import type { GuestRam } from "../guest-ram.ts";
 import type { HostMemory } from "../host-memory.ts";
-import { VM_FD, type VmLifecycle } from "../lifecycle.ts";
+import { holdingVmFd, type VmLifecycle } from "../lifecycle.ts";
 import type { KernelAction, KernelActions } from "../milestones.ts";
 import { createGuestMemfd, finalizeVm, initMemRegion, initVm } from "./build.ts";
 import { fallocate, setMemoryAttributes } from "./conversion.ts";
@@ -40,12 +40,7 @@ export class KvmTdx implements KernelActions {
     // After KVM_DESTROY_VM (the last close of the VM's fd) there is no fd to call an ioctl on.
     if (vm.closed) return io.reply(env, { type: msg.type, ret: EBADF } as never);
     if (msg.type === "KVM_RUN" || msg.type === "KVM_DESTROY_VM") return yield* this.vcpuOrClose(env);
-    yield* lock(VM_FD, "shared");
-    try {
-      yield* this.vmIoctl(env);
-    } finally {
-      this.tasks.unlock(VM_FD);
-    }
+    yield* holdingVmFd(this.tasks, this.vmIoctl(env));
   }
 
   /** KVM_RUN (a vCPU fd's ioctl) and the VM fd's last close. */

@@ -16,17 +16,10 @@ import {
 } from "../api.ts";
 import { HostDomain } from "./domain.ts";
 import { FULL_MIX, type Mix } from "./mix.ts";
-import {
-  type Action,
-  alterableFields,
-  type Field,
-  hostActions,
-  requestOf,
-  VMCALL_FIELDS,
-} from "./vocabulary.ts";
+import { type Action, alterableFields, type Field, hostActions, VMCALL_FIELDS } from "./vocabulary.ts";
 
 /** A bound on injected requests per run: a search wants many short runs, not one endless one. */
-export const MAX_INJECTED = 32;
+const MAX_INJECTED = 32;
 const DELAYS = [1, 2, 4, 8];
 /** Requests that start a vCPU: once the host sends one, the VM is built. */
 const RUNS_VCPU = new Set(["TDH.VP.ENTER", "__kvm_vcpu_run", "KVM_RUN"]);
@@ -36,8 +29,8 @@ const RUNS_VCPU = new Set(["TDH.VP.ENTER", "__kvm_vcpu_run", "KVM_RUN"]);
  * the kind); every other choice of the adversary picks an argument of a departure already made.
  */
 export const DECISIONS = ["act", "send", "build"] as const;
-export type Decision = (typeof DECISIONS)[number];
-export const decisionOf = (label: string): Decision | undefined =>
+type DecisionKind = (typeof DECISIONS)[number];
+export const decisionOf = (label: string): DecisionKind | undefined =>
   DECISIONS.find((kind) => label === kind || label.startsWith(`${kind} `));
 
 /** One thing the adversary did, for the story of a finding. */
@@ -113,7 +106,7 @@ export function anyAdversary(platform: Platform, options: AnyOptions = {}): Adve
     );
     const values = fill(ctx, action.type, action.fields);
     if (!values) return;
-    const request = requestOf(action, values);
+    const request = { type: action.type, ...values } as Request;
     const from = pick(ctx, action.from, `from ${action.type}`);
     injected++;
     journal.push({ delivery: ctx.step, what: "inject", request });

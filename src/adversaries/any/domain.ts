@@ -5,7 +5,7 @@
 import { DEFAULT_SHARED_BIT, PAGE_4K, type Platform, sharedBitOf } from "../../../protocol/index.ts";
 
 /** A free host frame the adversary may hand out or fill (far from anything KVM allocates). */
-export const OWN_FRAME = 0x500000000000;
+const OWN_FRAME = 0x500000000000;
 /** Each list keeps the first values seen: the domain stays small, and the same for the same run. */
 const MAX_VALUES = 12;
 

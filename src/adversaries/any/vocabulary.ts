@@ -8,7 +8,6 @@ import {
   KVM_MEMORY_ATTRIBUTE_PRIVATE,
   PAGE_4K,
   type Platform,
-  type Request,
   TDVMCALL_STATUS,
   u64,
 } from "../../../protocol/index.ts";
@@ -161,9 +160,4 @@ export function alterableFields(type: string): readonly Field[] {
     if (field) fields.push(field);
   }
   return fields;
-}
-
-/** The request an action's chosen values make. */
-export function requestOf(action: Action, values: Record<string, unknown>): Request {
-  return { type: action.type, ...values } as Request;
 }
