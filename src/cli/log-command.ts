@@ -1,11 +1,13 @@
-// `cocomem log FILE`: filter a run log, trace one page through it, or draw it as a mermaid
-// sequence diagram. The file is streamed: memory does not grow with the log, only with what is
-// printed (a timeline's entries, a diagram's messages up to --limit). Usage errors and unreadable
-// logs exit 2 with one line on stderr.
+// `cocomem log FILE`: filter a run log, trace one page through it, draw it as a mermaid sequence
+// diagram, or follow one line's causes back. The file is streamed: memory does not grow with the
+// log, only with what is printed (a timeline's entries, a diagram's messages up to --limit), except
+// for --why's index of causes (src/log/causal.ts). Usage errors and unreadable logs exit 2 with one
+// line on stderr.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Address, PartyName } from "../../protocol/index.ts";
 import type { LogLine } from "../../protocol/log.ts";
 import { Size } from "../../protocol/scenario.ts";
+import { CauseIndex, formatChain } from "../log/causal.ts";
 import { DEFAULT_MERMAID_LIMIT, MermaidBuilder } from "../log/mermaid.ts";
 import {
   type Annotated,
@@ -14,12 +16,14 @@ import {
   formatLine,
   isPartyOrAddress,
   knownType,
+  LINE_TYPES,
   type LogFilter,
   lineMatcher,
   MESSAGE_TYPES,
 } from "../log/query.ts";
-import { streamLogFile } from "../log/read.ts";
+import { type StreamOptions, type StreamResult, streamLogFile } from "../log/read.ts";
 import { formatTimeline, TimelineBuilder } from "../log/timeline.ts";
+import { AroundWindow } from "../log/window.ts";
 
 export interface LogCommandIo {
   out(text: string): void;
@@ -48,7 +52,19 @@ interface LogOptions {
   format: "text" | "json" | "mermaid";
   limit?: number;
   effects?: boolean;
+  why?: number;
+  around?: Around;
+  from?: number;
+  to?: number;
 }
+
+/** `--around SEQ,N`. */
+interface Around {
+  seq: number;
+  context: number;
+}
+
+const DEFAULT_CONTEXT = 10;
 
 /** Run `cocomem log` on the arguments after `log`; resolves to the exit code. */
 export async function logCommand(argv: string[], io: LogCommandIo = processIo): Promise<number> {
@@ -62,6 +78,9 @@ export async function logCommand(argv: string[], io: LogCommandIo = processIo): 
   }
   const file = command.args[0]!;
   const options = command.opts<LogOptions>();
+  const misuse = misuseOf(options);
+  if (misuse !== undefined) return usageError(io, misuse);
+  if (options.why !== undefined) return why(file, options.why, options, io);
   if (options.page !== undefined && options.format === "mermaid") {
     return usageError(io, "--page prints a timeline; use --gpa to draw the messages naming a page");
   }
@@ -74,78 +93,184 @@ export async function logCommand(argv: string[], io: LogCommandIo = processIo): 
   if (options.type !== undefined && !knownType(options.type)) {
     return usageError(
       io,
-      `option '--type <type>' argument '${options.type}' is not a message type, a prefix of one ending at "." (TDH.MEM), or an effect kind. Effect kinds: ${EFFECT_KINDS.join(", ")}. Message types: ${MESSAGE_TYPES.join(", ")}`,
+      `option '--type <type>' argument '${options.type}' is not a message type, a prefix of one ending at "." (TDH.MEM), an effect kind or a line type. Line types: ${LINE_TYPES.join(", ")}. Effect kinds: ${EFFECT_KINDS.join(", ")}. Message types: ${MESSAGE_TYPES.join(", ")}`,
     );
   }
-  const filter: LogFilter = { party: options.party, type: options.type, gpa: options.gpa, hpa: options.hpa };
+  const { party, type, gpa, hpa, from, to } = options;
+  const filter: LogFilter = { party, type, gpa, hpa, from, to };
   const out = new Output(io);
   const annotator = new Annotator();
-  const view = viewFor(options, filter, () => annotator.sharedBit, out, io);
-  const read = await streamLogFile(file, (line) => view.add(annotator.next(line), line), {
+  const view = viewFor(file, options, filter, () => annotator.sharedBit, out, io);
+  const read = await readUntil(file, (line) => view.add(annotator.next(line)), {
     afterChunk: () => out.drain(),
   });
-  if (!read.ok) {
+  if (read !== "stopped" && !read.ok) {
     out.flush();
     return usageError(io, read.message);
   }
-  if (read.lines === 0)
-    return usageError(io, `${file} is empty: a run log has a header line, then one line per message`);
-  view.end();
+  if (read !== "stopped" && read.lines === 0) return emptyLog(io, file);
+  const missing = view.end();
+  if (missing !== undefined) return usageError(io, missing);
   await out.drain();
-  if (!read.verdict)
+  if (read !== "stopped" && !read.verdict)
     io.err(`cocomem log: warning: ${file} has no verdict line: the run was killed, or is still running\n`);
+  return 0;
+}
+
+/** Options that do not go together, or undefined. */
+function misuseOf(options: LogOptions): string | undefined {
+  const { why, around, from, to, page } = options;
+  if (why !== undefined) {
+    const others = (
+      ["party", "type", "gpa", "hpa", "page", "around", "from", "to", "effects"] as const
+    ).filter((name) => options[name] !== undefined);
+    if (others.length > 0 || options.format === "mermaid")
+      return `--why follows one line's causes back: it takes --format text or json and --limit, not ${others.length > 0 ? `--${others[0]}` : "--format mermaid"}`;
+  }
+  if (around !== undefined && (from !== undefined || to !== undefined))
+    return "--around makes a window of its own: give either --around or --from/--to";
+  if (around !== undefined && page !== undefined)
+    return "--around windows the log's lines; give a page timeline a range with --from/--to";
+  if (from !== undefined && to !== undefined && from > to) return `--from ${from} comes after --to ${to}`;
+  return undefined;
+}
+
+/** `--why SEQ`: a first pass indexes the causes up to SEQ, a second prints the lines of its chain. */
+async function why(file: string, seq: number, options: LogOptions, io: LogCommandIo): Promise<number> {
+  const index = new CauseIndex(seq);
+  const indexed = await readUntil(file, (line) => index.add(line));
+  if (indexed !== "stopped") {
+    if (!indexed.ok) return usageError(io, indexed.message);
+    if (indexed.lines === 0) return emptyLog(io, file);
+    const range = index.last < 0 ? "it has no numbered lines" : `its lines run from #0 to #${index.last}`;
+    return usageError(io, `no line #${seq} in ${file}: ${range}`);
+  }
+  const chain = index.chain();
+  const shown = chain.seqs.slice(0, (options.limit ?? Number.POSITIVE_INFINITY) + 1);
+  const position = new Map(shown.map((s, i) => [s, i]));
+  const steps: Annotated[] = [];
+  let found = 0;
+  const annotator = new Annotator();
+  await readUntil(file, (line) => {
+    const a = annotator.next(line);
+    const at = line.type === "header" ? undefined : position.get(line.seq);
+    if (at !== undefined && steps[at] === undefined) {
+      steps[at] = a;
+      found++;
+    }
+    return line.type === "header" || line.seq !== seq;
+  });
+  if (found !== shown.length) return usageError(io, `${file} changed while it was read`);
+  const out = new Output(io);
+  out.write(lines(options.format === "json" ? steps.map((a) => JSON.stringify(a.line)) : formatChain(steps)));
+  await out.drain();
+  if (options.limit !== undefined && chain.seqs.length - 1 > options.limit)
+    io.err(`cocomem log: showing ${options.limit} of ${chain.seqs.length - 1} steps back (--limit)\n`);
+  if (chain.broken !== undefined)
+    io.err(`cocomem log: #${chain.broken} names a cause that is not in ${file}: the chain stops there\n`);
   return 0;
 }
 
 /** What the command does with each line, by mode. */
 interface View {
-  add(a: Annotated, line: LogLine): void;
-  end(): void;
+  /** False once the lines after this one do not matter. */
+  add(a: Annotated): boolean;
+  /** Finish the output; or the usage error, if the line --around names was not in the log. */
+  end(): string | undefined;
 }
 
 /** `sharedBit`: the TD's, as the stream has told it so far. */
 function viewFor(
+  file: string,
   options: LogOptions,
   filter: LogFilter,
   sharedBit: () => number,
   out: Output,
   io: LogCommandIo,
 ): View {
-  const { limit, page, format } = options;
+  const { limit, page, format, around } = options;
   if (page !== undefined) {
     const timeline = new TimelineBuilder(page, filter, sharedBit, limit);
     return {
-      add: (a) => timeline.add(a),
+      add: (a) => {
+        timeline.add(a);
+        return true;
+      },
       end() {
         const shown = timeline.finish();
         if (limit !== undefined) cappedNote(io, limit, timeline.count);
         out.write(format === "json" ? `${JSON.stringify(shown)}\n` : lines(formatTimeline(shown)));
+        return undefined;
       },
     };
   }
-  const keep = lineMatcher(filter, sharedBit);
+  const effects = options.effects === true;
+  const matcher = lineMatcher(filter, sharedBit);
+  // A diagram's window counts what it draws: effects only with --effects.
+  const keep =
+    format === "mermaid" ? (a: Annotated) => matcher(a) && (a.line.type !== "effect" || effects) : matcher;
+  const window = around && new AroundWindow<Annotated>(around.seq, around.context);
+  /** The lines to show for the next line of the log. */
+  const select = (a: Annotated): Annotated[] =>
+    window ? window.add(a.line.type === "header" ? undefined : a.line.seq, a, keep(a)) : keep(a) ? [a] : [];
+  const missing = (): string | undefined =>
+    window && !window.found ? `no line #${window.anchor} in ${file} (--around)` : undefined;
   if (format === "mermaid") {
-    const diagram = new MermaidBuilder({
-      limit: limit ?? DEFAULT_MERMAID_LIMIT,
-      effects: options.effects === true,
-    });
+    const diagram = new MermaidBuilder({ limit: limit ?? DEFAULT_MERMAID_LIMIT, effects });
     return {
       add(a) {
-        if (keep(a)) diagram.add(a);
+        for (const shown of select(a)) diagram.add(shown);
+        // The verdict is drawn whatever the filters and the window: how the run ended.
+        if (a.line.type === "verdict") diagram.add(a);
+        return true;
       },
-      end: () => out.write(`${diagram.finish()}\n`),
+      end() {
+        const error = missing();
+        if (error === undefined) out.write(`${diagram.finish()}\n`);
+        return error;
+      },
     };
   }
   let matched = 0;
   return {
-    add(a, line) {
-      if (!keep(a) || ++matched > (limit ?? Number.POSITIVE_INFINITY)) return;
-      out.write(`${format === "json" ? JSON.stringify(line) : formatLine(a)}\n`);
+    add(a) {
+      for (const shown of select(a)) {
+        if (++matched > (limit ?? Number.POSITIVE_INFINITY)) continue;
+        out.write(`${format === "json" ? JSON.stringify(shown.line) : formatLine(shown)}\n`);
+      }
+      // Past --to, or the window full, no later line is shown.
+      const past = filter.to !== undefined && a.line.type !== "header" && a.line.seq >= filter.to;
+      return !past && !window?.done;
     },
     end() {
       if (limit !== undefined) cappedNote(io, limit, matched);
+      return missing();
     },
   };
+}
+
+/**
+ * `streamLogFile`, ended early once `onLine` returns false: it closes the file and rethrows what
+ * its consumer throws, so a private exception stops it.
+ */
+async function readUntil(
+  file: string,
+  onLine: (line: LogLine) => boolean,
+  options: StreamOptions = {},
+): Promise<StreamResult | "stopped"> {
+  const stop = new Error("stop");
+  try {
+    return await streamLogFile(
+      file,
+      (line) => {
+        if (!onLine(line)) throw stop;
+      },
+      options,
+    );
+  } catch (error) {
+    if (error === stop) return "stopped";
+    throw error;
+  }
 }
 
 /** Output gathered into large writes, waiting for stdout to drain between chunks of the log. */
@@ -168,14 +293,19 @@ class Output {
 
 function buildCommand(io: LogCommandIo): Command {
   return new Command("cocomem log")
-    .description("Filter a run log, trace one page through it, or draw it as a mermaid sequence diagram")
+    .description(
+      "Filter a run log, trace one page through it, draw it as a mermaid sequence diagram, or follow a line's causes back",
+    )
     .argument("<file>", "JSONL run log")
     .option(
       "--party <party>",
       "lines from, to, or by this party (guest, host, trusted) or address (guest/vcpu0, guest/kernel, host/kvm, host/vmm, fw, hw)",
       parseParty,
     )
-    .option("--type <type>", 'message type, exact or prefix ("TDH.MEM"), or effect kind ("sept")')
+    .option(
+      "--type <type>",
+      'message type, exact or prefix ("TDH.MEM"), effect kind ("sept"), or verdict, violation, rejected, header',
+    )
     .option(
       "--gpa <address>",
       "lines naming this guest page (either alias): 0x200000, 2097152 or 2M",
@@ -184,7 +314,7 @@ function buildCommand(io: LogCommandIo): Command {
     .option("--hpa <address>", "lines naming this host frame: hex, decimal or a size like 4G", parseAddress)
     .option(
       "--page <gpa>",
-      "per-page timeline of this GPA (0x200000, 2097152 or 2M): S-EPT, EPT, attributes, frame, accesses",
+      "per-page timeline of this GPA (0x200000, 2097152 or 2M): S-EPT, EPT, attributes, frame, accesses, the calls that started them, the VM's lifecycle, the verdict",
       parseAddress,
     )
     .addOption(
@@ -192,10 +322,22 @@ function buildCommand(io: LogCommandIo): Command {
     )
     .option(
       "--limit <n>",
-      `at most n lines (mermaid: n messages, default ${DEFAULT_MERMAID_LIMIT})`,
+      `at most n lines (mermaid: n messages, default ${DEFAULT_MERMAID_LIMIT}; --why: n steps back)`,
       parseLimit,
     )
     .option("--effects", "mermaid: draw effects as notes")
+    .option(
+      "--why <seq>",
+      "the chain of causes of line <seq> (its first column), back to a line with none; a violation steps back to its latest evidence",
+      parseSeq,
+    )
+    .option(
+      "--around <seq[,n]>",
+      `line <seq> and the n lines each side that pass the filters (default ${DEFAULT_CONTEXT}): --around 7767 or --around 7767,5`,
+      parseAround,
+    )
+    .option("--from <seq>", "lines from this seq on", parseSeq)
+    .option("--to <seq>", "lines up to this seq", parseSeq)
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: () => {} });
 }
@@ -221,6 +363,20 @@ function parseParty(text: string): PartyName | Address {
   return text;
 }
 
+function parseSeq(text: string): number {
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value))
+    throw new InvalidArgumentError("expected a sequence number: the first column cocomem log prints");
+  return value;
+}
+
+function parseAround(text: string): Around {
+  const [seq, context, ...rest] = text.split(",");
+  if (rest.length > 0 || context === "")
+    throw new InvalidArgumentError("expected <seq> or <seq>,<n>: --around 7767 or --around 7767,5");
+  return { seq: parseSeq(seq!), context: context === undefined ? DEFAULT_CONTEXT : parseSeq(context) };
+}
+
 function parseLimit(text: string): number {
   const value = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || value < 1)
@@ -234,3 +390,6 @@ function cappedNote(io: LogCommandIo, limit: number, total: number): void {
 }
 
 const lines = (texts: readonly string[]): string => texts.map((t) => `${t}\n`).join("");
+
+const emptyLog = (io: LogCommandIo, file: string): number =>
+  usageError(io, `${file} is empty: a run log has a header line, then one line per message`);

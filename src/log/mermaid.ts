@@ -1,8 +1,8 @@
 // A run (or a filtered part of it) as a mermaid sequenceDiagram: requests ->>, responses -->>,
-// effects and violations as notes. Participants run guest -> host -> trusted, left to right, so
-// calls into the trusted side always point right.
+// effects and violations as notes, the verdict as a last note over everyone. Participants run
+// guest -> host -> trusted, left to right, so calls into the trusted side always point right.
 import type { Message } from "../../protocol/index.ts";
-import type { ViolationLine } from "../../protocol/log.ts";
+import type { VerdictLine, ViolationLine } from "../../protocol/log.ts";
 import { tdxStatusName } from "../../protocol/status.ts";
 import { type Annotated, fieldsOf, hex, num } from "./query.ts";
 import { describeEffect } from "./timeline.ts";
@@ -35,6 +35,8 @@ export class MermaidBuilder {
   /** Messages and violations past the limit. */
   private more = 0;
   private hiddenViolations = 0;
+  /** Drawn at the end whatever the limit: how the run ended. */
+  private verdict: VerdictLine | undefined;
 
   constructor(options: MermaidOptions = {}) {
     this.limit = options.limit ?? DEFAULT_MERMAID_LIMIT;
@@ -42,6 +44,10 @@ export class MermaidBuilder {
   }
 
   add(a: Annotated): void {
+    if (a.line.type === "verdict") {
+      this.verdict = a.line;
+      return;
+    }
     if (!this.cut && a.line.type === "msg" && this.messages++ === this.limit) this.cut = true;
     if (this.cut) {
       if (a.line.type === "msg") this.more++;
@@ -74,6 +80,11 @@ export class MermaidBuilder {
     if (this.cut) {
       const hidden = this.hiddenViolations > 0 ? `; ${this.hiddenViolations} violation(s) not shown` : "";
       const note = `truncated after ${this.limit} messages, ${this.more} more (--limit)${hidden}`;
+      body.push(all.length > 0 ? `  Note over ${span(all)}: ${note}` : `  %% ${note}`);
+    }
+    if (this.verdict) {
+      const { outcome, reason } = this.verdict;
+      const note = mermaidText(`verdict ${outcome}: ${reason}`);
       body.push(all.length > 0 ? `  Note over ${span(all)}: ${note}` : `  %% ${note}`);
     }
     return ["sequenceDiagram", ...all.map((p) => `  participant ${id(p)} as ${p}`), ...body].join("\n");

@@ -257,12 +257,18 @@ export interface LogFilter {
    * host/kvm, fw...): messages from or to it; effects by it; violations it is responsible for.
    */
   party?: PartyName | Address;
-  /** A message type, exact or a prefix ending at "." or "<" ("TDH.MEM"); or an effect kind ("sept"). */
+  /**
+   * A message type, exact or a prefix ending at "." or "<" ("TDH.MEM"); an effect kind ("sept"); or
+   * another line type (LINE_TYPES: "verdict", "violation"...).
+   */
   type?: string;
   /** Lines naming the 4K page of this GPA, through either alias (and the responses to such requests). */
   gpa?: number;
   /** Lines naming the 4K frame of this HPA (and the responses to such requests). */
   hpa?: number;
+  /** Lines with a seq from `from` to `to`, both included; the header has none, so is left out. */
+  from?: number;
+  to?: number;
 }
 
 export function partyOfActor(by: string): PartyName {
@@ -280,12 +286,15 @@ export function typeMatches(name: string, pattern: string): boolean {
 export const isPartyOrAddress = (text: string): text is PartyName | Address =>
   (PARTIES as readonly string[]).includes(text) || Address.safeParse(text).success;
 
-/** The message types and effect kinds a log can hold, sorted: what `type` can name. */
+/** The message types, effect kinds and other line types a log can hold: what `type` can name. */
 export const MESSAGE_TYPES: readonly string[] = catalogue.map((def) => def.name).sort();
 export const EFFECT_KINDS: readonly string[] = Effect.options.map((o) => o.shape.e.value).sort();
+/** Lines that are neither message nor effect; none shares a name with a type or kind. */
+export const LINE_TYPES: readonly string[] = ["header", "rejected", "verdict", "violation"];
 
 /** Whether a `type` filter can match anything: a known type or kind, or a prefix of some. */
 export const knownType = (pattern: string): boolean =>
+  LINE_TYPES.includes(pattern) ||
   [...MESSAGE_TYPES, ...EFFECT_KINDS].some((name) => typeMatches(name, pattern));
 
 /**
@@ -297,7 +306,7 @@ export function lineMatcher(
   sharedBit: number | (() => number),
 ): (a: Annotated) => boolean {
   const tests: ((a: Annotated) => boolean)[] = [];
-  const { party, type, gpa, hpa } = filter;
+  const { party, type, gpa, hpa, from, to } = filter;
   const bit = typeof sharedBit === "number" ? () => sharedBit : sharedBit;
   if (party !== undefined && (PARTIES as readonly string[]).includes(party)) {
     tests.push(({ line, by }) =>
@@ -316,7 +325,15 @@ export function lineMatcher(
     tests.push(({ line }) =>
       line.type === "msg"
         ? typeMatches(line.msg.type, type)
-        : line.type === "effect" && typeMatches(line.effect.e, type),
+        : line.type === "effect"
+          ? typeMatches(line.effect.e, type)
+          : line.type === type,
+    );
+  }
+  if (from !== undefined || to !== undefined) {
+    tests.push(
+      ({ line }) =>
+        line.type !== "header" && line.seq >= (from ?? 0) && line.seq <= (to ?? Number.POSITIVE_INFINITY),
     );
   }
   if (gpa !== undefined) {
@@ -389,6 +406,8 @@ function formatValue(key: string, value: unknown, statusName: (status: string) =
     if (/^[0-9a-f]{33,}$/.test(value)) return `${value.slice(0, 16)}…`;
     return /\s/.test(value) ? JSON.stringify(value) : value;
   }
+  // A violation's evidence is seqs: printed as the first column of the lines it names.
+  if (key === "evidence" && Array.isArray(value)) return value.map((seq) => `#${seq}`).join(",") || "none";
   if (Array.isArray(value)) return `[${value.length} items]`;
   if (typeof value === "object" && value !== null) {
     const content = Content.safeParse(value);

@@ -1,6 +1,8 @@
 // The life of one guest page: every line that names it by GPA (either alias), plus every line that
 // names the frame backing it at that moment by HPA only (host clears, ownership changes). The
 // backing frame is followed through S-EPT leaves, shared-EPT maps and guest_memfd allocations.
+// Around those: the calls that started them (a VMM's fallocate, the guest exit it answered), the
+// VM's lifecycle (every page lives and dies with the VM), and the run's verdict at the end.
 import {
   describeContent,
   type Effect,
@@ -9,7 +11,7 @@ import {
   levelSize,
   PAGE_4K,
 } from "../../protocol/index.ts";
-import type { HeaderLine, LogLine } from "../../protocol/log.ts";
+import type { HeaderLine, LogLine, VerdictLine } from "../../protocol/log.ts";
 import {
   type Annotated,
   aboutLines,
@@ -37,6 +39,8 @@ export interface TimelineEntry {
   cause?: string;
   /** The frame backing the page from here on, on the entry that made it so. */
   backing?: number;
+  /** On a call that names no page but started what did: the seq of the first entry it led to. */
+  ledTo?: number;
   line: LogLine;
 }
 
@@ -44,6 +48,8 @@ export interface PageTimeline {
   /** The 4K page, as its private-alias GPA. */
   page: number;
   entries: TimelineEntry[];
+  /** How the run ended, if the log says: shown whatever the filter and the cap on entries. */
+  verdict?: TimelineEntry;
 }
 
 /** The timeline of the page holding `gpa`; `filter` further restricts which entries are kept. */
@@ -62,8 +68,18 @@ interface Claim {
   hpa: number | undefined;
 }
 
-/** Messages whose seq a claim may need: the one being delivered, in practice. */
-const RECENT_MESSAGES = 64;
+/**
+ * Messages remembered to look causes up: a claim needs the one being delivered; a walk back to
+ * the call that started an entry takes a few dozen steps (a hole punch: BLOCK, TRACK, kicks,
+ * REMOVE, clears), so this is plenty.
+ */
+const RECENT_MESSAGES = 4096;
+
+/**
+ * The actors that act of their own accord, on a workload step or a decision of the VMM; the
+ * others (KVM, the module, the hardware) serve their calls.
+ */
+const startsChains = (from: string): boolean => from === "host/vmm" || from.startsWith("guest/");
 
 /**
  * `pageTimeline` over annotated lines handed in one at a time (a log read as a stream). It holds
@@ -82,7 +98,10 @@ export class TimelineBuilder {
   private current: number | undefined;
   /** The frame backing the page as the entries judged so far saw it. */
   private backing: number | undefined;
-  private readonly seqOf = new Recent<number>(RECENT_MESSAGES);
+  private readonly messages = new Recent<Envelope>(RECENT_MESSAGES);
+  /** The calls added for what they started, by id: a call that started several entries comes once. */
+  private readonly started = new Recent<true>(RECENT_MESSAGES);
+  private verdict: VerdictLine | undefined;
   private readonly keep: (a: Annotated) => boolean;
 
   /**
@@ -107,15 +126,19 @@ export class TimelineBuilder {
     const { line } = a;
     if (line.type === "msg") {
       this.judge();
-      this.seqOf.set(line.id, line.seq);
+      this.messages.set(line.id, line);
     }
     if (line.type === "effect") this.claim(line.seq, line.causedBy, line.effect);
-    this.group.push(a);
+    if (line.type === "verdict") this.verdict = line;
+    else this.group.push(a);
   }
 
   finish(): PageTimeline {
     this.judge();
-    return { page: this.page, entries: this.entries };
+    const { page, entries, verdict } = this;
+    return verdict
+      ? { page, entries, verdict: entryOf(verdict, { line: verdict }, undefined) }
+      : { page, entries };
   }
 
   /** Note where the page's frame changes. */
@@ -134,7 +157,7 @@ export class TimelineBuilder {
     // The lines of earlier deliveries were judged already: a claim counts from this one at most.
     const start = this.group[0]?.line;
     const first = start !== undefined && start.type !== "header" ? start.seq : seq;
-    const from = (causedBy === undefined ? undefined : this.seqOf.get(causedBy)) ?? seq;
+    const from = (causedBy === undefined ? undefined : this.messages.get(causedBy)?.seq) ?? seq;
     this.claims.push({ from: Math.max(from, first), seq, hpa });
   }
 
@@ -149,20 +172,63 @@ export class TimelineBuilder {
       if (line.type === "header") continue;
       while (next < claims.length && claims[next]!.from <= line.seq) this.backing = claims[next++]!.hpa;
       const backing = this.backing;
-      const byGpa = aboutLines(a).some((l) => gpaSpans(l, sharedBit).some((s) => spanHitsPage(s, page)));
+      const names = (l: LogLine): boolean => gpaSpans(l, sharedBit).some((s) => spanHitsPage(s, page));
+      const byGpa = aboutLines(a).some(names);
       // Messages only by GPA: host.access of the frame is already there as the effect it caused.
       const byFrame =
         line.type !== "msg" && backing !== undefined && hpaSpans(line).some((s) => spanHitsPage(s, backing));
-      if ((!byGpa && !byFrame) || !this.keep(a)) continue;
-      this.count++;
-      if (this.entries.length >= this.max) continue;
+      const lifecycle =
+        line.type === "effect" && (line.effect.e === "lifecycle" || line.effect.e === "terminated");
+      if ((!byGpa && !byFrame && !lifecycle) || !this.keep(a)) continue;
+      for (const call of this.startedBy(line)) {
+        const started: Annotated = { line: call, by: call.from };
+        // A call naming the page is an entry of its own.
+        if (this.started.get(call.id) || names(call) || !this.keep(started)) continue;
+        this.started.set(call.id, true);
+        this.push({ ...entryOf(call, started, undefined), ledTo: line.seq });
+      }
       const claim = claims.find((c) => c.seq === line.seq);
-      this.entries.push(entryOf(line, a, claim?.hpa));
+      this.push(entryOf(line, a, claim?.hpa));
     }
     // A claim made after the delivery's last line still holds for the next delivery.
     while (next < claims.length) this.backing = claims[next++]!.hpa;
     this.group = [];
     this.claims = [];
+  }
+
+  /** Count an entry; hold it, in seq order (a call that started a line comes before it), unless `max` are held. */
+  private push(entry: TimelineEntry): void {
+    this.count++;
+    if (this.entries.length >= this.max) return;
+    let at = this.entries.length;
+    while (at > 0 && this.entries[at - 1]!.seq > entry.seq) at--;
+    this.entries.splice(at, 0, entry);
+  }
+
+  /**
+   * The calls that started a line: the first request by the VMM or a guest vCPU on its chain of
+   * causes (the line itself, if it is one); for the VMM's, also the guest request its decision
+   * answered, if one comes before the VMM's previous call (the guest's POST before a hole punch).
+   */
+  private startedBy(line: Exclude<LogLine, HeaderLine>): Envelope[] {
+    const self = line.type === "msg" && line.kind === "request" && startsChains(line.from);
+    const first = self
+      ? line
+      : this.firstStarter(line.type === "msg" || line.type === "effect" ? line.causedBy : undefined);
+    if (first?.from !== "host/vmm") return first && !self ? [first] : [];
+    const guest = this.firstStarter(first.causedBy);
+    return [...(self ? [] : [first]), ...(guest && guest.from !== "host/vmm" ? [guest] : [])];
+  }
+
+  /** Walking causes back from the message `id`, the first request by the VMM or a guest vCPU. */
+  private firstStarter(id: string | undefined): Envelope | undefined {
+    for (let steps = 0; id !== undefined && steps < RECENT_MESSAGES; steps++) {
+      const message = this.messages.get(id);
+      if (message === undefined) return undefined;
+      if (message.kind === "request" && startsChains(message.from)) return message;
+      id = message.causedBy;
+    }
+    return undefined;
   }
 }
 
@@ -206,7 +272,11 @@ function entryOf(
         entry.cause = `${cause.from} ${cause.msg.type}${cause.kind === "request" ? "" : ` ${cause.kind}`} #${cause.seq}`;
       break;
     case "violation":
-      entry.text = `VIOLATION ${line.monitor}/${line.invariant}: ${line.detail}`;
+      entry.text = `VIOLATION ${line.monitor}/${line.invariant}: ${line.detail}${line.evidence.length > 0 ? ` (evidence ${line.evidence.map((seq) => `#${seq}`).join(",")})` : ""}`;
+      break;
+    case "verdict":
+      entry.by = "verdict";
+      entry.text = `${line.outcome}: ${line.reason}`;
       break;
     default:
       entry.text = line.type;
@@ -254,15 +324,17 @@ export function describeEffect(effect: Effect, cause?: Envelope): string {
   }
 }
 
-/** Human-readable lines: `seq  by  description  [cause]  => backed by hpa`. */
+/** Human-readable lines: `seq  by  description  [cause]  => backed by hpa`, the verdict last. */
 export function formatTimeline(timeline: PageTimeline): string[] {
-  const width = Math.max(0, ...timeline.entries.map((e) => e.by.length));
+  const shown = timeline.verdict ? [...timeline.entries, timeline.verdict] : timeline.entries;
+  const width = Math.max(0, ...shown.map((e) => e.by.length));
   return [
     `page ${hex(timeline.page)} (${timeline.entries.length} entries)`,
-    ...timeline.entries.map((e) =>
+    ...shown.map((e) =>
       [
         `${String(e.seq).padStart(5)}  ${e.by.padEnd(width)}  ${e.text}`,
         e.cause === undefined ? "" : `  [${e.cause}]`,
+        e.ledTo === undefined ? "" : `  [led to #${e.ledTo}]`,
         e.backing === undefined ? "" : `  => backed by ${hex(e.backing)}`,
       ].join(""),
     ),

@@ -128,10 +128,13 @@ describe("cocomem log", () => {
     expect(rows).toContainEqual(
       expect.stringMatching(/^ +\d+ {2}fw +S-EPT 4K 0x200000: BLOCKED -> FREE hpa=0x/),
     );
+    // The run's verdict ends the timeline (the fixture's last line, seq 226), not counted as an entry.
+    expect(rows.at(-2)).toBe("  226  verdict       completed: workload complete, VM torn down");
     const json = await run(log.file, "--page", "0x200000", "--format", "json");
     const timeline = JSON.parse(json.out);
     expect(timeline.page).toBe(0x200000);
-    expect(timeline.entries).toHaveLength(rows.length - 2);
+    expect(timeline.entries).toHaveLength(rows.length - 3);
+    expect(timeline.verdict).toMatchObject({ seq: 226, by: "verdict" });
   });
 
   it("should draw a mermaid diagram capped by --limit", async () => {
@@ -140,6 +143,10 @@ describe("cocomem log", () => {
     const rows = result.out.trimEnd().split("\n");
     expect(rows[0]).toBe("sequenceDiagram");
     expect(rows.filter((r) => r.includes("->>"))).toHaveLength(5);
-    expect(rows.at(-1)).toMatch(/: truncated after 5 messages, \d+ more \(--limit\)$/);
+    expect(rows.at(-2)).toMatch(/: truncated after 5 messages, \d+ more \(--limit\)$/);
+    // The verdict is drawn whatever the limit.
+    expect(rows.at(-1)).toBe(
+      "  Note over guest_vcpu0,fw: verdict completed: workload complete, VM torn down",
+    );
   });
 });

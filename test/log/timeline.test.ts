@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { EffectLine } from "../../protocol/index.ts";
 import {
   formatTimeline,
   type PageTimeline,
@@ -86,6 +87,44 @@ describe("the timeline of a page converted to shared and back", () => {
     const host = pageTimeline(log.lines, PAGE, { party: "host", type: "zero" });
     expect(host.entries.length).toBeGreaterThanOrEqual(4);
     expect(host.entries.every((e) => e.by === "host/kvm" && e.text.startsWith("zero "))).toBe(true);
+  });
+
+  it("should add the calls that started the page's lines, the VM's lifecycle and the verdict", () => {
+    const msgs = log.lines.filter((l) => l.type === "msg");
+    const request = (type: string) => msgs.find((m) => m.kind === "request" && m.msg.type === type)!;
+    const ledTo = (seq: number) => timeline.entries.find((e) => e.seq === seq)?.ledTo;
+    // The VMM's punch names a guest_memfd offset, not a GPA: it is here for the free it caused.
+    const punch = request("fallocate");
+    const free = log.lines.find((l): l is EffectLine => l.type === "effect" && l.causedBy === punch.id)!;
+    expect(free.effect.e).toBe("gmem");
+    expect(ledTo(punch.seq)).toBe(free.seq);
+    // Teardown: the guest halts, the VMM destroys the VM, KVM blocks the page first.
+    const block = msgs.find(
+      (m) =>
+        m.seq > request("KVM_DESTROY_VM").seq && m.msg.type === "TDH.MEM.RANGE.BLOCK" && m.kind === "request",
+    )!;
+    expect(ledTo(request("TDG.VP.VMCALL<Instruction.HLT>").seq)).toBe(block.seq);
+    expect(ledTo(request("KVM_DESTROY_VM").seq)).toBe(block.seq);
+    expect(timeline.entries.find((e) => e.seq === block.seq)?.text).toBe(
+      "TDH.MEM.RANGE.BLOCK request -> fw gpa=0x200000 level=4K",
+    );
+    // The guest's own calls are entries already, never started by an earlier one.
+    expect(ledTo(request("TDG.MEM.PAGE.ACCEPT").seq)).toBeUndefined();
+    const lifecycle = log.lines
+      .filter((l): l is EffectLine => l.type === "effect" && l.effect.e === "lifecycle")
+      .map((l) => l.seq);
+    expect(lifecycle.length).toBeGreaterThanOrEqual(4);
+    expect(timeline.entries.filter((e) => isEffect(e, "lifecycle")).map((e) => e.seq)).toEqual(lifecycle);
+    const verdict = log.lines.at(-1)!;
+    expect(timeline.verdict).toEqual({
+      seq: verdict.type === "verdict" ? verdict.seq : -1,
+      by: "verdict",
+      text: "completed: workload complete, VM torn down",
+      line: verdict,
+    });
+    expect(timeline.entries.map((e) => e.seq)).toEqual(
+      timeline.entries.map((e) => e.seq).sort((a, b) => a - b),
+    );
   });
 
   it("should print one line per entry with seq, actor, description and cause", () => {
