@@ -2,6 +2,7 @@
 // back) on TDX and on pKVM, with who zeroed what on each: the seed thread's argument, side by side.
 import { InvalidArgumentError } from "commander";
 import type { GuestStepInput } from "../../protocol/scenario.ts";
+import { zeroings as countZeroings, zeroingTable } from "../log/zeroings.ts";
 import { DEFAULT_SEED, type RunReport, runScenario } from "../run/run.ts";
 import { defineScenario } from "../scenarios/define.ts";
 import { type CliIo, EXIT, parseArgs, parseSeed, processIo, subcommand } from "./io.ts";
@@ -31,33 +32,16 @@ export function sideBySide(platform: "tdx" | "pkvm", policy: "linux" | "naive") 
 }
 
 /** Who zeroed how many pages, and why: "who zeroes what", from the run's zero effects. */
-export function zeroings(run: RunReport): Map<string, number> {
-  const counts = new Map<string, number>();
-  const add = (key: string, pages: number) => counts.set(key, (counts.get(key) ?? 0) + pages);
-  for (const line of run.log) {
-    if (line.type !== "effect") continue;
-    const e = line.effect;
-    if (e.e === "zero") add(`${e.by.replace(/\d+$/, "N")}: ${e.why}`, e.pages);
-    // A guest clears a page with ordinary stores of zeros (pKVM: before sharing, before trusting).
-    if (e.e === "write" && e.by.startsWith("guest/") && e.content.k === "zero")
-      add("guest/vcpuN: stores zeros", 1);
-  }
-  return counts;
-}
+export const zeroings = (run: RunReport): Map<string, number> => countZeroings(run.log);
 
 function report(runs: Record<"tdx" | "pkvm", RunReport>): string {
-  const keys = [...new Set([...zeroings(runs.tdx).keys(), ...zeroings(runs.pkvm).keys()])].sort();
-  const tdx = zeroings(runs.tdx);
-  const pkvm = zeroings(runs.pkvm);
-  const width = Math.max(12, ...keys.map((k) => k.length));
   const lines = [
     `workload: ${SIDE_BY_SIDE_WORKLOAD.map((s) => s.op).join(", ")} (guest policy ${runs.tdx.policy})`,
     "",
-    `${"who zeroed, and why".padEnd(width)}  ${"TDX".padStart(6)}  ${"pKVM".padStart(6)}`,
-    ...keys.map(
-      (k) =>
-        `${k.padEnd(width)}  ${String(tdx.get(k) ?? 0).padStart(6)}  ${String(pkvm.get(k) ?? 0).padStart(6)}`,
-    ),
+    ...zeroingTable([
+      { label: "TDX", counts: zeroings(runs.tdx) },
+      { label: "pKVM", counts: zeroings(runs.pkvm) },
+    ]),
     "",
   ];
   for (const platform of ["tdx", "pkvm"] as const) {

@@ -4,6 +4,7 @@
 import { COCOMEM_VERSION } from "../run/version.ts";
 import { compareCommand } from "./compare-command.ts";
 import { describeCommand } from "./describe-command.ts";
+import { diffCommand } from "./diff-command.ts";
 import { exploreCommand } from "./explore-command.ts";
 import { type CliIo, EXIT, processIo, usageError } from "./io.ts";
 import { listCommand } from "./list-command.ts";
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   run: runCommand,
   list: listCommand,
   log: logCommand,
+  diff: diffCommand,
   describe: describeCommand,
   compare: compareCommand,
   matrix: matrixCommand,
@@ -34,6 +36,8 @@ commands:
                       run a scenario and print its verdict (--all: every built-in, as a table)
   list                list the built-in scenarios
   log FILE [filters]  filter a run log, trace a page (--page GPA), or draw it (--format mermaid)
+  diff A B [--context K] [--json]
+                      where two run logs diverge (ids aside), with context, and a summary
   describe tdx|pkvm   print a platform's state tables and message catalogue, from the model's own data
   compare             the same workload on TDX and pKVM: who zeroed what on each
   matrix              every attack x platform x guest policy: blocked / detected / DoS / violation

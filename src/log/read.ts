@@ -171,3 +171,65 @@ function firstIssue(error: z.ZodError): string {
   const where = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
   return `${where}${issue.message}`;
 }
+
+/** A log line and its line number in the file. */
+export interface NumberedLine {
+  line: LogLine;
+  lineNo: number;
+}
+
+/**
+ * `streamLogFile` turned around: the caller pulls the lines, so two logs can be walked side by
+ * side. The read waits after each chunk until the caller has taken that chunk's lines, so memory
+ * stays at a chunk per file; the generator's return value is the read's result. Leaving it early
+ * (break, return) ends the read and closes the file.
+ */
+export async function* pullLogFile(
+  path: string,
+  options: Pick<StreamOptions, "chunk"> = {},
+): AsyncGenerator<NumberedLine, StreamResult, undefined> {
+  let batch: NumberedLine[] = [];
+  let ended = false;
+  let stopped = false;
+  let ready = signal();
+  let taken = signal();
+  const read = streamLogFile(path, (line, lineNo) => batch.push({ line, lineNo }), {
+    chunk: options.chunk,
+    afterChunk: async () => {
+      ready.resolve();
+      await taken.promise;
+      if (stopped) throw new Error("the reader stopped");
+    },
+  }).finally(() => {
+    ended = true;
+    ready.resolve();
+  });
+  try {
+    for (;;) {
+      await ready.promise;
+      ready = signal();
+      const lines = batch;
+      batch = [];
+      yield* lines;
+      if (ended) return await read;
+      const next = taken;
+      taken = signal();
+      next.resolve();
+    }
+  } finally {
+    if (!ended) {
+      stopped = true;
+      taken.resolve();
+      await read;
+    }
+  }
+}
+
+/** A promise and its resolve (Promise.withResolvers, which Node 20 lacks). */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
