@@ -15,6 +15,7 @@ const LAYERS = [
   ["run assembly", ["^src/run/"]],
   ["transports", ["^src/transport/"]],
   ["explorer", ["^src/explore/"]],
+  ["viewer", ["^src/view/"]],
   ["cli", ["^src/cli/"]],
 ];
 

@@ -1,6 +1,7 @@
 // `npm run bench`: message rate against bare XState, heap per touched frame, the cost of a huge
 // guest against a small one, and time and peak RSS as a 1 TiB guest touches 10k to 1M scattered
-// pages, printed as one table and written to bench/results.json.
+// pages, the explorer, and the viewer on a 100,000-line log, printed as one table and written to
+// bench/results.json.
 import { fileURLToPath } from "node:url";
 import { exploration } from "./explore.ts";
 import { heapPerFrame } from "./heap.ts";
@@ -11,6 +12,7 @@ import { messageRate } from "./rate.ts";
 import { printReport, type Section, writeJson } from "./report.ts";
 import { scattered } from "./scale.ts";
 import { transportRate } from "./transport.ts";
+import { viewer } from "./viewer.ts";
 
 ensureGc(import.meta.url);
 
@@ -27,6 +29,7 @@ async function main(): Promise<void> {
     scattered,
     logStream,
     exploration,
+    viewer,
   ]) {
     global.gc?.();
     sections.push(await measure());

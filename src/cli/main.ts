@@ -13,6 +13,7 @@ import { matrixCommand } from "./matrix-command.ts";
 import { replayCommand } from "./replay-command.ts";
 import { runCommand } from "./run-command.ts";
 import { schemaCommand } from "./schema-command.ts";
+import { viewCommand } from "./view-command.ts";
 
 const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
   run: runCommand,
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   explore: exploreCommand,
   replay: replayCommand,
   schema: schemaCommand,
+  view: viewCommand,
 };
 
 const HELP = `cocomem: confidential-VM memory protocols as guest, host and trusted-entity actors
@@ -45,6 +47,8 @@ commands:
                       search host behaviours and orders for runs where a monitor fires; shrink and save each
   replay FILE [--log FILE]
                       run a replay file explore wrote: reproduced exactly, or where it diverged
+  view FILE [--out FILE.html]
+                      one HTML page of a run log or replay file: party columns, arrows, violations, page timelines
   schema              print the JSON Schema of a scenario file (fields, types, defaults)
 
 Run \`cocomem help <command>\` (or \`cocomem <command> --help\`) for a command's options,

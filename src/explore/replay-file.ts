@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { z } from "zod";
 import { type LogLine, Outcome } from "../../protocol/log.ts";
 import { ProfileName } from "../../protocol/profiles.ts";
+import type { HostAction } from "../adversaries/any/adversary.ts";
 import { SEND_KINDS, type SendKind } from "../adversaries/any/mix.ts";
 import { type Choice, replayStrategy, STREAMS } from "../kit/choice.ts";
 import { COCOMEM_VERSION } from "../run/version.ts";
@@ -147,8 +148,11 @@ export type ReplayVerdict =
   | { readonly kind: "diverged"; readonly where: string; readonly log: LogLine[] }
   | { readonly kind: "different"; readonly why: string; readonly log: LogLine[] };
 
-/** Run a replay file's tape strictly: the same log, or the first choice that no longer fits. */
-export async function replay(file: ReplayFile): Promise<ReplayVerdict> {
+/**
+ * Run a replay file's tape strictly: the same log, or the first choice that no longer fits.
+ * `journal` receives the generic adversary's actions (to tell or mark the departures).
+ */
+export async function replay(file: ReplayFile, journal?: HostAction[]): Promise<ReplayVerdict> {
   const target = await openTarget(file.target as TargetSpec);
   if (target.scenarioHash !== file.scenarioHash)
     throw new Error(
@@ -159,6 +163,7 @@ export async function replay(file: ReplayFile): Promise<ReplayVerdict> {
     mix: file.plan.mix,
     strategy: replayStrategy(file.tape as Choice[], { mode: "strict" }),
     keepLog: true,
+    ...(journal ? { journal } : {}),
   });
   const log = run.report.log;
   const { reason } = run.report.result.underlying;

@@ -48,16 +48,44 @@ function guestStep(line: LogLine): string | undefined {
   }
 }
 
-/** The story of a run: `journal` from the generic adversary, `log` kept in memory. */
-export function story(log: readonly LogLine[], journal: readonly HostAction[], finding: Finding): string[] {
+/** A host action placed in the log: after which delivery, and the line of its message, if it has one. */
+export interface Departure {
+  /** The seq of the host delivery it followed (0: before any). */
+  after: number;
+  /** The seq of the request it sent, altered, built or delayed; none for a withheld one. */
+  line?: number;
+  text: string;
+}
+
+/** Where each of the generic adversary's actions (`journal`) shows in its run's `log`. */
+export function departures(log: readonly LogLine[], journal: readonly HostAction[]): Departure[] {
   // Host action k happened after the host's k-th delivery: place it at that delivery's seq.
   const deliveries: number[] = [];
   for (const line of log) if (line.type === "msg" && partyOf(line.to) === "host") deliveries.push(line.seq);
-  const events: { seq: number; order: number; text: string }[] = journal.map((action, order) => ({
-    seq: action.delivery === 0 ? 0 : (deliveries[action.delivery - 1] ?? 0),
-    order,
-    text: describeAction(action),
-  }));
+  return journal.map((action) => {
+    const after = action.delivery === 0 ? 0 : (deliveries[action.delivery - 1] ?? 0);
+    const departure: Departure = { after, text: describeAction(action) };
+    if (action.what === "withhold") return departure;
+    // Its message is the first host request after that delivery carrying exactly that payload.
+    const payload = JSON.stringify(action.request);
+    const sent = log.find(
+      (line) =>
+        line.type === "msg" &&
+        line.seq > after &&
+        line.kind === "request" &&
+        partyOf(line.from) === "host" &&
+        JSON.stringify(line.msg) === payload,
+    );
+    if (sent && sent.type === "msg") departure.line = sent.seq;
+    return departure;
+  });
+}
+
+/** The story of a run: `journal` from the generic adversary, `log` kept in memory. */
+export function story(log: readonly LogLine[], journal: readonly HostAction[], finding: Finding): string[] {
+  const events: { seq: number; order: number; text: string }[] = departures(log, journal).map(
+    ({ after, text }, order) => ({ seq: after, order, text }),
+  );
   for (const line of log) {
     if (line.type === "header") continue;
     const text = guestStep(line);

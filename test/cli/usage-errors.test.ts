@@ -28,7 +28,7 @@ describe("cocomem usage errors", () => {
   it("should refuse an unknown command", async () => {
     const message = expectUsageError(await cli("frobnicate"));
     expect(message).toBe(
-      'unknown command "frobnicate" (commands: run, list, log, diff, describe, compare, matrix, explore, replay, schema)',
+      'unknown command "frobnicate" (commands: run, list, log, diff, describe, compare, matrix, explore, replay, schema, view)',
     );
   });
 

@@ -1,0 +1,56 @@
+// `cocomem view FILE`: one self-contained HTML page showing a run (a JSONL log, or an explorer
+// replay file, which is run again): party columns, arrows, effects, violations, page timelines,
+// filters. It prints the page's path; the page opens from disk and fetches nothing.
+import { realpathSync, writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import { viewerHtml } from "../view/html.ts";
+import { loadViewData, ViewInputError } from "../view/source.ts";
+import { type CliIo, EXIT, parseArgs, processIo, subcommand, usageError } from "./io.ts";
+
+function buildCommand(io: CliIo): Command {
+  return subcommand(
+    "view",
+    "write a run log (or an explorer replay file) as one HTML page to open in a browser",
+    io,
+  )
+    .argument(
+      "<file>",
+      "a JSONL run log (cocomem run --log FILE) or a replay file (cocomem explore --out DIR)",
+    )
+    .option("--out <file>", "where to write the page (default: FILE with .html for its extension)");
+}
+
+/** FILE.jsonl -> FILE.html; FILE.replay.json -> FILE.replay.html. */
+const defaultOut = (file: string): string => `${file.replace(/\.(jsonl|json|log)$/i, "")}.html`;
+
+/** The same file, whatever path names it (a page must never overwrite its input). */
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+}
+
+export async function viewCommand(argv: string[], io: CliIo = processIo): Promise<number> {
+  const command = buildCommand(io);
+  const stop = parseArgs(command, argv, io);
+  if (stop !== undefined) return stop;
+  const file = command.args[0]!;
+  const out = command.opts<{ out?: string }>().out ?? defaultOut(file);
+  if (sameFile(file, out)) return usageError(io, `view: --out ${out} is the input file itself`);
+  let html: string;
+  try {
+    html = await viewerHtml(await loadViewData(file));
+  } catch (error) {
+    if (error instanceof ViewInputError) return usageError(io, `view: ${error.message}`);
+    throw error;
+  }
+  try {
+    writeFileSync(out, html);
+  } catch (error) {
+    return usageError(io, `view: cannot write ${out}: ${(error as Error).message}`);
+  }
+  io.out(`${out}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,125 @@
+// The viewer's picture of a run, built once when the page opens: the lines annotated with who did
+// them (as `cocomem log` reads them), the party columns, requests paired with their responses, and
+// which lines the current filters keep. Row text is made on demand: only what is on screen.
+import type { HeaderLine, LogLine, VerdictLine, ViolationLine } from "../../../protocol/log.ts";
+import { type Annotated, Annotator, formatLine, type LogFilter, lineMatcher } from "../../log/query.ts";
+import type { ViewData } from "../view-data.ts";
+
+/** The columns, left to right: guest/vcpuN (by N), guest/kernel, host/vmm, host/kvm, fw, hw. */
+export function laneOrder(addresses: Iterable<string>): string[] {
+  const FIXED = ["guest/kernel", "host/vmm", "host/kvm", "fw", "hw"];
+  const rank = (a: string): number => {
+    const vcpu = /^guest\/vcpu(\d+)$/.exec(a);
+    return vcpu ? Number(vcpu[1]) - 1e6 : FIXED.indexOf(a);
+  };
+  return [...new Set(addresses)].sort((a, b) => rank(a) - rank(b));
+}
+
+/** What the filters bar sets; empty fields filter nothing. */
+export interface Filters extends LogFilter {
+  effects: boolean;
+  search?: string;
+}
+
+export class Model {
+  readonly lines: readonly LogLine[];
+  readonly annotated: Annotated[];
+  readonly header?: HeaderLine;
+  readonly verdict?: VerdictLine;
+  readonly violations: ViolationLine[] = [];
+  readonly lanes: string[];
+  /** The shared bit of the TD's GPAs, as the log's setup messages give it. */
+  readonly sharedBit: number;
+  /** Line index by seq. */
+  private readonly bySeq = new Map<number, number>();
+  /** Line index of a message by id (causes and pairs). */
+  private readonly byId = new Map<string, number>();
+  /** For a request, the line index of its response; for a response, of its request; else -1. */
+  readonly pair: Int32Array;
+  /** Row order: the line indices the filters keep (the header is never a row). */
+  visible: Int32Array;
+  private texts: (string | undefined)[] = [];
+
+  constructor(readonly data: ViewData) {
+    this.lines = data.lines;
+    const annotator = new Annotator();
+    this.annotated = data.lines.map((line) => annotator.next(line));
+    this.sharedBit = annotator.sharedBit;
+    this.pair = new Int32Array(data.lines.length).fill(-1);
+    const addresses = new Set<string>();
+    data.lines.forEach((line, i) => {
+      if (line.type === "header") {
+        (this as { header?: HeaderLine }).header = line;
+        return;
+      }
+      this.bySeq.set(line.seq, i);
+      if (line.type === "verdict") (this as { verdict?: VerdictLine }).verdict = line;
+      if (line.type === "violation") this.violations.push(line);
+      if (line.type === "effect") addresses.add(line.effect.by);
+      if (line.type === "rejected") addresses.add(line.from);
+      if (line.type !== "msg") return;
+      addresses.add(line.from);
+      addresses.add(line.to);
+      this.byId.set(line.id, i);
+      const request = line.re === undefined ? undefined : this.byId.get(line.re);
+      if (request !== undefined) {
+        this.pair[i] = request;
+        this.pair[request] = i;
+      }
+    });
+    this.lanes = laneOrder(addresses);
+    this.visible = this.filter({ effects: true });
+  }
+
+  indexOfSeq(seq: number): number | undefined {
+    return this.bySeq.get(seq);
+  }
+
+  /** The line index of the message a line names as its cause. */
+  causeOf(index: number): number | undefined {
+    const line = this.lines[index];
+    if (!line || (line.type !== "msg" && line.type !== "effect") || line.causedBy === undefined)
+      return undefined;
+    return this.byId.get(line.causedBy);
+  }
+
+  /** The column of an actor: its own, or for a party named as a whole (a violation's), its main one. */
+  laneOf(actor: string | undefined): number {
+    if (actor === undefined) return -1;
+    const own = this.lanes.indexOf(actor);
+    if (own !== -1) return own;
+    const main = { guest: "guest/kernel", host: "host/kvm" }[actor] ?? actor;
+    const fallback = this.lanes.indexOf(main);
+    return fallback !== -1 ? fallback : this.lanes.findIndex((lane) => lane.startsWith(`${actor}/`));
+  }
+
+  /** The line as `cocomem log` prints it: what the text search looks in. */
+  textOf(index: number): string {
+    let text = this.texts[index];
+    if (text === undefined) {
+      text = formatLine(this.annotated[index]!);
+      this.texts[index] = text;
+    }
+    return text;
+  }
+
+  /** The line indices (header left out) that pass the filters, in log order. */
+  filter(filters: Filters): Int32Array {
+    const keep = lineMatcher(filters, this.sharedBit);
+    const needle = filters.search?.trim().toLowerCase();
+    const out: number[] = [];
+    this.annotated.forEach((a, i) => {
+      if (a.line.type === "header") return;
+      if (!filters.effects && a.line.type === "effect") return;
+      if (!keep(a)) return;
+      if (needle && !this.textOf(i).toLowerCase().includes(needle)) return;
+      out.push(i);
+    });
+    return Int32Array.from(out);
+  }
+
+  /** The number of message lines: one arrow each. */
+  get messageCount(): number {
+    return this.lines.reduce((n, line) => n + (line.type === "msg" ? 1 : 0), 0);
+  }
+}

@@ -1,0 +1,316 @@
+// The viewer in a real browser (headless Chromium driven by playwright-core), on real runs' logs:
+// its columns, one arrow per message, violations that scroll into view with their evidence, page
+// timelines that list what `cocomem log --page` lists, filters, a log cut short, a replay file,
+// and a 100,000-line log usable within the issue's bound.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cli } from "../cli/capture.ts";
+import { longAcceptInput } from "../fixtures/scenarios.ts";
+import { collectWhileScrolling, launch, openViewer } from "./browser.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "cocomem-view-"));
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await launch();
+});
+afterAll(async () => {
+  await browser?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface RawLine {
+  type: string;
+  seq?: number;
+  from?: string;
+  to?: string;
+  kind?: string;
+  msg?: { type: string };
+  effect?: { e: string; by: string };
+  responsible?: string;
+  evidence?: number[];
+}
+
+/** Run a built-in scenario with its log written, and make its page. */
+async function viewOf(
+  scenario: string,
+  ...options: string[]
+): Promise<{ log: string; html: string; lines: RawLine[] }> {
+  const name = scenario.replace(/\//g, "-");
+  const log = join(dir, `${name}.jsonl`);
+  await cli("run", scenario, "--log", log, ...options);
+  const html = join(dir, `${name}.html`);
+  const made = await cli("view", log, "--out", html);
+  expect(made.code, made.err).toBe(0);
+  expect(made.out).toBe(`${html}\n`);
+  const lines = readFileSync(log, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as RawLine);
+  return { log, html, lines };
+}
+
+const laneNames = (page: Page) => page.locator("#lane-head .lane-name").allTextContents();
+const shown = async (page: Page) =>
+  Number(/^(\d+) of/.exec((await page.locator("#shown").textContent())!)![1]);
+
+/** Whether the row of `seq` is drawn inside the list's visible area. */
+async function rowOnScreen(page: Page, seq: number): Promise<boolean> {
+  return page.evaluate((s) => {
+    const row = document.querySelector<HTMLElement>(`#rows .row[data-seq="${s}"]`);
+    if (!row) return false;
+    const box = row.getBoundingClientRect();
+    const view = document.getElementById("scroller")!.getBoundingClientRect();
+    return box.top >= view.top + 20 && box.bottom <= view.bottom;
+  }, seq);
+}
+
+describe("cocomem view on a pKVM run with a violation (pkvm/share-leftover-secret)", () => {
+  let page: Page;
+  let lines: RawLine[];
+  let requests: string[];
+  let errors: string[];
+  let html: string;
+  beforeAll(async () => {
+    ({ lines, html } = await viewOf("pkvm/share-leftover-secret"));
+    ({ page, requests, errors } = await openViewer(browser, html));
+  });
+
+  it("is one file that fetches nothing and runs without errors", () => {
+    expect(requests).toEqual([`file://${html}`]);
+    expect(errors).toEqual([]);
+  });
+
+  it("has a column for every address the log names, guest to hardware", async () => {
+    expect(await laneNames(page)).toEqual(["guest/vcpu0", "host/vmm", "host/kvm", "fw", "hw"]);
+    const named = new Set(lines.flatMap((l) => [l.from, l.to, l.effect?.by].filter((a) => a !== undefined)));
+    expect(new Set(await laneNames(page))).toEqual(named);
+  });
+
+  it("draws one arrow per message line, requests solid and responses dashed", async () => {
+    const messages = lines.filter((l) => l.type === "msg");
+    expect(await collectWhileScrolling(page, ".arrow")).toEqual(messages.map((m) => m.seq));
+    const responses = messages.filter((m) => m.kind === "response").map((m) => m.seq);
+    expect(await collectWhileScrolling(page, ".arrow.response")).toEqual(responses);
+  });
+
+  it("shows the header: scenario, seed, profile, outcome, who zeroed what", async () => {
+    const facts = await page.locator("#summary dl").evaluate((dl) => {
+      const names = [...dl.querySelectorAll("dt")].map((dt) => dt.textContent);
+      return Object.fromEntries([...dl.querySelectorAll("dd")].map((dd, i) => [names[i], dd.textContent]));
+    });
+    expect(facts).toMatchObject({
+      scenario: "pkvm/share-leftover-secret",
+      platform: "pkvm",
+      seed: "1",
+      profile: "android16-6.12",
+      transport: "inproc",
+    });
+    expect(await page.locator("#outcome b").textContent()).toBe("violation");
+    // The run's one zeroing: the host kernel's fresh anonymous page (the log's only zero effect).
+    const zeros = lines.filter((l) => l.effect?.e === "zero");
+    expect(zeros).toHaveLength(1);
+    expect(await page.locator("#zeroed tr").allTextContents()).toEqual([
+      "host/kvm: anonymous page first touch1",
+    ]);
+  });
+
+  it("jumps to a violation when it is clicked, its evidence highlighted", async () => {
+    const violation = lines.find((l) => l.type === "violation")!;
+    await page.locator("#violations a.violation-link").first().click();
+    await page.waitForTimeout(100);
+    expect(await rowOnScreen(page, violation.seq!)).toBe(true);
+    expect(await page.locator(`#rows .row[data-seq="${violation.seq}"]`).getAttribute("class")).toContain(
+      "violation-focus",
+    );
+    const evidence = await page
+      .locator("#rows .row.evidence")
+      .evaluateAll((rows) => rows.map((r) => Number((r as HTMLElement).dataset.seq)));
+    expect(evidence.sort((a, b) => a - b)).toEqual(violation.evidence);
+  });
+
+  it("filters by party, type, effects and text, and says how many lines it shows", async () => {
+    const all = lines.filter((l) => l.type !== "header").length;
+    expect(await shown(page)).toBe(all);
+    await page.selectOption("#f-party", "fw");
+    const byFw = lines.filter(
+      (l) => l.from === "fw" || l.to === "fw" || l.effect?.by === "fw" || l.responsible === "fw",
+    );
+    expect(await shown(page)).toBe(byFw.length);
+    await page.selectOption("#f-party", "");
+    await page.fill("#f-type", "guest.access");
+    const accesses = lines.filter((l) => l.msg?.type === "guest.access").length;
+    expect(accesses).toBeGreaterThan(1);
+    await page.waitForFunction(
+      (n) => document.getElementById("shown")!.textContent!.startsWith(`${n} of`),
+      accesses,
+    );
+    const drawn = await page.locator("#rows .row .words").allTextContents();
+    expect(drawn).toHaveLength(accesses);
+    for (const words of drawn) expect(words).toMatch(/^guest\.access /);
+    await page.fill("#f-type", "");
+    await page.uncheck("#f-effects");
+    expect(await shown(page)).toBe(lines.filter((l) => l.type !== "header" && l.type !== "effect").length);
+    await page.check("#f-effects");
+    await page.fill("#f-search", "secret-a");
+    await page.waitForFunction(
+      (n) => !document.getElementById("shown")!.textContent!.startsWith(`${n} of`),
+      all,
+    );
+    for (const words of await page.locator("#rows .row .words").allTextContents())
+      expect(words).toContain("secret-a");
+    await page.click("#f-clear");
+    expect(await shown(page)).toBe(all);
+  });
+});
+
+describe("cocomem view on a TDX run (tdx/punch-hole)", () => {
+  let page: Page;
+  let log: string;
+  let lines: RawLine[];
+  beforeAll(async () => {
+    let html: string;
+    ({ log, html, lines } = await viewOf("tdx/punch-hole"));
+    ({ page } = await openViewer(browser, html));
+  });
+
+  it("has the guest's vCPU and kernel, the VMM, KVM, the TDX module and the hardware as columns", async () => {
+    expect(await laneNames(page)).toEqual([
+      "guest/vcpu0",
+      "guest/kernel",
+      "host/vmm",
+      "host/kvm",
+      "fw",
+      "hw",
+    ]);
+  });
+
+  it("opens a GPA's page timeline listing the same lines as cocomem log --page", async () => {
+    await page.fill("#f-gpa", "0x400000");
+    await page.fill("#f-type", "TDH.MEM.PAGE.REMOVE");
+    // The page is removed twice, by the hole punch and at teardown: the requests and their answers.
+    await page.waitForFunction(() => document.getElementById("shown")!.textContent!.startsWith("4 of"));
+    await page.locator("#rows a.gpa").first().click();
+    const text = (await cli("log", log, "--page", "0x400000")).out.trim().split("\n");
+    const expected = text.slice(1).map((row) => Number(/^\s*(\d+)/.exec(row)![1]));
+    expect(expected.length).toBeGreaterThan(10);
+    const listed = await page
+      .locator("#page-entries li")
+      .evaluateAll((items) => items.map((li) => Number((li as HTMLElement).dataset.seq)));
+    expect(listed).toEqual(expected);
+    expect(await page.locator("#page-title").textContent()).toBe(text[0]);
+  });
+
+  it("scrolls to a line when its seq is clicked in the timeline, clearing filters that hide it", async () => {
+    const kill = lines.find(
+      (l) => l.effect?.e === "lifecycle" && (l.effect as { state?: string }).state === "vm-killed",
+    )!;
+    await page.locator(`#page-entries li[data-seq="${kill.seq}"] a.seq-link`).click();
+    await page.waitForTimeout(100);
+    expect(await rowOnScreen(page, kill.seq!)).toBe(true);
+    expect(await page.inputValue("#f-gpa")).toBe("");
+  });
+});
+
+describe("cocomem view on what is not a whole log", () => {
+  it("shows a log cut short (a killed run) as far as it goes, and says it is cut", async () => {
+    const { log } = await viewOf("pkvm/share-unshare");
+    const text = readFileSync(log, "utf8").trim().split("\n");
+    const cut = join(dir, "cut.jsonl");
+    // Killed mid-write: the last whole line is followed by half a line.
+    writeFileSync(cut, `${text.slice(0, 30).join("\n")}\n${text[30]!.slice(0, 25)}`);
+    const html = join(dir, "cut.html");
+    expect((await cli("view", cut, "--out", html)).code).toBe(0);
+    const { page } = await openViewer(browser, html);
+    expect(await page.locator("#cut").textContent()).toBe(
+      "This log is cut: line 31 is cut short: the run was killed. Shown as far as it goes.",
+    );
+    expect(await shown(page)).toBe(29);
+    expect(await page.locator("#outcome").count()).toBe(0);
+    await page.close();
+  });
+});
+
+describe("cocomem view on an explorer replay file", () => {
+  it("replays it and shows the story, the host's departures marked in the log", async () => {
+    const out = join(dir, "found");
+    const explored = await cli(
+      "explore",
+      "pkvm/explore-share",
+      "--guest-policy",
+      "naive",
+      "--runs",
+      "400",
+      "--workers",
+      "1",
+      "--first",
+      "--no-progress",
+      "--out",
+      out,
+    );
+    expect(explored.code, explored.err).toBe(1);
+    const file = /replay: cocomem replay (\S+)/.exec(explored.out)![1]!;
+    // The story's departure: "#N  host  sends host.access(op=read, ...)" after delivery N.
+    const departure = /#(\d+)\s+host\s+sends (host\.access)\(op=read/.exec(explored.out)!;
+    const html = join(dir, "replay.html");
+    const made = await cli("view", file, "--out", html);
+    expect(made.code, made.err).toBe(0);
+    const { page } = await openViewer(browser, html);
+    expect(await page.locator("#replay").textContent()).toContain(
+      "reproduced confidentiality: no guest secret reaches the host (guest)",
+    );
+    expect(await page.locator("#replay li").count()).toBe(
+      explored.out.split("\n").filter((l) => /^ {2}#\d+/.test(l)).length,
+    );
+    const marked = await page.locator("#rows .row.marked").evaluateAll((rows) =>
+      rows.map((r) => ({
+        seq: Number((r as HTMLElement).dataset.seq),
+        words: r.querySelector(".words")!.textContent!,
+      })),
+    );
+    expect(marked).toHaveLength(1);
+    expect(marked[0]!.seq).toBeGreaterThan(Number(departure[1]));
+    expect(marked[0]!.words).toMatch(/^hosthost\.access op=read /);
+    await page.close();
+  });
+});
+
+/** The issue's bound: a 100,000-line log usable within 2 s of opening it (also in `npm run bench`). */
+const READY_MS = 2000;
+
+describe("cocomem view on a 100,000-line log", () => {
+  it("is drawn and answers input within the bound, and reaches the last line", async () => {
+    const scenario = join(dir, "long.json");
+    // A 4K lazy accept of 13,200K: 3,300 pages, about 31 lines each.
+    writeFileSync(scenario, JSON.stringify(longAcceptInput("13200K")));
+    const log = join(dir, "long.jsonl");
+    expect((await cli("run", scenario, "--log", log)).code).toBe(0);
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    expect(lines.length).toBeGreaterThanOrEqual(100_000);
+    const html = join(dir, "long.html");
+    expect((await cli("view", log, "--out", html)).code).toBe(0);
+    const { page } = await openViewer(browser, html);
+    // performance.now() when the page was drawn: milliseconds since the file began to load.
+    const ready = Number(await page.evaluate(() => document.body.dataset.ready));
+    expect(ready).toBeLessThanOrEqual(READY_MS);
+    // Only what is on screen is in the document.
+    expect(await page.locator("#rows .row").count()).toBeLessThan(200);
+    expect(await shown(page)).toBe(lines.length - 1);
+    await page.evaluate(() => {
+      const scroller = document.getElementById("scroller")!;
+      scroller.scrollTop = scroller.scrollHeight;
+    });
+    const verdict = JSON.parse(lines.at(-1)!) as RawLine;
+    await page.waitForSelector(`#rows .row.t-verdict[data-seq="${verdict.seq}"]`);
+    await page.fill("#f-type", "TDG.MEM.PAGE.ACCEPT");
+    const accepts = lines.filter((l) => l.includes('"type":"TDG.MEM.PAGE.ACCEPT"')).length;
+    await page.waitForFunction(
+      (n) => document.getElementById("shown")!.textContent!.startsWith(`${n} of`),
+      accepts,
+    );
+    await page.close();
+  });
+});
