@@ -60,11 +60,18 @@ export class CauseIndex {
   }
 }
 
-/** The party doing a line; none for the header and the verdict. */
-const partyOf = (a: Annotated): string => (a.by === undefined ? "" : partyOfActor(a.by));
+/**
+ * The side of the boundary doing a line: guest, host, or fw (the TDX module, pKVM's EL2) and hw
+ * apart, though one party holds both; none for the header and the verdict.
+ */
+const partyOf = (a: Annotated): string => {
+  if (a.by === undefined) return "";
+  const party = partyOfActor(a.by);
+  return party === "trusted" ? a.by : party;
+};
 
 /**
- * One step of a chain as text: the party (guest, host, trusted) where it changes from the line
+ * One step of a chain as text: the side (guest, host, fw, hw) where it changes from the line
  * above, so a crossing stands out; `<-` on every step back; then the line as `cocomem log` prints it.
  */
 export function formatChain(steps: readonly Annotated[]): string[] {

@@ -4,7 +4,7 @@
 import type { Message } from "../../protocol/index.ts";
 import type { VerdictLine, ViolationLine } from "../../protocol/log.ts";
 import { tdxStatusName } from "../../protocol/status.ts";
-import { type Annotated, fieldsOf, hex, num } from "./query.ts";
+import { type Annotated, addressOrder, fieldsOf, hex, num } from "./query.ts";
 import { describeEffect } from "./timeline.ts";
 
 export const DEFAULT_MERMAID_LIMIT = 400;
@@ -73,7 +73,7 @@ export class MermaidBuilder {
         body.push(`  Note over ${id(line.from)}: ${mermaidText(`rejected: ${line.reason}`)}`);
       }
     }
-    const all = order([
+    const all = addressOrder([
       ...present,
       ...shown.flatMap((a) => (a.line.type === "violation" ? violationParticipants(a.line, present) : [])),
     ]);
@@ -130,7 +130,7 @@ function participantsOf(shown: readonly Annotated[]): string[] {
       seen.add(line.to);
     } else if ((line.type === "effect" || line.type === "rejected") && by !== undefined) seen.add(by);
   }
-  return order([...seen]);
+  return addressOrder([...seen]);
 }
 
 /** Who a violation's note spans: the responsible party's participants, or its main one if none is drawn. */
@@ -139,14 +139,4 @@ function violationParticipants(line: ViolationLine, present: readonly string[]):
   if (responsible === "fw" || responsible === "hw") return [responsible];
   const own = present.filter((p) => p.startsWith(`${responsible}/`));
   return own.length > 0 ? own : [responsible === "guest" ? "guest/kernel" : "host/kvm"];
-}
-
-/** guest/vcpuN (by N), guest/kernel, host/vmm, host/kvm, fw, hw. */
-function order(addresses: readonly string[]): string[] {
-  const FIXED = ["guest/kernel", "host/vmm", "host/kvm", "fw", "hw"];
-  const rank = (a: string): number => {
-    const vcpu = /^guest\/vcpu(\d+)$/.exec(a);
-    return vcpu ? Number(vcpu[1]) - 1e6 : FIXED.indexOf(a);
-  };
-  return [...new Set(addresses)].sort((a, b) => rank(a) - rank(b));
 }

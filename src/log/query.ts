@@ -271,6 +271,16 @@ export interface LogFilter {
   to?: number;
 }
 
+/** Addresses as columns, left to right: guest/vcpuN (by N), guest/kernel, host/vmm, host/kvm, fw, hw. */
+export function addressOrder(addresses: Iterable<string>): string[] {
+  const FIXED = ["guest/kernel", "host/vmm", "host/kvm", "fw", "hw"];
+  const rank = (a: string): number => {
+    const vcpu = /^guest\/vcpu(\d+)$/.exec(a);
+    return vcpu ? Number(vcpu[1]) - 1e6 : FIXED.indexOf(a);
+  };
+  return [...new Set(addresses)].sort((a, b) => rank(a) - rank(b));
+}
+
 export function partyOfActor(by: string): PartyName {
   if (by === "guest" || by.startsWith("guest/")) return "guest";
   if (by === "host" || by.startsWith("host/")) return "host";

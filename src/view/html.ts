@@ -1,10 +1,11 @@
 // The viewer as one HTML file: the page's script (client/, bundled with esbuild when the page is
-// made) and its styles inline, the run's data as JSON in the page. It opens from disk in any
-// browser and fetches nothing.
+// made) and its styles inline, the run's data in the page (its JSON gzipped, in base64). It opens
+// from disk in any browser and fetches nothing.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { esc } from "./escape.ts";
 import { DATA_ELEMENT_ID, DATA_TYPE, type ViewData } from "./view-data.ts";
 
 let script: Promise<string> | undefined;
@@ -26,9 +27,6 @@ function clientScript(): Promise<string> {
 }
 
 const styles = (): string => readFileSync(new URL("./client/viewer.css", import.meta.url), "utf8");
-
-const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
-const esc = (text: string): string => text.replace(/[&<>"]/g, (c) => ESCAPES[c]!);
 
 /**
  * The page for a run. The data goes in gzipped and in base64: a browser reads a 100,000-line log's

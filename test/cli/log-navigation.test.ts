@@ -96,7 +96,7 @@ describe("cocomem log --why on the hole punch", () => {
     );
     // The exit KVM was handling when it killed the TD: the module's answer to its TDH.VP.ENTER.
     expect(rows[1]).toMatch(
-      /^trusted <- +\d+ {2}fw -> host\/kvm {2}response {2}TDH\.VP\.ENTER status=TDX_SUCCESS exit=\{reason=EPT_VIOLATION gpa=0x400000 /,
+      /^fw {6}<- +\d+ {2}fw -> host\/kvm {2}response {2}TDH\.VP\.ENTER status=TDX_SUCCESS exit=\{reason=EPT_VIOLATION gpa=0x400000 /,
     );
     const seqs = rows.map(seqOfRow);
     expect(seqs).toEqual(walk(killed.seq));
@@ -117,7 +117,7 @@ describe("cocomem log --why on the hole punch", () => {
     // TDH.MNG.CREATE, was the host's too.
     expect(rows.at(-1)).toMatch(/^ {8}<- +0 {2}host\/vmm -> host\/kvm {2}request {2}KVM_TDX_INIT_VM /);
     const between = rows.slice(seqs.indexOf(punch.seq) + 1, seqs.indexOf(guest.seq));
-    expect(between.map((r) => r.slice(0, 10))).toEqual(["        <-", "trusted <-"]);
+    expect(between.map((r) => r.slice(0, 10))).toEqual(["        <-", "fw      <-"]);
   });
 
   it("should cap the steps back with --limit, saying so on stderr", async () => {

@@ -76,10 +76,10 @@ describe("the chain of causes of a line", () => {
     expect(chainOf([...lines, violation([7])], 6).seqs).toEqual([6]);
   });
 
-  it("should show the party where it changes, and mark each step back", () => {
+  it("should show the side (guest, host, fw, hw) where it changes, and mark each step back", () => {
     const steps = annotate([lines[4]!, lines[1]!, lines[0]!]);
     expect(formatChain(steps)).toEqual([
-      `trusted    ${formatLine(steps[0]!)}`,
+      `fw         ${formatLine(steps[0]!)}`,
       `host    <- ${formatLine(steps[1]!)}`,
       `        <- ${formatLine(steps[2]!)}`,
     ]);

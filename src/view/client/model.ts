@@ -2,18 +2,15 @@
 // them (as `cocomem log` reads them), the party columns, requests paired with their responses, and
 // which lines the current filters keep. Row text is made on demand: only what is on screen.
 import type { HeaderLine, LogLine, VerdictLine, ViolationLine } from "../../../protocol/log.ts";
-import { type Annotated, Annotator, formatLine, type LogFilter, lineMatcher } from "../../log/query.ts";
+import {
+  type Annotated,
+  Annotator,
+  addressOrder,
+  formatLine,
+  type LogFilter,
+  lineMatcher,
+} from "../../log/query.ts";
 import type { ViewData } from "../view-data.ts";
-
-/** The columns, left to right: guest/vcpuN (by N), guest/kernel, host/vmm, host/kvm, fw, hw. */
-export function laneOrder(addresses: Iterable<string>): string[] {
-  const FIXED = ["guest/kernel", "host/vmm", "host/kvm", "fw", "hw"];
-  const rank = (a: string): number => {
-    const vcpu = /^guest\/vcpu(\d+)$/.exec(a);
-    return vcpu ? Number(vcpu[1]) - 1e6 : FIXED.indexOf(a);
-  };
-  return [...new Set(addresses)].sort((a, b) => rank(a) - rank(b));
-}
 
 /** What the filters bar sets; empty fields filter nothing. */
 export interface Filters extends LogFilter {
@@ -67,7 +64,7 @@ export class Model {
         this.pair[request] = i;
       }
     });
-    this.lanes = laneOrder(addresses);
+    this.lanes = addressOrder(addresses);
     this.visible = this.filter({ effects: true });
   }
 

@@ -4,8 +4,9 @@
 import { hex, lineMatcher } from "../../log/query.ts";
 import { formatTimeline, pageTimeline } from "../../log/timeline.ts";
 import { zeroings } from "../../log/zeroings.ts";
+import { esc } from "../escape.ts";
 import type { Model } from "./model.ts";
-import { esc, seqLink, wordsOf } from "./rows.ts";
+import { seqLink, wordsOf } from "./rows.ts";
 
 /** `#123` at the start of a story line, as a link. */
 const linkLeadingSeq = (text: string): string =>

@@ -3,14 +3,12 @@
 // Addresses in the words are links: a GPA opens its page timeline, an HPA the frame's lines.
 import { formatFields, gpaSpans, hpaSpans, privateAlias } from "../../log/query.ts";
 import { describeEffect } from "../../log/timeline.ts";
+import { esc } from "../escape.ts";
 import type { Model } from "./model.ts";
 
 export const ROW_HEIGHT = 20;
 export const LANE_WIDTH = 104;
 const laneX = (lane: number): number => lane * LANE_WIDTH + LANE_WIDTH / 2;
-
-const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
-export const esc = (text: string): string => text.replace(/[&<>"]/g, (c) => ESCAPES[c]!);
 
 /** A link that jumps to a line. */
 export const seqLink = (seq: number): string => `<a class="seq-link" data-seq="${seq}">#${seq}</a>`;
