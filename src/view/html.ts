@@ -56,6 +56,7 @@ export async function viewerHtml(data: ViewData): Promise<string> {
 <label>search <input id="f-search" type="text" placeholder="text in the line"></label>
 <button id="f-clear" type="button">clear</button>
 <span id="shown"></span>
+<span class="keys">keys: <kbd>/</kbd> search, <kbd>n</kbd> <kbd>p</kbd> next and previous violation, <kbd>Esc</kbd> clear highlights</span>
 </div>
 <div id="main">
 <div id="scroller"><div id="lane-head"></div><div id="spacer"><div id="rows"></div></div></div>

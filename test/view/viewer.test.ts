@@ -132,6 +132,20 @@ describe("cocomem view on a pKVM run with a violation (pkvm/share-leftover-secre
     expect(evidence.sort((a, b) => a - b)).toEqual(violation.evidence);
   });
 
+  it("steps to a violation with n, drops highlights with Esc, and puts / in the search box", async () => {
+    const violation = lines.find((l) => l.type === "violation")!;
+    const row = page.locator(`#rows .row[data-seq="${violation.seq}"]`);
+    await page.locator("#rows .row").first().click();
+    await page.keyboard.press("Escape");
+    expect(await page.locator("#rows .row.selected, #rows .row.violation-focus").count()).toBe(0);
+    await page.keyboard.press("n");
+    await page.waitForTimeout(100);
+    expect(await row.getAttribute("class")).toContain("violation-focus");
+    await page.keyboard.press("/");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("f-search");
+    await page.locator("#f-search").blur();
+  });
+
   it("filters by party, type, effects and text, and says how many lines it shows", async () => {
     const all = lines.filter((l) => l.type !== "header").length;
     expect(await shown(page)).toBe(all);
@@ -186,6 +200,69 @@ describe("cocomem view on a TDX run (tdx/punch-hole)", () => {
       "fw",
       "hw",
     ]);
+  });
+
+  it("pairs a request with its response: selecting one highlights the other and shows its causes", async () => {
+    // The VMM's hole punch and KVM's answer to it, found in the log by content.
+    const punch = lines.find((l) => l.msg?.type === "fallocate" && l.kind === "request")!;
+    const answer = lines.find((l) => l.msg?.type === "fallocate" && l.kind === "response")!;
+    await page.fill("#f-type", "fallocate");
+    await page.waitForFunction(() => document.getElementById("shown")!.textContent!.startsWith("2 of"));
+    expect(await page.locator(`#rows .row[data-seq="${punch.seq}"] .pair`).textContent()).toBe(
+      `answered #${answer.seq}`,
+    );
+    expect(await page.locator(`#rows .row[data-seq="${answer.seq}"] .pair`).textContent()).toBe(
+      `answers #${punch.seq}`,
+    );
+    await page.locator(`#rows .row[data-seq="${punch.seq}"] .seq`).click();
+    expect(await page.locator(`#rows .row[data-seq="${punch.seq}"]`).getAttribute("class")).toContain(
+      "selected",
+    );
+    expect(await page.locator(`#rows .row[data-seq="${answer.seq}"]`).getAttribute("class")).toContain(
+      "pair",
+    );
+    // Its causes, step by step back: the KVM_RUN exit that carried the guest's POST comes first.
+    const causes = await page
+      .locator("#detail ol.causes li a.seq-link")
+      .evaluateAll((links) => links.map((a) => Number((a as HTMLElement).dataset.seq)));
+    const exit = lines
+      .filter((l) => l.msg?.type === "KVM_RUN" && l.kind === "response" && l.seq! < punch.seq!)
+      .at(-1)!;
+    expect(causes[0]).toBe(exit.seq);
+    await page.click("#f-clear");
+  });
+
+  it("lists the lines naming a frame when an HPA is clicked, as cocomem log --hpa does", async () => {
+    await page.fill("#f-type", "TDH.MEM.PAGE.REMOVE");
+    await page.fill("#f-gpa", "0x400000");
+    await page.waitForFunction(() => document.getElementById("shown")!.textContent!.startsWith("4 of"));
+    const link = page.locator("#rows a.hpa").first();
+    const hpa = Number(await link.getAttribute("data-addr"));
+    await link.click();
+    const text = (await cli("log", log, "--hpa", String(hpa))).out.trim().split("\n");
+    const listed = await page
+      .locator("#page-entries li")
+      .evaluateAll((items) => items.map((li) => Number((li as HTMLElement).dataset.seq)));
+    expect(listed).toEqual(text.map((row) => Number(/^\s*(\d+)/.exec(row)![1])));
+    expect(await page.locator("#page-title").textContent()).toBe(
+      `frame 0x${hpa.toString(16)} (${text.length} lines)`,
+    );
+    await page.click("#f-clear");
+  });
+
+  it("counts who zeroed what in the header, as the log's zero effects say", async () => {
+    const counts = new Map<string, number>();
+    for (const l of lines)
+      if (l.effect?.e === "zero") {
+        const e = l.effect as unknown as { by: string; why: string; pages: number };
+        counts.set(`${e.by}: ${e.why}`, (counts.get(`${e.by}: ${e.why}`) ?? 0) + e.pages);
+      }
+    const rows = await page
+      .locator("#zeroed tr")
+      .evaluateAll((trs) =>
+        trs.map((tr) => [tr.children[0]!.textContent, Number(tr.children[1]!.textContent)] as const),
+      );
+    expect(new Map(rows)).toEqual(counts);
   });
 
   it("opens a GPA's page timeline listing the same lines as cocomem log --page", async () => {

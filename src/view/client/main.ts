@@ -36,6 +36,8 @@ const model = new Model(data);
 const marks = new Map((data.replay?.marked ?? []).map((m) => [m.seq, m.text] as const));
 /** Rows drawn with an extra class: the selected line and its pair, a violation and its evidence. */
 const highlights = new Map<number, string>();
+/** The violation focused last, for the n and p keys. */
+let violationAt = -1;
 
 $("summary").innerHTML = summaryHtml(model);
 $("violations").innerHTML = violationsHtml(model);
@@ -156,6 +158,7 @@ function showSide(tab: "violations" | "detail", html?: string): void {
 }
 
 function focusViolation(seq: number): void {
+  violationAt = model.violations.findIndex((v) => v.seq === seq);
   highlights.clear();
   const violation = model.violations.find((v) => v.seq === seq);
   for (const e of violation?.evidence ?? []) highlights.set(e, "evidence");
@@ -185,6 +188,28 @@ document.addEventListener("click", (event) => {
   if (link?.classList.contains("hpa")) return showSide("detail", frameHtml(model, Number(link.dataset.addr)));
   const row = target.closest<HTMLElement>(".row");
   if (row) selectLine(Number(row.dataset.seq));
+});
+function stepViolation(by: number): void {
+  const count = model.violations.length;
+  if (count === 0) return;
+  violationAt = (violationAt + by + count) % count;
+  showSide("violations");
+  focusViolation(model.violations[violationAt]!.seq);
+}
+
+// Keys, outside the text fields: / search, n and p the next and previous violation, Esc drops
+// the highlights.
+document.addEventListener("keydown", (event) => {
+  if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.key === "/") {
+    event.preventDefault();
+    searchInput.focus();
+  } else if (event.key === "n") stepViolation(1);
+  else if (event.key === "p") stepViolation(-1);
+  else if (event.key === "Escape") {
+    highlights.clear();
+    render();
+  }
 });
 $("tab-violations").addEventListener("click", () => showSide("violations"));
 $("tab-detail").addEventListener("click", () => showSide("detail"));
