@@ -88,6 +88,14 @@ export function parseMilliseconds(text: string): number {
   return Number(text);
 }
 
+/** A log line's seq (`--from`, `--to`, `--why`...): the first column `cocomem log` prints. */
+export function parseSeq(text: string): number {
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value))
+    throw new InvalidArgumentError("expected a sequence number: the first column cocomem log prints");
+  return value;
+}
+
 /** A --seed value: an integer from 0 to 2^32 - 1. */
 export function parseSeed(text: string): number {
   if (!/^\d+$/.test(text) || Number(text) > 0xffffffff) {

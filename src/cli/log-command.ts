@@ -24,6 +24,7 @@ import {
 import { type StreamOptions, type StreamResult, streamLogFile } from "../log/read.ts";
 import { formatTimeline, TimelineBuilder } from "../log/timeline.ts";
 import { AroundWindow } from "../log/window.ts";
+import { parseSeq } from "./io.ts";
 
 export interface LogCommandIo {
   out(text: string): void;
@@ -361,13 +362,6 @@ function parseParty(text: string): PartyName | Address {
       "expected a party (guest, host, trusted) or an address (guest/vcpuN, guest/kernel, host/kvm, host/vmm, fw, hw)",
     );
   return text;
-}
-
-function parseSeq(text: string): number {
-  const value = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value))
-    throw new InvalidArgumentError("expected a sequence number: the first column cocomem log prints");
-  return value;
 }
 
 function parseAround(text: string): Around {

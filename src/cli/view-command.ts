@@ -5,7 +5,7 @@ import { realpathSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { viewerHtml } from "../view/html.ts";
 import { loadViewData, ViewInputError } from "../view/source.ts";
-import { type CliIo, EXIT, parseArgs, processIo, subcommand, usageError } from "./io.ts";
+import { type CliIo, EXIT, parseArgs, parseSeq, processIo, subcommand, usageError } from "./io.ts";
 
 function buildCommand(io: CliIo): Command {
   return subcommand(
@@ -17,8 +17,13 @@ function buildCommand(io: CliIo): Command {
       "<file>",
       "a JSONL run log (cocomem run --log FILE) or a replay file (cocomem explore --out DIR)",
     )
-    .option("--out <file>", "where to write the page (default: FILE with .html for its extension)");
+    .option("--out <file>", "where to write the page (default: FILE with .html for its extension)")
+    .option("--from <seq>", "only lines from this seq on (with the header and the verdict)", parseSeq)
+    .option("--to <seq>", "only lines up to this seq", parseSeq);
 }
+
+/** Past this many lines, say that the page is slow to open and how to make a smaller one. */
+const LARGE = 300_000;
 
 /** FILE.jsonl -> FILE.html; FILE.replay.json -> FILE.replay.html. */
 const defaultOut = (file: string): string => `${file.replace(/\.(jsonl|json|log)$/i, "")}.html`;
@@ -37,11 +42,19 @@ export async function viewCommand(argv: string[], io: CliIo = processIo): Promis
   const stop = parseArgs(command, argv, io);
   if (stop !== undefined) return stop;
   const file = command.args[0]!;
-  const out = command.opts<{ out?: string }>().out ?? defaultOut(file);
+  const { out: given, from, to } = command.opts<{ out?: string; from?: number; to?: number }>();
+  const out = given ?? defaultOut(file);
+  if (from !== undefined && to !== undefined && from > to)
+    return usageError(io, `view: --from ${from} is after --to ${to}`);
   if (sameFile(file, out)) return usageError(io, `view: --out ${out} is the input file itself`);
   let html: string;
   try {
-    html = await viewerHtml(await loadViewData(file));
+    const data = await loadViewData(file, { from, to });
+    if (data.lines.length > LARGE)
+      io.err(
+        `cocomem view: ${data.lines.length} lines: the page takes about 1.5 s per 100,000 lines to open; --from and --to make a page of a part\n`,
+      );
+    html = await viewerHtml(data);
   } catch (error) {
     if (error instanceof ViewInputError) return usageError(io, `view: ${error.message}`);
     throw error;

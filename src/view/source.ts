@@ -11,8 +11,27 @@ import type { ViewData } from "./view-data.ts";
 /** Thrown with a one-line message for the user: the file cannot be shown. */
 export class ViewInputError extends Error {}
 
-/** Read `path` as a run log or a replay file. */
-export async function loadViewData(path: string): Promise<ViewData> {
+/** Which seqs to show: all by default. */
+export interface SeqRange {
+  from?: number;
+  to?: number;
+}
+
+/**
+ * Read `path` as a run log or a replay file; with a range, keep the lines whose seq is in it, plus
+ * the header and the verdict (a slice of a log too large to open whole).
+ */
+export async function loadViewData(path: string, range: SeqRange = {}): Promise<ViewData> {
+  const data = await loadWhole(path);
+  if (range.from === undefined && range.to === undefined) return data;
+  const { from = 0, to = Number.POSITIVE_INFINITY } = range;
+  const lines = data.lines.filter(
+    (line) => line.type === "header" || line.type === "verdict" || (line.seq >= from && line.seq <= to),
+  );
+  return { ...data, lines, slice: { ...range, of: data.lines.length } };
+}
+
+async function loadWhole(path: string): Promise<ViewData> {
   let text: string;
   try {
     text = readFileSync(path, "utf8").replace(/^\uFEFF/, "");

@@ -18,6 +18,8 @@ export interface ViewData {
    * running), or a last line cut in the middle.
    */
   cut?: string;
+  /** A part of the log (`--from`/`--to`): the seqs asked for, and how many lines the whole log has. */
+  slice?: { from?: number; to?: number; of: number };
   /** For a replay file: how the replay went, the explorer's story and the steps it marks. */
   replay?: {
     result: string;

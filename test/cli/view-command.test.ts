@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli, expectUsageError } from "./capture.ts";
 
@@ -14,6 +15,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 beforeAll(async () => {
   expect((await cli("run", "pkvm/share-unshare", "--log", log)).code).toBe(0);
 });
+
+/** The run a page carries: its data element, unpacked as the page's script does. */
+function pageData(html: string): { lines: { type: string; seq?: number }[]; slice?: unknown } {
+  const packed = /<script id="cocomem-data" type="[^"]+">([^<]*)<\/script>/.exec(html)![1]!;
+  return JSON.parse(gunzipSync(Buffer.from(packed, "base64")).toString("utf8"));
+}
 
 describe("cocomem view", () => {
   it("writes FILE.html beside the log by default, prints its path, and the page holds everything", async () => {
@@ -30,6 +37,48 @@ describe("cocomem view", () => {
     const out = join(dir, "elsewhere.html");
     expect(await cli("view", log, "--out", out)).toEqual({ code: 0, out: `${out}\n`, err: "" });
     expect(readFileSync(out, "utf8")).toContain('id="cocomem-data"');
+  });
+
+  it("carries the whole log in the page, line for line", async () => {
+    const html = readFileSync(join(dir, "share.html"), "utf8");
+    const lines = readFileSync(log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(pageData(html).lines).toEqual(lines);
+  });
+
+  it("makes a page of a part with --from and --to: those seqs, the header and the verdict", async () => {
+    const out = join(dir, "part.html");
+    expect(await cli("view", log, "--from", "10", "--to", "19", "--out", out)).toEqual({
+      code: 0,
+      out: `${out}\n`,
+      err: "",
+    });
+    const data = pageData(readFileSync(out, "utf8"));
+    const all = readFileSync(log, "utf8").trim().split("\n");
+    const verdict = JSON.parse(all.at(-1)!) as { seq: number };
+    expect(data.lines.map((l) => l.seq ?? "header")).toEqual([
+      "header",
+      10,
+      11,
+      12,
+      13,
+      14,
+      15,
+      16,
+      17,
+      18,
+      19,
+      verdict.seq,
+    ]);
+    expect(data.slice).toEqual({ from: 10, to: 19, of: all.length });
+    expect(expectUsageError(await cli("view", log, "--from", "20", "--to", "10"))).toBe(
+      "view: --from 20 is after --to 10",
+    );
+    expect(expectUsageError(await cli("view", log, "--from", "-3"))).toMatch(
+      /--from <seq>.*expected a sequence number/,
+    );
   });
 
   it("refuses a file that is not a cocomem log", async () => {

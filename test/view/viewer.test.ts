@@ -311,6 +311,21 @@ describe("cocomem view on what is not a whole log", () => {
   });
 });
 
+describe("cocomem view of a part of a log", () => {
+  it("shows the seqs asked for, the verdict, and says it is a part", async () => {
+    const { log, lines } = await viewOf("tdx/explore-secret");
+    const html = join(dir, "part.html");
+    expect((await cli("view", log, "--from", "40", "--to", "59", "--out", html)).code).toBe(0);
+    const { page } = await openViewer(browser, html);
+    expect(await page.locator("#slice").textContent()).toBe(
+      `A part of the log: seqs 40 to 59 of its ${lines.length} lines, with the verdict (cocomem view --from/--to).`,
+    );
+    const seqs = await collectWhileScrolling(page, ".row");
+    expect(seqs).toEqual([...Array.from({ length: 20 }, (_, i) => 40 + i), lines.at(-1)!.seq]);
+    await page.close();
+  });
+});
+
 describe("cocomem view on an explorer replay file", () => {
   it("replays it and shows the story, the host's departures marked in the log", async () => {
     const out = join(dir, "found");

@@ -31,6 +31,10 @@ export function summaryHtml(model: Model): string {
   const cut = data.cut
     ? `<div class="cut" id="cut">This log is cut: ${esc(data.cut)}. Shown as far as it goes.</div>`
     : "";
+  const { slice } = data;
+  const part = slice
+    ? `<div class="cut" id="slice">A part of the log: seqs ${slice.from ?? 0} to ${slice.to ?? "the end"} of its ${slice.of} lines, with the verdict (cocomem view --from/--to).</div>`
+    : "";
   const counts = zeroings(model.lines);
   const zeroRows = [...counts.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
@@ -40,7 +44,7 @@ export function summaryHtml(model: Model): string {
   const replay = data.replay
     ? `<div class="replay" id="replay"><b>explorer counterexample${data.replay.shrunk ? " (shrunk)" : ""}</b>: ${esc(data.replay.result)}<ol>${data.replay.story.map((s) => `<li>${linkLeadingSeq(s)}</li>`).join("")}</ol></div>`
     : "";
-  return `<div class="facts"><h1>${esc(header?.scenario ?? data.source)}</h1><dl>${facts.map(([k, v]) => `<dt>${esc(k!)}</dt><dd>${esc(v!)}</dd>`).join("")}</dl><div class="source">${esc(data.source)}: ${model.lines.length} lines, ${model.messageCount} messages</div>${outcome}${cut}</div>${zeroTable}${replay}`;
+  return `<div class="facts"><h1>${esc(header?.scenario ?? data.source)}</h1><dl>${facts.map(([k, v]) => `<dt>${esc(k!)}</dt><dd>${esc(v!)}</dd>`).join("")}</dl><div class="source">${esc(data.source)}: ${model.lines.length} lines, ${model.messageCount} messages</div>${outcome}${cut}${part}</div>${zeroTable}${replay}`;
 }
 
 export function violationsHtml(model: Model): string {
