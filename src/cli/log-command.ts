@@ -136,6 +136,12 @@ function misuseOf(options: LogOptions): string | undefined {
   return undefined;
 }
 
+/**
+ * Steps back `--why` shows unless `--limit` says otherwise: every message has a cause, so a chain
+ * runs back to the start of the run (thousands of steps), and what explains a line is near it.
+ */
+const DEFAULT_WHY_STEPS = 40;
+
 /** `--why SEQ`: a first pass indexes the causes up to SEQ, a second prints the lines of its chain. */
 async function why(file: string, seq: number, options: LogOptions, io: LogCommandIo): Promise<number> {
   const index = new CauseIndex(seq);
@@ -147,7 +153,8 @@ async function why(file: string, seq: number, options: LogOptions, io: LogComman
     return usageError(io, `no line #${seq} in ${file}: ${range}`);
   }
   const chain = index.chain();
-  const shown = chain.seqs.slice(0, (options.limit ?? Number.POSITIVE_INFINITY) + 1);
+  const limit = options.limit ?? DEFAULT_WHY_STEPS;
+  const shown = chain.seqs.slice(0, limit + 1);
   const position = new Map(shown.map((s, i) => [s, i]));
   const steps: Annotated[] = [];
   let found = 0;
@@ -165,8 +172,8 @@ async function why(file: string, seq: number, options: LogOptions, io: LogComman
   const out = new Output(io);
   out.write(lines(options.format === "json" ? steps.map((a) => JSON.stringify(a.line)) : formatChain(steps)));
   await out.drain();
-  if (options.limit !== undefined && chain.seqs.length - 1 > options.limit)
-    io.err(`cocomem log: showing ${options.limit} of ${chain.seqs.length - 1} steps back (--limit)\n`);
+  if (chain.seqs.length - 1 > limit)
+    io.err(`cocomem log: showing ${limit} of ${chain.seqs.length - 1} steps back (--limit)\n`);
   if (chain.broken !== undefined)
     io.err(`cocomem log: #${chain.broken} names a cause that is not in ${file}: the chain stops there\n`);
   return 0;
@@ -323,7 +330,7 @@ function buildCommand(io: LogCommandIo): Command {
     )
     .option(
       "--limit <n>",
-      `at most n lines (mermaid: n messages, default ${DEFAULT_MERMAID_LIMIT}; --why: n steps back)`,
+      `at most n lines (mermaid: n messages, default ${DEFAULT_MERMAID_LIMIT}; --why: n steps back, default ${DEFAULT_WHY_STEPS})`,
       parseLimit,
     )
     .option("--effects", "mermaid: draw effects as notes")

@@ -87,7 +87,7 @@ function walk(seq: number): number[] {
 describe("cocomem log --why on the hole punch", () => {
   it("should go from the kill back through the fallocate and the guest's POST to a root", async () => {
     const killed = kill();
-    const result = await cli("log", file, "--why", String(killed.seq));
+    const result = await cli("log", file, "--why", String(killed.seq), "--limit", "100000");
     expect(result.code).toBe(0);
     expect(result.err).toBe("");
     const rows = result.out.trimEnd().split("\n");
@@ -128,9 +128,27 @@ describe("cocomem log --why on the hole punch", () => {
     expect(result.err).toBe(`cocomem log: showing 3 of ${total} steps back (--limit)\n`);
   });
 
+  it("should show 40 steps back unless --limit says otherwise, saying how many there are", async () => {
+    const killed = kill();
+    const total = walk(killed.seq).length - 1;
+    expect(total).toBeGreaterThan(40);
+    const result = await cli("log", file, "--why", String(killed.seq));
+    expect(result.out.trimEnd().split("\n").map(seqOfRow)).toEqual(walk(killed.seq).slice(0, 41));
+    expect(result.err).toBe(`cocomem log: showing 40 of ${total} steps back (--limit)\n`);
+  });
+
   it("should print the chain's log lines as JSON lines", async () => {
     const punch = fallocate();
-    const result = await cli("log", file, "--why", String(punch.seq), "--format", "json");
+    const result = await cli(
+      "log",
+      file,
+      "--why",
+      String(punch.seq),
+      "--format",
+      "json",
+      "--limit",
+      "100000",
+    );
     const chain = result.out
       .trimEnd()
       .split("\n")
