@@ -130,6 +130,8 @@ function misuseOf(options: LogOptions): string | undefined {
   }
   if (around !== undefined && (from !== undefined || to !== undefined))
     return "--around makes a window of its own: give either --around or --from/--to";
+  if (around !== undefined && options.limit !== undefined)
+    return "--around sizes its window itself (--around SEQ,N): leave out --limit";
   if (around !== undefined && page !== undefined)
     return "--around windows the log's lines; give a page timeline a range with --from/--to";
   if (from !== undefined && to !== undefined && from > to) return `--from ${from} comes after --to ${to}`;
@@ -214,9 +216,13 @@ function viewFor(
   }
   const effects = options.effects === true;
   const matcher = lineMatcher(filter, sharedBit);
-  // A diagram's window counts what it draws: effects only with --effects.
+  const isAnchor = (a: Annotated) =>
+    around !== undefined && a.line.type !== "header" && a.line.seq === around.seq;
+  // A diagram's window counts what it draws: effects only with --effects, or the line it is around.
   const keep =
-    format === "mermaid" ? (a: Annotated) => matcher(a) && (a.line.type !== "effect" || effects) : matcher;
+    format === "mermaid"
+      ? (a: Annotated) => matcher(a) && (a.line.type !== "effect" || effects || isAnchor(a))
+      : matcher;
   const window = around && new AroundWindow<Annotated>(around.seq, around.context);
   /** The lines to show for the next line of the log. */
   const select = (a: Annotated): Annotated[] =>
@@ -227,7 +233,7 @@ function viewFor(
     const diagram = new MermaidBuilder({ limit: limit ?? DEFAULT_MERMAID_LIMIT, effects });
     return {
       add(a) {
-        for (const shown of select(a)) diagram.add(shown);
+        for (const shown of select(a)) diagram.add(shown, isAnchor(shown));
         // The verdict is drawn whatever the filters and the window: how the run ended.
         if (a.line.type === "verdict") diagram.add(a);
         return true;

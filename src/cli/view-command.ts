@@ -1,7 +1,8 @@
 // `cocomem view FILE`: one self-contained HTML page showing a run (a JSONL log, or an explorer
 // replay file, which is run again): party columns, arrows, effects, violations, page timelines,
 // filters. It prints the page's path; the page opens from disk and fetches nothing.
-import { realpathSync, writeFileSync } from "node:fs";
+import { accessSync, constants, realpathSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { viewerHtml } from "../view/html.ts";
 import { loadViewData, ViewInputError } from "../view/source.ts";
@@ -37,6 +38,18 @@ function sameFile(a: string, b: string): boolean {
   }
 }
 
+/** Why a file cannot be written at `path`, if its folder is missing or not writable. */
+function writableFolder(path: string): string | undefined {
+  try {
+    accessSync(dirname(resolve(path)), constants.W_OK);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT"
+      ? "its folder does not exist"
+      : "its folder is not writable";
+  }
+}
+
 export async function viewCommand(argv: string[], io: CliIo = processIo): Promise<number> {
   const command = buildCommand(io);
   const stop = parseArgs(command, argv, io);
@@ -47,6 +60,9 @@ export async function viewCommand(argv: string[], io: CliIo = processIo): Promis
   if (from !== undefined && to !== undefined && from > to)
     return usageError(io, `view: --from ${from} is after --to ${to}`);
   if (sameFile(file, out)) return usageError(io, `view: --out ${out} is the input file itself`);
+  // Before reading (or replaying) anything: the page must have somewhere to go.
+  const folder = writableFolder(out);
+  if (folder !== undefined) return usageError(io, `view: cannot write ${out}: ${folder}`);
   let html: string;
   try {
     const data = await loadViewData(file, { from, to });

@@ -50,7 +50,7 @@ function guestStep(line: LogLine): string | undefined {
 
 /** A host action placed in the log: after which delivery, and the line of its message, if it has one. */
 export interface Departure {
-  /** The seq of the host delivery it followed (0: before any). */
+  /** The seq of the host delivery it followed (0: before any; the story's seq for a withheld request). */
   after: number;
   /** The seq of the request it sent, altered, built or delayed; none for a withheld one. */
   line?: number;
@@ -66,12 +66,14 @@ export function departures(log: readonly LogLine[], journal: readonly HostAction
     const after = action.delivery === 0 ? 0 : (deliveries[action.delivery - 1] ?? 0);
     const departure: Departure = { after, text: describeAction(action) };
     if (action.what === "withhold") return departure;
-    // Its message is the first host request after that delivery carrying exactly that payload.
+    // Its message is the first host request after that delivery (from the start of the log, before
+    // any) carrying exactly that payload.
+    const first = action.delivery === 0 ? 0 : after + 1;
     const payload = JSON.stringify(action.request);
     const sent = log.find(
       (line) =>
         line.type === "msg" &&
-        line.seq > after &&
+        line.seq >= first &&
         line.kind === "request" &&
         partyOf(line.from) === "host" &&
         JSON.stringify(line.msg) === payload,
@@ -83,8 +85,9 @@ export function departures(log: readonly LogLine[], journal: readonly HostAction
 
 /** The story of a run: `journal` from the generic adversary, `log` kept in memory. */
 export function story(log: readonly LogLine[], journal: readonly HostAction[], finding: Finding): string[] {
+  // Each action at the line of its message, if it has one (a withheld request has none).
   const events: { seq: number; order: number; text: string }[] = departures(log, journal).map(
-    ({ after, text }, order) => ({ seq: after, order, text }),
+    ({ after, line, text }, order) => ({ seq: line ?? after, order, text }),
   );
   for (const line of log) {
     if (line.type === "header") continue;

@@ -43,7 +43,8 @@ export class MermaidBuilder {
     this.effects = options.effects === true;
   }
 
-  add(a: Annotated): void {
+  /** `anchor`: draw it even if it is an effect and effects are not drawn (the line --around names). */
+  add(a: Annotated, anchor = false): void {
     if (a.line.type === "verdict") {
       this.verdict = a.line;
       return;
@@ -52,7 +53,7 @@ export class MermaidBuilder {
     if (this.cut) {
       if (a.line.type === "msg") this.more++;
       else if (a.line.type === "violation") this.hiddenViolations++;
-    } else if (a.line.type !== "effect" || this.effects) this.shown.push(a);
+    } else if (a.line.type !== "effect" || this.effects || anchor) this.shown.push(a);
   }
 
   finish(): string {

@@ -287,9 +287,14 @@ export function partyOfActor(by: string): PartyName {
   return "trusted";
 }
 
+/**
+ * Whether a type filter names this type: the type itself, or a prefix ending at a word boundary
+ * ("TDH.MEM" and "TDH.MEM." for TDH.MEM.*, "TDG.VP.VMCALL" for its <leaves>, "__pkvm_host" for
+ * pKVM's __pkvm_host_* calls), never in the middle of a word ("TDH.ME").
+ */
 export function typeMatches(name: string, pattern: string): boolean {
   if (name === pattern) return true;
-  return name.startsWith(pattern) && (pattern.endsWith(".") || ".<".includes(name.charAt(pattern.length)));
+  return name.startsWith(pattern) && (/[.<_]$/.test(pattern) || ".<_".includes(name.charAt(pattern.length)));
 }
 
 /** Whether `text` names a party or an address `--party` can filter on. */

@@ -208,3 +208,22 @@ describe("cocomem log --page on the hole punch", () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   });
 });
+
+describe("cocomem log --around with a diagram or a cap", () => {
+  it("draws the line it is around even when it is an effect and effects are not drawn", async () => {
+    const punch = fallocate();
+    const free = lines.find(
+      (l): l is EffectLine =>
+        l.type === "effect" && l.effect.e === "gmem" && l.effect.op === "free" && l.seq > punch.seq,
+    )!;
+    const result = await cli("log", file, "--around", `${free.seq},1`, "--format", "mermaid");
+    expect(result.code).toBe(0);
+    expect(result.out).toContain("guest_memfd free gpa=0x400000");
+  });
+
+  it("refuses --limit beside --around, whose window has its own size", async () => {
+    expect(
+      expectUsageError(await cli("log", file, "--around", "10,5", "--limit", "3"), "cocomem log: "),
+    ).toBe("--around sizes its window itself (--around SEQ,N): leave out --limit");
+  });
+});

@@ -116,6 +116,10 @@ describe("cocomem view", () => {
     expect(expectUsageError(await cli("view", log, "--out", log))).toBe(
       `view: --out ${log} is the input file itself`,
     );
+    const nowhere = join(dir, "no-such-folder", "x.html");
+    expect(expectUsageError(await cli("view", log, "--out", nowhere))).toBe(
+      `view: cannot write ${nowhere}: its folder does not exist`,
+    );
   });
 
   it("refuses a replay file that is not valid", async () => {

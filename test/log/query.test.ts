@@ -45,6 +45,10 @@ describe("log filters", () => {
     expect(typeMatches("TDG.VP.VMCALL<MapGPA>", "TDG.VP.VMCALL")).toBe(true);
     expect(typeMatches("TDH.MEMX", "TDH.MEM")).toBe(false);
     expect(typeMatches("TDH.MEM.PAGE.AUG", "TDH.MEM.")).toBe(true);
+    expect(typeMatches("__pkvm_host_share_hyp", "__pkvm_host")).toBe(true);
+    expect(typeMatches("__pkvm_host_share_hyp", "__pkvm_host_")).toBe(true);
+    expect(typeMatches("__pkvm_host_share_hyp", "__pkvm_ho")).toBe(false);
+    expect(typeMatches("TDH.MEM.PAGE.AUG", "TDH.ME")).toBe(false);
   });
 
   it("should find a page through its shared alias as well as its private GPA", () => {

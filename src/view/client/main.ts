@@ -8,7 +8,7 @@ import { isPartyOrAddress, knownType } from "../../log/query.ts";
 import { DATA_ELEMENT_ID, type ViewData } from "../view-data.ts";
 import { type Filters, Model } from "./model.ts";
 import { frameHtml, lineHtml, pageHtml, summaryHtml, violationsHtml } from "./panels.ts";
-import { LANE_WIDTH, ROW_HEIGHT, rowHtml } from "./rows.ts";
+import { laneWidthFor, plainText, ROW_HEIGHT, rowHtml, wordsOf } from "./rows.ts";
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
@@ -32,7 +32,7 @@ async function readData(): Promise<ViewData> {
 }
 
 const data = await readData();
-const model = new Model(data);
+const model: Model = new Model(data, (index) => plainText(wordsOf(model, index)));
 const marks = new Map((data.replay?.marked ?? []).map((m) => [m.seq, m.text] as const));
 /** Rows drawn with an extra class: the selected line and its pair, a violation and its evidence. */
 const highlights = new Map<number, string>();
@@ -42,10 +42,17 @@ let violationAt = -1;
 $("summary").innerHTML = summaryHtml(model);
 $("violations").innerHTML = violationsHtml(model);
 $("violations-count").textContent = String(model.violations.length);
+model.laneWidth = laneWidthFor(model.lanes.length, $("scroller").clientWidth);
+$("rows").style.setProperty("--lane", `${model.laneWidth}px`);
+$("lane-head").style.setProperty("--lane", `${model.laneWidth}px`);
 $("lane-head").innerHTML = `<span class="seq-head">seq</span>${model.lanes
-  .map((lane) => `<span class="lane-name" style="width:${LANE_WIDTH}px">${lane}</span>`)
+  // Narrow columns drop the party from the name (vcpu3, kvm); the full address is the tooltip.
+  .map(
+    (lane) =>
+      `<span class="lane-name" title="${lane}">${model.laneWidth < 90 ? lane.replace(/^(guest|host)\//, "") : lane}</span>`,
+  )
   .join("")}`;
-$("lane-head").style.width = `${model.lanes.length * LANE_WIDTH + 900}px`;
+$("lane-head").style.width = `${model.lanes.length * model.laneWidth + 900}px`;
 
 // ---- The filters ----
 
@@ -200,7 +207,8 @@ function stepViolation(by: number): void {
 // Keys, outside the text fields: / search, n and p the next and previous violation, Esc drops
 // the highlights.
 document.addEventListener("keydown", (event) => {
-  if (event.target instanceof HTMLInputElement || event.ctrlKey || event.metaKey || event.altKey) return;
+  const typing = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
+  if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
   if (event.key === "/") {
     event.preventDefault();
     searchInput.focus();

@@ -25,6 +25,8 @@ export class Model {
   readonly verdict?: VerdictLine;
   readonly violations: ViolationLine[] = [];
   readonly lanes: string[];
+  /** Pixels per column (rows.ts laneWidthFor, from the list's width when the page opens). */
+  laneWidth = 104;
   /** The shared bit of the TD's GPAs, as the log's setup messages give it. */
   readonly sharedBit: number;
   /** Line index by seq. */
@@ -37,7 +39,11 @@ export class Model {
   visible: Int32Array;
   private texts: (string | undefined)[] = [];
 
-  constructor(readonly data: ViewData) {
+  constructor(
+    readonly data: ViewData,
+    /** A row's words as plain text (rows.ts draws them; the model only searches them). */
+    private readonly rowText: (index: number) => string,
+  ) {
     this.lines = data.lines;
     const annotator = new Annotator();
     this.annotated = data.lines.map((line) => annotator.next(line));
@@ -72,9 +78,14 @@ export class Model {
     return this.bySeq.get(seq);
   }
 
-  /** The line index of the message a line names as its cause. */
+  /**
+   * The line index of what caused a line: the message its `causedBy` names; for a violation, which
+   * has none, its latest evidence (as `cocomem log --why` steps back).
+   */
   causeOf(index: number): number | undefined {
     const line = this.lines[index];
+    if (line?.type === "violation")
+      return line.evidence.length > 0 ? this.bySeq.get(Math.max(...line.evidence)) : undefined;
     if (!line || (line.type !== "msg" && line.type !== "effect") || line.causedBy === undefined)
       return undefined;
     return this.byId.get(line.causedBy);
@@ -90,11 +101,16 @@ export class Model {
     return fallback !== -1 ? fallback : this.lanes.findIndex((lane) => lane.startsWith(`${actor}/`));
   }
 
-  /** The line as `cocomem log` prints it: what the text search looks in. */
+  /** The line as `cocomem log` prints it. */
   textOf(index: number): string {
+    return formatLine(this.annotated[index]!);
+  }
+
+  /** What the text search looks in: the line as `cocomem log` prints it and as its row reads. */
+  searchTextOf(index: number): string {
     let text = this.texts[index];
     if (text === undefined) {
-      text = formatLine(this.annotated[index]!);
+      text = `${this.textOf(index)}\n${this.rowText(index)}`.toLowerCase();
       this.texts[index] = text;
     }
     return text;
@@ -109,7 +125,7 @@ export class Model {
       if (a.line.type === "header") return;
       if (!filters.effects && a.line.type === "effect") return;
       if (!keep(a)) return;
-      if (needle && !this.textOf(i).toLowerCase().includes(needle)) return;
+      if (needle && !this.searchTextOf(i).includes(needle)) return;
       out.push(i);
     });
     return Int32Array.from(out);
