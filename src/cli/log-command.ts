@@ -94,7 +94,7 @@ export async function logCommand(argv: string[], io: LogCommandIo = processIo): 
   if (options.type !== undefined && !knownType(options.type)) {
     return usageError(
       io,
-      `option '--type <type>' argument '${options.type}' is not a message type, a prefix of one ending at "." (TDH.MEM), an effect kind or a line type. Line types: ${LINE_TYPES.join(", ")}. Effect kinds: ${EFFECT_KINDS.join(", ")}. Message types: ${MESSAGE_TYPES.join(", ")}`,
+      `option '--type <type>' argument '${options.type}' is not a message type, a prefix of one ending at ".", "<" or "_" (TDH.MEM, __pkvm_host), an effect kind or a line type. Line types: ${LINE_TYPES.join(", ")}. Effect kinds: ${EFFECT_KINDS.join(", ")}. Message types: ${MESSAGE_TYPES.join(", ")}`,
     );
   }
   const { party, type, gpa, hpa, from, to } = options;
@@ -102,14 +102,23 @@ export async function logCommand(argv: string[], io: LogCommandIo = processIo): 
   const out = new Output(io);
   const annotator = new Annotator();
   const view = viewFor(file, options, filter, () => annotator.sharedBit, out, io);
-  const read = await readUntil(file, (line) => view.add(annotator.next(line)), {
-    afterChunk: () => out.drain(),
-  });
+  /** The last seq read: `--from` past it names no line at all. */
+  let last = -1;
+  const read = await readUntil(
+    file,
+    (line) => {
+      if (line.type !== "header") last = line.seq;
+      return view.add(annotator.next(line));
+    },
+    { afterChunk: () => out.drain() },
+  );
   if (read !== "stopped" && !read.ok) {
     out.flush();
     return usageError(io, read.message);
   }
   if (read !== "stopped" && read.lines === 0) return emptyLog(io, file);
+  if (read !== "stopped" && from !== undefined && from > last)
+    return usageError(io, `no line from #${from} in ${file}: its lines run from #0 to #${last}`);
   const missing = view.end();
   if (missing !== undefined) return usageError(io, missing);
   await out.drain();

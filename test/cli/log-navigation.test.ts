@@ -227,3 +227,15 @@ describe("cocomem log --around with a diagram or a cap", () => {
     ).toBe("--around sizes its window itself (--around SEQ,N): leave out --limit");
   });
 });
+
+describe("cocomem log --from past the end", () => {
+  it("is a usage error naming the log's range, as --around and --why past the end are", async () => {
+    const last = lines.at(-1)! as VerdictLine;
+    expect(expectUsageError(await cli("log", file, "--from", String(last.seq + 1)), "cocomem log: ")).toBe(
+      `no line from #${last.seq + 1} in ${file}: its lines run from #0 to #${last.seq}`,
+    );
+    const result = await cli("log", file, "--from", String(last.seq));
+    expect(result.code).toBe(0);
+    expect(result.out).toMatch(/^ *\d+ {2}verdict {2}vm-killed-by-host /);
+  });
+});
