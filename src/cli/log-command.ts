@@ -5,7 +5,6 @@
 // line on stderr.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Address, PartyName } from "../../protocol/index.ts";
-import type { LogLine } from "../../protocol/log.ts";
 import { Size } from "../../protocol/scenario.ts";
 import { CauseIndex, formatChain } from "../log/causal.ts";
 import { DEFAULT_MERMAID_LIMIT, MermaidBuilder } from "../log/mermaid.ts";
@@ -21,7 +20,7 @@ import {
   lineMatcher,
   MESSAGE_TYPES,
 } from "../log/query.ts";
-import { type StreamOptions, type StreamResult, streamLogFile } from "../log/read.ts";
+import { streamLogFile } from "../log/read.ts";
 import { formatTimeline, TimelineBuilder } from "../log/timeline.ts";
 import { AroundWindow } from "../log/window.ts";
 import { parseSeq } from "./io.ts";
@@ -104,7 +103,7 @@ export async function logCommand(argv: string[], io: LogCommandIo = processIo): 
   const view = viewFor(file, options, filter, () => annotator.sharedBit, out, io);
   /** The last seq read: `--from` past it names no line at all. */
   let last = -1;
-  const read = await readUntil(
+  const read = await streamLogFile(
     file,
     (line) => {
       if (line.type !== "header") last = line.seq;
@@ -112,17 +111,17 @@ export async function logCommand(argv: string[], io: LogCommandIo = processIo): 
     },
     { afterChunk: () => out.drain() },
   );
-  if (read !== "stopped" && !read.ok) {
+  if (!read.ok) {
     out.flush();
     return usageError(io, read.message);
   }
-  if (read !== "stopped" && read.lines === 0) return emptyLog(io, file);
-  if (read !== "stopped" && from !== undefined && from > last)
+  if (!read.stopped && read.lines === 0) return emptyLog(io, file);
+  if (!read.stopped && from !== undefined && from > last)
     return usageError(io, `no line from #${from} in ${file}: its lines run from #0 to #${last}`);
   const missing = view.end();
   if (missing !== undefined) return usageError(io, missing);
   await out.drain();
-  if (read !== "stopped" && !read.verdict)
+  if (!read.stopped && !read.verdict)
     io.err(`cocomem log: warning: ${file} has no verdict line: the run was killed, or is still running\n`);
   return 0;
 }
@@ -156,9 +155,9 @@ const DEFAULT_WHY_STEPS = 40;
 /** `--why SEQ`: a first pass indexes the causes up to SEQ, a second prints the lines of its chain. */
 async function why(file: string, seq: number, options: LogOptions, io: LogCommandIo): Promise<number> {
   const index = new CauseIndex(seq);
-  const indexed = await readUntil(file, (line) => index.add(line));
-  if (indexed !== "stopped") {
-    if (!indexed.ok) return usageError(io, indexed.message);
+  const indexed = await streamLogFile(file, (line) => index.add(line));
+  if (!indexed.ok) return usageError(io, indexed.message);
+  if (!indexed.stopped) {
     if (indexed.lines === 0) return emptyLog(io, file);
     const range = index.last < 0 ? "it has no numbered lines" : `its lines run from #0 to #${index.last}`;
     return usageError(io, `no line #${seq} in ${file}: ${range}`);
@@ -170,7 +169,7 @@ async function why(file: string, seq: number, options: LogOptions, io: LogComman
   const steps: Annotated[] = [];
   let found = 0;
   const annotator = new Annotator();
-  await readUntil(file, (line) => {
+  await streamLogFile(file, (line) => {
     const a = annotator.next(line);
     const at = line.type === "header" ? undefined : position.get(line.seq);
     if (at !== undefined && steps[at] === undefined) {
@@ -270,30 +269,6 @@ function viewFor(
       return missing();
     },
   };
-}
-
-/**
- * `streamLogFile`, ended early once `onLine` returns false: it closes the file and rethrows what
- * its consumer throws, so a private exception stops it.
- */
-async function readUntil(
-  file: string,
-  onLine: (line: LogLine) => boolean,
-  options: StreamOptions = {},
-): Promise<StreamResult | "stopped"> {
-  const stop = new Error("stop");
-  try {
-    return await streamLogFile(
-      file,
-      (line) => {
-        if (!onLine(line)) throw stop;
-      },
-      options,
-    );
-  } catch (error) {
-    if (error === stop) return "stopped";
-    throw error;
-  }
 }
 
 /** Output gathered into large writes, waiting for stdout to drain between chunks of the log. */

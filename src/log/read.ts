@@ -33,8 +33,12 @@ export async function readLogFile(path: string): Promise<ReadResult> {
 }
 
 export type StreamResult =
-  /** `lines`: how many log lines were read; `verdict`: whether one of them was the verdict. */
-  { ok: true; lines: number; verdict: boolean } | { ok: false; line?: number; message: string };
+  /**
+   * `lines`: how many log lines were read; `verdict`: whether one of them was the verdict;
+   * `stopped`: the consumer ended the read before the end of the file.
+   */
+  | { ok: true; lines: number; verdict: boolean; stopped: boolean }
+  | { ok: false; line?: number; message: string };
 
 export interface StreamOptions {
   /** Called after each chunk of the file is handled: a consumer writing output can wait for it to drain. */
@@ -50,19 +54,21 @@ const MAX_LINE = 64 * 1024 * 1024;
 
 /**
  * Read a log file in chunks and hand each valid line to `onLine`, in order, holding no more than a
- * chunk: memory stays the same however large the file. The first malformed line ends the read
- * with a failure naming it (the lines before it were handed on already).
+ * chunk: memory stays the same however large the file. `onLine` returning false ends the read
+ * there (`stopped`: the lines after it do not matter, and are not read). The first malformed line
+ * ends the read with a failure naming it (the lines before it were handed on already).
  */
 export async function streamLogFile(
   path: string,
-  onLine: (line: LogLine, lineNo: number) => void,
+  /** Returning exactly `false` stops the read; anything else goes on. */
+  onLine: (line: LogLine, lineNo: number) => unknown,
   options: StreamOptions = {},
 ): Promise<StreamResult> {
   let lineNo = 0;
   let count = 0;
   let verdict = false;
   let rest = "";
-  /** One raw line: undefined to go on, or the failure. */
+  /** One raw line: undefined to go on, or how the read ends (a failure, or the consumer stopped it). */
   const take = (raw: string): StreamResult | undefined => {
     lineNo++;
     const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
@@ -72,12 +78,13 @@ export async function streamLogFile(
       return { ok: false, line: lineNo, message: `${path}:${lineNo}: ${problem}` };
     count++;
     if (problem.line.type === "verdict") verdict = true;
+    let goOn: unknown;
     try {
-      onLine(problem.line, lineNo);
+      goOn = onLine(problem.line, lineNo);
     } catch (error) {
       throw new ConsumerError(error);
     }
-    return undefined;
+    return goOn === false ? { ok: true, lines: count, verdict, stopped: true } : undefined;
   };
   const stream = createReadStream(path, { encoding: "utf8", highWaterMark: options.chunk ?? CHUNK });
   try {
@@ -87,8 +94,8 @@ export async function streamLogFile(
         const raw = from === 0 && rest !== "" ? rest + chunk.slice(0, end) : chunk.slice(from, end);
         if (from === 0) rest = "";
         from = end + 1;
-        const failure = take(raw);
-        if (failure) return failure;
+        const over = take(raw);
+        if (over) return over;
       }
       rest += chunk.slice(from);
       if (rest.length > MAX_LINE)
@@ -100,8 +107,8 @@ export async function streamLogFile(
       await options.afterChunk?.();
     }
     if (rest !== "") {
-      const failure = take(rest);
-      if (failure) return failure;
+      const over = take(rest);
+      if (over) return over;
     }
   } catch (error) {
     if (error instanceof ConsumerError) throw error.cause;
@@ -109,7 +116,7 @@ export async function streamLogFile(
   } finally {
     stream.destroy();
   }
-  return { ok: true, lines: count, verdict };
+  return { ok: true, lines: count, verdict, stopped: false };
 }
 
 /** An exception from the consumer of the lines, not from reading: it is rethrown as it was. */

@@ -235,7 +235,7 @@ describe("pulling a log's lines", () => {
     let next = await read.next();
     for (; !next.done; next = await read.next()) seen.push(next.value.lineNo);
     expect(seen).toEqual(rows.map((_, i) => i + 1));
-    expect(next.value).toEqual({ ok: true, lines: 61, verdict: true });
+    expect(next.value).toEqual({ ok: true, lines: 61, verdict: true, stopped: false });
   });
 
   it("should end the read when left early", async () => {

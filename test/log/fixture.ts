@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LogLine } from "../../protocol/log.ts";
+import { logCommand } from "../../src/cli/log-command.ts";
 import { readLogFile } from "../../src/log/read.ts";
 import { runScenario } from "../../src/run/run.ts";
 import { defineScenario } from "../../src/scenarios/define.ts";
@@ -50,4 +51,12 @@ export async function convertLog(): Promise<ConvertLog> {
   const read = await readLogFile(file);
   if (!read.ok) throw new Error(read.message);
   return { file, lines: read.lines, expected: run.log, dispose: () => rm(dir, { recursive: true }) };
+}
+
+/** `cocomem log` in-process on these arguments: its exit code and what it wrote. */
+export async function runLog(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await logCommand(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
 }

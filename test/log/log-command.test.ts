@@ -1,20 +1,12 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { logCommand } from "../../src/cli/log-command.ts";
-import { type ConvertLog, convertLog } from "./fixture.ts";
+import { type ConvertLog, convertLog, runLog as run } from "./fixture.ts";
 
 let log: ConvertLog;
 beforeAll(async () => {
   log = await convertLog();
 });
 afterAll(() => log.dispose());
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await logCommand(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 describe("cocomem log", () => {
   it("should refuse a bad flag with exit 2 and one line on stderr", async () => {

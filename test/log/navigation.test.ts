@@ -5,8 +5,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Envelope } from "../../protocol/index.ts";
 import type { LogLine, VerdictLine, ViolationLine } from "../../protocol/log.ts";
-import { logCommand } from "../../src/cli/log-command.ts";
-import { type ConvertLog, convertLog } from "./fixture.ts";
+import { type ConvertLog, convertLog, runLog as run } from "./fixture.ts";
 
 let log: ConvertLog;
 /** The fixture's log with a violation inserted before its verdict. */
@@ -38,13 +37,6 @@ beforeAll(async () => {
   );
 });
 afterAll(() => log.dispose());
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await logCommand(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 const numbered = (): Exclude<LogLine, { type: "header" }>[] =>
   log.lines.filter((l): l is Exclude<LogLine, { type: "header" }> => l.type !== "header");

@@ -34,7 +34,7 @@ describe("streaming a log file", () => {
     for (const chunk of [7, 100, 4096]) {
       const lines: LogLine[] = [];
       const read = await streamLogFile(crlf, (line) => lines.push(line), { chunk });
-      expect(read).toEqual({ ok: true, lines: log.lines.length, verdict: true });
+      expect(read).toEqual({ ok: true, lines: log.lines.length, verdict: true, stopped: false });
       expect(lines).toEqual(log.lines);
     }
   });
@@ -54,7 +54,12 @@ describe("streaming a log file", () => {
     const rows = readFileSync(log.file, "utf8").trimEnd().split("\n");
     const cut = join(dir, "cut.jsonl");
     writeFileSync(cut, `${rows.slice(0, 20).join("\n")}\n`);
-    expect(await streamLogFile(cut, () => {})).toEqual({ ok: true, lines: 20, verdict: false });
+    expect(await streamLogFile(cut, () => {})).toEqual({
+      ok: true,
+      lines: 20,
+      verdict: false,
+      stopped: false,
+    });
   });
 });
 
@@ -171,5 +176,19 @@ process.kill(process.pid, "SIGKILL");`,
 setTimeout(() => process.kill(process.pid, "SIGKILL"), 400);`,
     );
     expect(rows).toHaveLength(3);
+  });
+
+  it("should stop where the consumer returns false, reading no further", async () => {
+    const seen: number[] = [];
+    const read = await streamLogFile(
+      log.file,
+      (_, lineNo) => {
+        seen.push(lineNo);
+        return lineNo < 3;
+      },
+      { chunk: 64 },
+    );
+    expect(read).toEqual({ ok: true, lines: 3, verdict: false, stopped: true });
+    expect(seen).toEqual([1, 2, 3]);
   });
 });

@@ -2,7 +2,7 @@
 // what, a replay's story), the violations list, and the side panel's page timeline, frame lines
 // and line details. Every seq shown is a link that jumps to its line.
 import { hex, lineMatcher } from "../../log/query.ts";
-import { formatTimeline, pageTimeline } from "../../log/timeline.ts";
+import { formatTimeline, TimelineBuilder } from "../../log/timeline.ts";
 import { zeroings } from "../../log/zeroings.ts";
 import { esc } from "../escape.ts";
 import type { Model } from "./model.ts";
@@ -59,7 +59,10 @@ export function violationsHtml(model: Model): string {
 
 /** The page timeline of a GPA, as `cocomem log --page` gives it (the verdict last). */
 export function pageHtml(model: Model, gpa: number): string {
-  const timeline = pageTimeline(model.lines, gpa);
+  // Over the lines the model annotated already: pageTimeline() would annotate the whole log again.
+  const builder = new TimelineBuilder(gpa, {}, () => model.sharedBit);
+  for (const a of model.annotated) builder.add(a);
+  const timeline = builder.finish();
   const [title] = formatTimeline(timeline);
   const shown = timeline.verdict ? [...timeline.entries, timeline.verdict] : timeline.entries;
   const rows = shown.map(
